@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from mer_helpers.datasets.demo import make_demo_dataset
-
 __all__ = ["load", "make_demo_dataset", "resolve_data_home", "DATASETS"]
 
 #: Names accepted by :func:`load`, each a module of this package with a ``load(data_home, **kw)`` function.
@@ -57,3 +55,11 @@ def load(name: str, data_home=None, **kw) -> pd.DataFrame:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     module = importlib.import_module(f"mer_helpers.datasets.{name}")
     return module.load(resolve_data_home(name, data_home), **kw)
+
+
+def __getattr__(name):  # lazy: importing the package must not import every loader
+    if name == "make_demo_dataset":
+        from mer_helpers.datasets.demo import make_demo_dataset
+
+        return make_demo_dataset
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
