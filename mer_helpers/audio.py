@@ -53,7 +53,8 @@ def _decode(p: Path) -> tuple[np.ndarray, int]:
         data = data[: data.size - data.size % n_ch].reshape(-1, n_ch).T
         return data, native_sr
     except Exception as ar_error:  # noqa: BLE001
-        raise AudioError(p, f"not a readable audio file ({first}; fallback decoder: {ar_error})") from None
+        second = str(ar_error) or type(ar_error).__name__
+        raise AudioError(p, f"not a readable audio file ({first}; fallback decoder: {second})") from None
 
 
 def load_audio(path, sr: int | None = 22050, mono: bool = True, *, offset: float = 0.0,
