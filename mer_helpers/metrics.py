@@ -18,7 +18,7 @@ Undefined values are ``nan``, never an exception and never a warning:
 * ``roc_auc_ovr`` is ``nan`` when some class of the model never occurs in ``y_true``.
 * ``nan`` in the inputs propagates to the affected metrics (and to their ``mean_`` averages).
 
-Notebook: 04_crnn_multitask.ipynb (regression and genre metrics), 08_categorical_emotion.ipynb (imbalanced
+Notebook: 04_crnn_training.ipynb (regression and genre metrics), 08_categorical_emotion.ipynb (imbalanced
 classification: balanced accuracy, macro-F1, ROC-AUC).
 """
 
@@ -79,7 +79,7 @@ def ccc(y_true, y_pred) -> float:
     ValueError
         If the inputs are not 1-D, differ in length or are empty.
 
-    Notebook: 04_crnn_multitask.ipynb
+    Notebook: 04_crnn_training.ipynb
     """
     t, p = _paired_1d(y_true, y_pred, "ccc")
     mt, mp = t.mean(), p.mean()
@@ -155,7 +155,7 @@ def regression_metrics(y_true, y_pred, names: Sequence[str] | str | None = None)
     >>> m["ccc_valence"], m["mean_mae"]
     (1.0, 0.0)
 
-    Notebook: 04_crnn_multitask.ipynb
+    Notebook: 04_crnn_training.ipynb
     """
     t, p = _as_2d(y_true, "y_true"), _as_2d(y_pred, "y_pred")
     if t.shape != p.shape:
@@ -291,7 +291,7 @@ def classification_metrics(y_true, proba, *, top_k: Sequence[int] = (3,), labels
     ValueError
         If shapes disagree, ``proba`` is not a probability matrix, a class is out of range, or a k < 1.
 
-    Notebook: 04_crnn_multitask.ipynb, 08_categorical_emotion.ipynb
+    Notebook: 04_crnn_training.ipynb, 08_categorical_emotion.ipynb
     """
     P = np.asarray(proba, dtype=np.float64)
     if P.ndim != 2 or P.shape[1] < 2:
@@ -355,7 +355,7 @@ def confusion(y_true, y_pred, n_classes: int) -> np.ndarray:
     np.ndarray [shape=(c, c)], int64
         ``cm[i, j]`` = number of samples of true class i predicted as j.
 
-    Notebook: 04_crnn_multitask.ipynb
+    Notebook: 04_crnn_training.ipynb
     """
     if not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
         raise ValueError(f"confusion: n_classes must be a positive integer, got {n_classes!r}")
@@ -385,7 +385,7 @@ def classification_report_table(y_true, y_pred, labels: Sequence):
         is left out of the averages, so ``"macro avg"`` F1 equals :func:`classification_metrics`' ``macro_f1``.
         The weighted average weights by support. ``df.attrs["accuracy"]`` holds the overall accuracy.
 
-    Notebook: 04_crnn_multitask.ipynb
+    Notebook: 04_crnn_training.ipynb
     """
     import pandas as pd
 
