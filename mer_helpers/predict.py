@@ -29,7 +29,7 @@ import numpy as np
 from mer_helpers.errors import AudioError, BundleError
 from mer_helpers.features import FEATURE_KINDS, FeatureConfig, feature_shape
 
-__all__ = ["ModelBundle", "BUNDLE_FORMAT_VERSION"]
+__all__ = ["ModelBundle", "Prediction", "predict_file", "predict_features", "BUNDLE_FORMAT_VERSION"]
 
 #: Version of the on-disk bundle layout; :meth:`ModelBundle.load` refuses any other.
 BUNDLE_FORMAT_VERSION = 1
@@ -340,3 +340,295 @@ def _atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# ---------------------------------------------------------------------------------------------------- prediction
+@dataclass
+class Prediction:
+    """What :func:`predict_file` says about one file.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    duration : float
+        Its length in seconds.
+    n_chunks : int
+        Chunks scored (a trailing remainder shorter than one chunk is dropped, as in training).
+    padded : bool
+        The file was shorter than one chunk and was zero-padded to one: treat its prediction with care.
+    genres : list of (str, float)
+        The ``top_k`` genres with their track-level probabilities (mean of the chunk probabilities), best first.
+    targets : dict[str, float]
+        Track-level regression targets (mean of the chunk outputs) in native units.
+    emotion : (str, float) or None
+        Most probable categorical emotion and its probability, when the model has an ``emotion_output`` head.
+    timeline : pandas.DataFrame
+        One row per chunk: ``start_s``, ``end_s``, each target in native units, ``genre`` and ``genre_prob`` (the
+        chunk's top genre) and ``emotion``/``emotion_prob`` when available.
+    genre_probs, emotion_probs : dict[str, float] or None
+        The full track-level distributions.
+    scales : dict[str, tuple[float, float]]
+        Native scale of each target (for display), when the bundle knows it.
+    timings : dict[str, float]
+        Seconds spent decoding, computing features, in the model's forward pass, and in total.
+    """
+
+    path: str
+    duration: float
+    n_chunks: int
+    padded: bool
+    genres: list
+    targets: dict
+    emotion: tuple | None
+    timeline: object
+    genre_probs: dict | None = None
+    emotion_probs: dict | None = None
+    scales: dict | None = None
+    timings: dict = field(default_factory=dict, repr=False)
+
+    def to_dict(self, *, timeline: bool = True) -> dict:
+        """A JSON-safe dictionary (``json.dumps`` works on it); ``timeline=False`` leaves the chunks out."""
+        d = {
+            "path": self.path,
+            "duration": self.duration,
+            "n_chunks": self.n_chunks,
+            "padded": self.padded,
+            "genres": [{"genre": g, "probability": p} for g, p in self.genres],
+            "targets": self.targets,
+            "emotion": None if self.emotion is None else {"emotion": self.emotion[0],
+                                                          "probability": self.emotion[1]},
+            "genre_probs": self.genre_probs,
+            "emotion_probs": self.emotion_probs,
+            "scales": self.scales,
+        }
+        if timeline:
+            d["timeline"] = self.timeline.to_dict(orient="records")
+        return _jsonable(d)
+
+    def summary_row(self) -> dict:
+        """One flat row (the CLI's table/CSV line): path, duration, chunks, padded, top genres, targets, emotion."""
+        row = {"path": self.path, "duration_s": round(self.duration, 3), "n_chunks": self.n_chunks,
+               "padded": self.padded}
+        for i, (g, p) in enumerate(self.genres, start=1):
+            row[f"genre_{i}"] = g
+            row[f"genre_{i}_prob"] = p
+        row.update(self.targets)
+        if self.emotion is not None:
+            row["emotion"], row["emotion_prob"] = self.emotion
+        return row
+
+
+def _input_layout(bundle: ModelBundle) -> bool:
+    """Whether the model wants a trailing channel axis ([n, bins, frames, 1]) rather than [n, bins, frames]."""
+    return len(bundle.input_shape) == 3
+
+
+def predict_features(features: np.ndarray, bundle: ModelBundle, *, batch_size: int = 32,
+                     _pad_to: int | None = None) -> dict[str, np.ndarray]:
+    """Run the bundle's model on chunk features.
+
+    Parameters
+    ----------
+    features : np.ndarray [shape=(n_chunks, n_bins, n_frames)], float32
+        :func:`~mer_helpers.features.chunk_features` output for ``bundle.feature_kind``; the channel axis is added
+        here for 2-D models.
+    batch_size : int
+        Chunks per forward pass (fewer when there are fewer chunks). Every batch has the same size (the last one
+        is zero-padded and the padding's outputs dropped) so the compiled predict function is traced once.
+
+    Returns
+    -------
+    dict[str, np.ndarray [shape=(n_chunks, width)]], float32
+        One array per model output (``reg_output`` stays in [0, 1] space: see :meth:`ModelBundle.decode_targets`).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    X = np.asarray(features, dtype=np.float32)
+    if _input_layout(bundle) and X.ndim == 3:
+        X = X[..., None]
+    n = len(X)
+    names = list(bundle.outputs)
+    if n == 0:
+        return {k: np.zeros((0, w), np.float32) for k, w in bundle.outputs.items()}
+    bs = _pad_to or min(batch_size, n)
+    parts: dict[str, list] = {k: [] for k in names}
+    for start in range(0, n, bs):
+        xb = X[start:start + bs]
+        m = len(xb)
+        if m < bs:
+            xb = np.concatenate([xb, np.zeros((bs - m,) + xb.shape[1:], xb.dtype)])
+        out = bundle.model.predict_on_batch(xb)
+        if not isinstance(out, dict):
+            out = dict(zip(names, out if isinstance(out, (list, tuple)) else [out]))
+        for k in names:
+            parts[k].append(np.asarray(out[k])[:m])
+    return {k: np.concatenate(v).astype(np.float32) for k, v in parts.items()}
+
+
+def _chunk_windows(n_samples: int, config: FeatureConfig, hop_seconds, window_chunks: int):
+    """Yield ``(first_chunk, n_chunks, start_sample, stop_sample, skip)`` for windowed feature extraction.
+
+    Each window's audio ``y[start:stop]`` starts on a chunk boundary and carries ``skip`` context chunks on the left
+    and enough audio on the right that the STFT frames of the window's own chunks see the same neighbouring samples
+    as in a one-shot :func:`~mer_helpers.features.chunk_features` of the whole signal; the context chunks'
+    features are dropped.
+    """
+    from mer_helpers.audio import chunk_geometry, n_chunks
+
+    size, hop = chunk_geometry(config.sr, config.chunk_seconds, hop_seconds)
+    total = n_chunks(n_samples, config.sr, config.chunk_seconds, hop_seconds)
+    # frames reach n_fft/2 beyond a chunk edge, and a chunk's first frame is rounded by up to half a frame hop
+    context = max(1, math.ceil((config.n_fft // 2 + config.hop_length) / hop))
+    for first in range(0, total, window_chunks):
+        count = min(window_chunks, total - first)
+        skip = min(context, first)
+        start = (first - skip) * hop
+        stop = min(n_samples, (first + count - 1 + context) * hop + size)
+        yield first, count, start, stop, skip
+
+
+def predict_file(path, bundle: ModelBundle, *, hop_seconds: float | None = None, batch_size: int = 32,
+                 top_k: int = 3, window_chunks: int = 16) -> Prediction:
+    """Predict genres, emotion targets and a per-chunk timeline for any audio file.
+
+    The file is decoded to mono at ``bundle.config.sr`` (:func:`~mer_helpers.audio.load_audio`: any format, rate,
+    channel count), cut into ``bundle.config.chunk_seconds`` chunks every ``hop_seconds``, and featurised with
+    :func:`~mer_helpers.features.chunk_features` — the function the training feature cache uses — in windows of
+    ``window_chunks`` chunks so that a long file never holds all its chunks' features (or its whole spectrogram) in
+    memory. Chunk boundaries are the one-shot ones; each window carries context audio so the frames at its edges
+    see the same samples as in one pass over the whole file (the values are identical when the chunk hop is a
+    multiple of ``config.hop_length``, and otherwise differ only by the sub-frame placement of the frame grid).
+    Track-level outputs are the mean over chunks of the class probabilities and of the regression outputs, as in
+    :func:`mer_helpers.evaluation.aggregate_tracks`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        WAV, FLAC, OGG, MP3, … file.
+    bundle : ModelBundle
+    hop_seconds : float or None
+        Distance between chunk starts (``None``: back-to-back chunks, as in training). Smaller values give a finer
+        timeline at proportionally more compute.
+    batch_size : int
+        Chunks per forward pass.
+    top_k : int
+        Genres to report.
+    window_chunks : int
+        Chunks featurised at a time (bounds peak memory: about ``window_chunks`` chunks of features and of STFT).
+
+    Returns
+    -------
+    Prediction
+
+    Raises
+    ------
+    AudioError
+        The file cannot be read (the message names it and says why).
+
+    Notebook: 09_inference_and_explorer.ipynb
+    """
+    import time
+
+    import pandas as pd
+
+    from mer_helpers.audio import chunk_geometry, load_audio, n_chunks
+    from mer_helpers.features import chunk_features
+
+    if top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    if window_chunks < 1:
+        raise ValueError(f"window_chunks must be at least 1, got {window_chunks}")
+    config = bundle.config
+    size, hop = chunk_geometry(config.sr, config.chunk_seconds, hop_seconds)
+    timings = {"decode_s": 0.0, "features_s": 0.0, "model_s": 0.0}
+    t_start = time.perf_counter()
+    y = load_audio(path, sr=config.sr, mono=True)
+    timings["decode_s"] = time.perf_counter() - t_start
+    duration = len(y) / config.sr
+    padded = len(y) < size
+
+    if padded:
+        windows = [(0, 1, 0, len(y), 0)]
+        total = 1
+    else:
+        total = n_chunks(len(y), config.sr, config.chunk_seconds, hop_seconds)
+        windows = _chunk_windows(len(y), config, hop_seconds, window_chunks)
+    bs = min(batch_size, total)  # one batch shape for the whole file: the predict function is traced once
+    outputs: dict[str, list] = {k: [] for k in bundle.outputs}
+    pending: list[np.ndarray] = []  # features waiting for a full batch (fewer than bs + window_chunks chunks)
+    n_pending = n_total = 0
+
+    def _flush(final: bool):
+        nonlocal pending, n_pending
+        if not pending:
+            return
+        X = np.concatenate(pending)
+        n_full = len(X) if final else (len(X) // bs) * bs
+        if n_full:
+            t1 = time.perf_counter()
+            out = predict_features(X[:n_full], bundle, batch_size=bs, _pad_to=bs)
+            timings["model_s"] += time.perf_counter() - t1
+            for k, v in out.items():
+                outputs[k].append(v)
+        pending = [X[n_full:]] if n_full < len(X) else []
+        n_pending = len(X) - n_full
+
+    for first, count, start, stop, skip in windows:
+        t0 = time.perf_counter()
+        try:
+            feats = chunk_features(y[start:stop], config, kinds=(bundle.feature_kind,), hop_seconds=hop_seconds)
+        except ValueError as e:  # chunk_features rejects degenerate signals; report them as unreadable audio
+            raise AudioError(path, f"feature extraction failed ({e})") from None
+        X = feats[bundle.feature_kind][skip:skip + count]
+        del feats
+        if len(X) != count:  # pragma: no cover - guards the window arithmetic
+            raise RuntimeError(f"window at chunk {first} gave {len(X)} chunks, expected {count}")
+        timings["features_s"] += time.perf_counter() - t0
+        pending.append(X)
+        n_pending += count
+        n_total += count
+        if n_pending >= bs:
+            _flush(final=False)
+    _flush(final=True)
+    chunk_out = {k: np.concatenate(v) for k, v in outputs.items()}
+
+    starts = np.arange(n_total) * hop / config.sr
+    timeline = pd.DataFrame({"start_s": starts, "end_s": np.minimum(starts + config.chunk_seconds, duration)})
+    targets: dict[str, float] = {}
+    if REG_OUTPUT in chunk_out:
+        native = bundle.decode_targets(chunk_out[REG_OUTPUT])
+        for j, name in enumerate(bundle.target_labels()):
+            timeline[name] = native[:, j]
+            targets[name] = float(native[:, j].mean())
+
+    def _head(head, names, label):
+        if head not in chunk_out:
+            return None, None
+        probs = chunk_out[head].astype(np.float64)
+        names = names if names is not None else [f"{label}_{i}" for i in range(probs.shape[1])]
+        best = probs.argmax(axis=1)
+        timeline[label] = [names[i] for i in best]
+        timeline[f"{label}_prob"] = probs[np.arange(len(best)), best]
+        track = probs.mean(axis=0)
+        return track, names
+
+    genre_track, genre_names = _head(CLASS_OUTPUT, bundle.genres, "genre")
+    emo_track, emo_names = _head(EMOTION_OUTPUT, bundle.emotions, "emotion")
+    genres, genre_probs = [], None
+    if genre_track is not None:
+        order = np.argsort(-genre_track, kind="stable")[:top_k]
+        genres = [(genre_names[i], float(genre_track[i])) for i in order]
+        genre_probs = {g: float(p) for g, p in zip(genre_names, genre_track)}
+    emotion, emotion_probs = None, None
+    if emo_track is not None:
+        i = int(np.argmax(emo_track))
+        emotion = (emo_names[i], float(emo_track[i]))
+        emotion_probs = {e: float(p) for e, p in zip(emo_names, emo_track)}
+    timings["total_s"] = time.perf_counter() - t_start
+    scales = None
+    if bundle.target_scales:
+        scales = {k: v for k, v in bundle.target_scales.items() if k in targets}
+    return Prediction(path=str(path), duration=float(duration), n_chunks=int(n_total), padded=bool(padded),
+                      genres=genres, targets=targets, emotion=emotion, timeline=timeline, genre_probs=genre_probs,
+                      emotion_probs=emotion_probs, scales=scales, timings=timings)
