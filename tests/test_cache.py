@@ -1,0 +1,108 @@
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mer_helpers.cache import extract_features, file_id
+from mer_helpers.features import FeatureConfig, chunk_features
+from mer_helpers.audio import load_audio
+
+SMALL = FeatureConfig(n_mels=32, hop_length=736, n_frames=150)
+
+
+@pytest.fixture
+def tracks(tmp_path, tone_file):
+    rows = [(f"t{i}", str(tone_file("wav", sr=22050, seconds=11.0, freq=200.0 * (i + 1)))) for i in range(4)]
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot really")
+    rows += [("broken", str(bad)), ("no_audio", np.nan), ("gone", str(tmp_path / "gone.wav"))]
+    df = pd.DataFrame(rows, columns=["track_id", "path"])
+    df["genre"] = ["a", "b", "a", "b", "a", "b", "a"]
+    df.attrs["dataset"] = "test"
+    return df
+
+
+def test_extracts_every_chunk_and_reports_skips(tracks, tmp_path):
+    fs = extract_features(tracks, SMALL, kinds=("log_mel", "chroma"), cache_dir=tmp_path / "c", n_jobs=1,
+                          progress=False)
+    assert fs.X["log_mel"].shape == (8, 32, 150) and fs.X["chroma"].shape == (8, 12, 150)
+    assert fs.X["log_mel"].dtype == np.float32
+    assert list(fs.index["track_id"]) == ["t0", "t0", "t1", "t1", "t2", "t2", "t3", "t3"]
+    assert list(fs.index["start_s"][:2]) == [0.0, 5.0]
+    assert set(fs.tracks["track_id"]) == {"t0", "t1", "t2", "t3"}
+    assert fs.tracks.attrs["dataset"] == "test"
+    rep = fs.report
+    assert set(rep.skipped["track_id"]) == {"broken", "no_audio", "gone"}
+    reasons = dict(zip(rep.skipped["track_id"], rep.skipped["reason"]))
+    assert "broken.wav" in reasons["broken"] and "not a readable audio file" in reasons["broken"]
+    assert "gone.wav" in reasons["gone"]
+    assert "no audio" in reasons["no_audio"]
+    assert (rep.n_tracks, rep.n_computed, rep.n_cached, rep.n_chunks) == (7, 4, 0, 8)
+    assert "skipped broken" in rep.summary()
+
+
+def test_values_equal_direct_computation_up_to_float16(tracks, tmp_path):
+    fs = extract_features(tracks, SMALL, cache_dir=tmp_path / "c", n_jobs=1, progress=False)
+    direct = chunk_features(load_audio(tracks["path"][1]), SMALL)["log_mel"]
+    np.testing.assert_allclose(fs.X["log_mel"][2:4], direct, atol=2e-3)  # float16 storage
+
+
+def test_rerun_reuses_cache_and_parallel_equals_serial(tracks, tmp_path):
+    a = extract_features(tracks, SMALL, cache_dir=tmp_path / "c", n_jobs=2, progress=False)
+    files = sorted((tmp_path / "c").rglob("*.npy"))
+    mtimes = [f.stat().st_mtime_ns for f in files]
+    b = extract_features(tracks, SMALL, cache_dir=tmp_path / "c", n_jobs=1, progress=False)
+    assert b.report.n_cached == 4 and b.report.n_computed == 0
+    assert [f.stat().st_mtime_ns for f in files] == mtimes
+    np.testing.assert_array_equal(a.X["log_mel"], b.X["log_mel"])
+    serial = extract_features(tracks, SMALL, cache_dir=tmp_path / "serial", n_jobs=1, progress=False)
+    # worker processes run BLAS single-threaded, so sums may round differently in the last float16 bit
+    np.testing.assert_allclose(a.X["log_mel"], serial.X["log_mel"], atol=1e-3)
+
+
+def test_cache_key_depends_on_config_and_file(tracks, tmp_path, tone_file):
+    extract_features(tracks, SMALL, cache_dir=tmp_path / "c", n_jobs=1, progress=False)
+    other = extract_features(tracks, FeatureConfig(n_mels=16, hop_length=736, n_frames=150),
+                             cache_dir=tmp_path / "c", n_jobs=1, progress=False)
+    assert other.report.n_computed == 4 and other.X["log_mel"].shape[1] == 16
+    # rewriting a file changes its identity: it is recomputed
+    path = tracks["path"][0]
+    old_id = file_id(path)
+    tone_file("wav", sr=22050, seconds=6.0).replace(path)
+    os.utime(path, ns=(1, 1))
+    assert file_id(path) != old_id
+    again = extract_features(tracks, SMALL, cache_dir=tmp_path / "c", n_jobs=1, progress=False)
+    assert again.report.n_computed == 1 and (again.index["track_id"] == "t0").sum() == 1
+
+
+def test_augmented_copies_are_seeded_and_separate(tracks, tmp_path):
+    def augment(y, sr, *, rng):
+        return (y * rng.uniform(0.2, 0.5)).astype(np.float32)
+
+    good = tracks.iloc[:2]
+    a = extract_features(good, SMALL, cache_dir=tmp_path / "c", n_jobs=1, progress=False, augment=augment,
+                         n_copies=2, seed=3)
+    assert list(a.index["copy"]) == [0, 0, 1, 1, 2, 2] * 2
+    orig, c1, c2 = (a.X["log_mel"][a.index["copy"].to_numpy() == k] for k in (0, 1, 2))
+    assert not np.allclose(orig, c1) and not np.allclose(c1, c2)
+    b = extract_features(good, SMALL, cache_dir=tmp_path / "d", n_jobs=1, progress=False, augment=augment,
+                         n_copies=2, seed=3)
+    np.testing.assert_array_equal(a.X["log_mel"], b.X["log_mel"])
+    only_aug = extract_features(good, SMALL, cache_dir=tmp_path / "c", n_jobs=1, progress=False,
+                                augment=augment, n_copies=1, include_original=False, seed=3)
+    assert set(only_aug.index["copy"]) == {1}
+
+
+def test_select_and_labels(tracks, tmp_path):
+    fs = extract_features(tracks, SMALL, cache_dir=tmp_path / "c", n_jobs=1, progress=False)
+    assert list(fs.labels("genre")) == ["a", "a", "b", "b", "a", "a", "b", "b"]
+    sub = fs.select(fs.index["track_id"].isin(["t1"]).to_numpy())
+    assert len(sub) == 2 and list(sub.tracks["track_id"]) == ["t1"]
+
+
+def test_rejects_bad_tables(tmp_path):
+    with pytest.raises(ValueError, match="lacks column"):
+        extract_features(pd.DataFrame({"track_id": ["a"]}), SMALL, cache_dir=tmp_path)
+    with pytest.raises(ValueError, match="unique"):
+        extract_features(pd.DataFrame({"track_id": ["a", "a"], "path": ["x", "y"]}), SMALL, cache_dir=tmp_path)
