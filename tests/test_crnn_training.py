@@ -1,0 +1,143 @@
+"""The seed CRNN, the training helpers and track-level evaluation."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from mer_helpers.evaluation import aggregate_tracks, evaluate  # noqa: E402
+from mer_helpers.models.crnn import build_crnn  # noqa: E402
+from mer_helpers.training import (ChunkBatches, LabelEncoder, TargetScaler, chunk_targets,  # noqa: E402
+                                  class_weights, compile_multitask, fit_target_scaler, make_callbacks)
+
+
+def test_seed_crnn_parameter_count_and_outputs():
+    model = build_crnn()
+    assert model.count_params() == 2_521_227
+    assert sorted(model.output_names) == ["class_output", "reg_output"]
+    assert model.input_shape == (None, 128, 300, 1)
+    bilstm = model.get_layer("crnn_bilstm")
+    assert bilstm.input.shape[1:] == (37, 2048)  # 300 frames / 8 = 37 steps of 16 bands x 128 channels
+    assert bilstm.forward_layer.recurrent_dropout == 0.2 and bilstm.forward_layer.dropout == 0.3
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds.count("Conv2D") == 3 and kinds.count("BatchNormalization") == 3
+    assert [model.get_layer(f"crnn_conv{i}").filters for i in (1, 2, 3)] == [64, 128, 128]
+    assert model.get_layer("class_output").activation.__name__ == "softmax"
+    assert model.get_layer("reg_output").activation.__name__ == "linear"
+
+
+def test_crnn_predicts_right_shapes_on_small_input():
+    model = build_crnn((32, 40, 1), n_genres=5, n_targets=2)
+    out = model.predict(np.random.default_rng(0).random((3, 32, 40, 1), dtype=np.float32), verbose=0)
+    assert out["class_output"].shape == (3, 5) and out["reg_output"].shape == (3, 2)
+    np.testing.assert_allclose(out["class_output"].sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_target_scaler_fit_on_train_only_and_round_trip():
+    train = pd.DataFrame({"valence": [2.0, 4.0, 6.0], "arousal": [1.0, 5.0, 9.0]})
+    sc = fit_target_scaler(train, ["valence", "arousal"])
+    assert sc.data_min == [2.0, 1.0] and sc.data_max == [6.0, 9.0]
+    z = sc.transform([[4.0, 5.0], [8.0, 1.0]])
+    np.testing.assert_allclose(z, [[0.5, 0.5], [1.5, 0.0]])  # held-out values may leave [0, 1]
+    np.testing.assert_allclose(sc.inverse_transform(z), [[4.0, 5.0], [8.0, 1.0]])
+    from sklearn.preprocessing import MinMaxScaler
+
+    np.testing.assert_allclose(z, MinMaxScaler().fit(train).transform([[4.0, 5.0], [8.0, 1.0]]), atol=1e-6)
+    assert TargetScaler(**sc.to_dict()) == sc
+    with pytest.raises(ValueError, match="dominance"):
+        fit_target_scaler(train, ["dominance"])
+
+
+def test_label_encoder_and_class_weights():
+    enc = LabelEncoder.fit(["rock", "pop", "rock", "jazz"])
+    assert enc.classes == ["jazz", "pop", "rock"]
+    assert list(enc.transform(["rock", "jazz"])) == [2, 0]
+    assert enc.inverse_transform([1]) == ["pop"]
+    with pytest.raises(ValueError, match="metal"):
+        enc.transform(["metal"])
+    from sklearn.utils.class_weight import compute_class_weight
+
+    labels = np.array([0, 0, 0, 1, 2, 2])
+    ref = compute_class_weight("balanced", classes=np.array([0, 1, 2]), y=labels)
+    assert list(class_weights(labels).values()) == pytest.approx(list(ref))
+    assert class_weights(np.array([0, 0, 2]), 3)[1] == 0.0
+
+
+def test_chunk_batches_shuffle_cast_and_channel_axis():
+    X = np.arange(10 * 2 * 3, dtype=np.float16).reshape(10, 2, 3)
+    y = {"class_output": np.arange(10)}
+    batches = ChunkBatches(X, y, batch_size=4, shuffle=True, seed=1)
+    assert len(batches) == 3
+    seen = []
+    for i in range(len(batches)):
+        xb, yb = batches[i]
+        assert xb.dtype == np.float32 and xb.shape[1:] == (2, 3, 1)
+        np.testing.assert_array_equal(xb[:, 0, 0, 0], X[yb["class_output"], 0, 0])  # x and y stay aligned
+        seen += list(yb["class_output"])
+    assert sorted(seen) == list(range(10))
+    first = list(seen)
+    batches.on_epoch_end()
+    assert [v for i in range(3) for v in batches[i][1]["class_output"]] != first  # reshuffled
+    again = ChunkBatches(X, y, batch_size=4, shuffle=True, seed=1)
+    assert [v for i in range(3) for v in again[i][1]["class_output"]] == first  # seeded
+
+
+def test_compile_multitask_schedule_and_callbacks(tmp_path):
+    model = build_crnn((16, 24, 1), n_genres=3, n_targets=2)
+    compile_multitask(model, learning_rate=0.01, decay_steps=10, decay_rate=0.5,
+                      loss_weights={"class_output": 0.3})
+    lr = model.optimizer.learning_rate
+    assert isinstance(model.optimizer._learning_rate, keras.optimizers.schedules.ExponentialDecay)
+    assert float(lr) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="emotion_output"):
+        compile_multitask(model, loss_weights={"emotion_output": 1.0})
+    names = [type(c).__name__ for c in make_callbacks(tmp_path, schedule=True)]
+    assert names == ["EarlyStopping", "ModelCheckpoint", "CSVLogger"]
+    assert "ReduceLROnPlateau" in [type(c).__name__ for c in make_callbacks(tmp_path, schedule=False)]
+
+
+class _FakeFeatures:
+    """The parts of a FeatureSet that chunk_targets/evaluate use."""
+
+    def __init__(self, X, index, tracks):
+        self.X, self.index, self.tracks = {"log_mel": X}, index, tracks
+
+    def labels(self, column):
+        return self.tracks.set_index("track_id")[column].loc[self.index["track_id"]].to_numpy()
+
+
+def test_fit_learns_and_evaluate_aggregates_per_track(tmp_path):
+    """A tiny CRNN learns a separable toy task; evaluation reports track-level metrics in native units."""
+    rng = np.random.default_rng(0)
+    n_tracks, per = 24, 3
+    genre = np.array(["lo", "hi"] * (n_tracks // 2))
+    valence = np.where(genre == "hi", 7.0, 3.0) + rng.normal(0, 0.3, n_tracks)
+    tracks = pd.DataFrame({"track_id": [f"t{i}" for i in range(n_tracks)], "genre": genre, "valence": valence})
+    index = pd.DataFrame({"track_id": np.repeat(tracks["track_id"], per).to_numpy(), "copy": 0})
+    level = np.repeat((genre == "hi").astype(np.float32), per)
+    X = rng.random((n_tracks * per, 16, 24), dtype=np.float32) * 0.2 + level[:, None, None] * 0.8
+    feats = _FakeFeatures(X, index, tracks)
+    enc, sc = LabelEncoder.fit(genre), fit_target_scaler(tracks, ["valence"])
+    y = chunk_targets(feats, genre_encoder=enc, scaler=sc)
+    assert y["class_output"].shape == (72,) and y["reg_output"].shape == (72, 1)
+    keras.utils.set_random_seed(0)
+    model = build_crnn((16, 24, 1), n_genres=2, n_targets=1)
+    compile_multitask(model, learning_rate=3e-3, decay_steps=None)
+    model.fit(ChunkBatches(X, y, batch_size=8, shuffle=True), epochs=12, verbose=0)
+    ev = evaluate(model, feats, genre_encoder=enc, scaler=sc, level="both")
+    assert ev.metrics["genre_accuracy"] == 1.0
+    assert ev.metrics["mae_valence"] < 1.0 and ev.metrics["ccc_valence"] > 0.8
+    assert "chunk_genre_accuracy" in ev.metrics
+    assert len(ev.predictions) == n_tracks and ev.confusion["genre"].sum() == n_tracks
+    assert set(ev.predictions["pred_genre"]) <= {"lo", "hi"}
+    assert ev.predictions["pred_valence"].between(1, 9).all()
+
+
+def test_aggregate_tracks_means_per_track():
+    index = pd.DataFrame({"track_id": ["b", "a", "b", "a", "a"]})
+    proba = np.array([[1, 0], [0, 1], [0, 1], [0.5, 0.5], [1, 0]], dtype=float)
+    ids, agg = aggregate_tracks(index, {"class_output": proba, "reg_output": np.arange(5.0)[:, None]})
+    assert list(ids) == ["b", "a"]
+    np.testing.assert_allclose(agg["class_output"], [[0.5, 0.5], [0.5, 0.5]])
+    np.testing.assert_allclose(agg["reg_output"][:, 0], [1.0, 8.0 / 3.0])
