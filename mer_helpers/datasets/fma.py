@@ -137,6 +137,11 @@ def load(data_home, *, subset: str = "small", echonest: bool = True, audio_only:
         scales = dict(SCALES)
     df.attrs["subset"] = subset
     folder = _audio_dir(home, subset)
-    df["path"] = base.existing_paths(expected_paths(df, home), base.list_audio(home / folder))
+    path = base.existing_paths(expected_paths(df, home), base.list_audio(home / folder))
+    for other in ("fma_small", "fma_medium", "fma_large", "fma_full"):  # a small track may sit in fma_small only
+        if other != folder and (home / other).is_dir():
+            alt = df["track_id"].map(lambda t: str(home / other / f"{int(t) // 1000:03d}" / f"{int(t):06d}.mp3"))
+            path = path.where(path.notna(), base.existing_paths(alt, base.list_audio(home / other)))
+    df["path"] = path
     return base.finish_table(df, dataset="fma", data_home=home, scales=scales, audio_dirs=[folder],
                              audio_only=audio_only, subset=subset, split_source="tracks.csv ('set', 'split')")
