@@ -1,0 +1,198 @@
+"""Model zoo: every backbone × head set builds and predicts the right shapes; fusion; parameter counts; transfer."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import keras
+import numpy as np
+import pytest
+
+from mer_helpers.models import BACKBONES, build_crnn, build_fusion, build_model, count_params, head_names
+from mer_helpers.models.heads import add_heads
+from mer_helpers.models.transfer import extract_backbone, set_backbone_trainable, transfer_model, two_phase_fit
+
+TINY = (32, 40, 1)
+HEAD_SETS = [
+    {"n_genres": 4},
+    {"n_targets": 3},
+    {"n_emotions": 9},
+    {"n_genres": 4, "n_targets": 3},
+    {"n_genres": 4, "n_targets": 2, "n_emotions": 5},
+]
+WIDTH = {"n_genres": "class_output", "n_targets": "reg_output", "n_emotions": "emotion_output"}
+
+
+@pytest.mark.parametrize("backbone", list(BACKBONES))
+def test_every_backbone_and_head_set_predicts_right_shapes(backbone):
+    x = np.random.default_rng(0).random((3, *TINY), dtype=np.float32)
+    for heads in HEAD_SETS:
+        model = build_model(backbone, TINY, **heads)
+        out = model(x, training=False)
+        assert set(out) == {WIDTH[k] for k in heads}
+        for k, width in heads.items():
+            y = np.asarray(out[WIDTH[k]])
+            assert y.shape == (3, width)
+            assert y.dtype == np.float32 and np.isfinite(y).all()
+            if k != "n_targets":  # softmax heads
+                np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def _stated_count(fn) -> int:
+    m = re.search(r"\*\*([\d,]+)\*\* parameters", inspect.getdoc(fn))
+    assert m, f"{fn.__name__} docstring states no parameter count"
+    return int(m.group(1).replace(",", ""))
+
+
+@pytest.mark.parametrize("backbone", list(BACKBONES))
+def test_parameter_counts_stated_in_docstrings(backbone):
+    model = build_model(backbone, (128, 300, 1), n_genres=8, n_targets=3)
+    documented = build_crnn if backbone == "crnn" else BACKBONES[backbone]  # crnn.py states it on build_crnn
+    assert model.count_params() == count_params(model) == _stated_count(documented)
+    # the package docstring's table states the same figure
+    import mer_helpers.models as zoo
+
+    assert f"{model.count_params():,}" in zoo.__doc__
+
+
+def test_build_model_crnn_is_the_seed_crnn():
+    seed = build_crnn((128, 300, 1), n_genres=8, n_targets=3)
+    zoo = build_model("crnn", n_genres=8, n_targets=3)
+    assert zoo.count_params() == seed.count_params() == 2_521_227 == _stated_count(build_crnn)
+    assert [(l.name, type(l).__name__) for l in zoo.layers] == [(l.name, type(l).__name__) for l in seed.layers]
+    assert [tuple(w.shape) for w in zoo.weights] == [tuple(w.shape) for w in seed.weights]
+    zoo.set_weights(seed.get_weights())
+    x = np.random.default_rng(1).random((2, 128, 300, 1), dtype=np.float32)
+    a, b = zoo(x, training=False), seed(x, training=False)
+    for k in ("reg_output", "class_output"):
+        np.testing.assert_allclose(np.asarray(a[k]), np.asarray(b[k]), rtol=1e-5, atol=1e-6)
+
+
+def test_recurrent_dropout_switch_reaches_every_lstm():
+    for backbone in ("crnn", "lstm", "bilstm_cnn1d"):
+        model = build_model(backbone, TINY, n_genres=3, recurrent_dropout=0.0)
+        lstms = [l for l in model._flatten_layers() if isinstance(l, keras.layers.LSTM)]
+        assert lstms and all(l.recurrent_dropout == 0.0 for l in lstms), backbone
+    seed = build_model("lstm", TINY, n_genres=3)
+    assert all(l.recurrent_dropout == 0.2 for l in seed._flatten_layers() if isinstance(l, keras.layers.LSTM))
+
+
+@pytest.mark.parametrize("backbone", list(BACKBONES))
+def test_spec_augment_layer_is_applied_first_and_adds_no_weights(backbone):
+    aug = keras.layers.GaussianNoise(0.5, name="spec_augment")
+    model = build_model(backbone, TINY, n_genres=3, spec_augment=aug)
+    assert model.get_layer("spec_augment") is aug
+    assert model.count_params() == build_model(backbone, TINY, n_genres=3).count_params()
+    x = np.full((2, *TINY), 0.5, dtype=np.float32)
+    np.testing.assert_allclose(np.asarray(model(x, training=False)["class_output"]),
+                               np.asarray(model(x, training=False)["class_output"]))
+
+
+def test_build_model_errors_name_the_problem():
+    with pytest.raises(ValueError, match="unknown backbone 'vgg'"):
+        build_model("vgg", TINY, n_genres=3)
+    with pytest.raises(ValueError, match="no head requested"):
+        build_model("cnn2d", TINY)
+    with pytest.raises(ValueError, match="input_shape"):
+        build_model("cnn2d", (32, 40), n_genres=3)
+    with pytest.raises(ValueError, match="n_genres must be at least 2"):
+        build_model("cnn2d", TINY, n_genres=1)
+    with pytest.raises(ValueError, match="backbone 'cnn2d'.*lstm_units"):
+        build_model("cnn2d", TINY, n_genres=3, lstm_units=64)
+
+
+def test_heads_stay_float32_under_mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = build_model("cnn2d", TINY, n_genres=3, n_targets=2)
+        assert model.get_layer("cnn2d_conv1").compute_dtype == "float16"
+        out = model(np.zeros((1, *TINY), dtype=np.float32), training=False)
+        assert all(keras.backend.standardize_dtype(v.dtype) == "float32" for v in out.values())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_head_names_and_add_heads_order():
+    inp = keras.Input((8,))
+    out = add_heads(inp, n_genres=3, n_targets=2, n_emotions=4)
+    assert list(out) == ["reg_output", "class_output", "emotion_output"]
+    assert sorted(head_names(keras.Model(inp, out))) == sorted(out)
+
+
+@pytest.mark.parametrize("level", ["feature", "decision"])
+def test_fusion_builds_and_predicts(level):
+    shapes = {"log_mel": (32, 40, 1), "mfcc": (20, 40, 1), "chroma": (12, 40, 1)}
+    model = build_fusion(shapes, level=level, n_genres=4, n_targets=3)
+    assert sorted(i.name for i in model.inputs) == sorted(shapes)
+    rng = np.random.default_rng(0)
+    x = {k: rng.random((2, *s), dtype=np.float32) for k, s in shapes.items()}
+    out = model(x, training=False)
+    assert out["class_output"].shape == (2, 4) and out["reg_output"].shape == (2, 3)
+    if level == "decision":  # the output is the mean of the three branches' own predictions
+        branches = [keras.Model(model.inputs, model.get_layer(f"{k}_reg_output").output) for k in shapes]
+        mean = np.mean([np.asarray(b(x, training=False)) for b in branches], axis=0)
+        np.testing.assert_allclose(np.asarray(out["reg_output"]), mean, rtol=1e-5, atol=1e-6)
+    else:
+        assert model.get_layer("fusion_concat").output.shape[-1] == 3 * 256
+
+
+def test_fusion_errors():
+    with pytest.raises(ValueError, match="at least two"):
+        build_fusion({"log_mel": TINY}, n_genres=3)
+    with pytest.raises(ValueError, match="level"):
+        build_fusion({"log_mel": TINY, "mfcc": (20, 40, 1)}, level="early", n_genres=3)
+    with pytest.raises(ValueError, match="no entry for inputs"):
+        build_fusion({"log_mel": TINY, "mfcc": (20, 40, 1)}, backbone={"log_mel": "cnn2d"}, n_genres=3)
+
+
+def test_transformer_round_trips_through_keras_file(tmp_path):
+    model = build_model("transformer", TINY, n_targets=2, d_model=32, n_heads=2, ff_dim=32)
+    x = np.random.default_rng(2).random((2, *TINY), dtype=np.float32)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    again = keras.models.load_model(path)
+    np.testing.assert_allclose(np.asarray(again(x)["reg_output"]), np.asarray(model(x)["reg_output"]), rtol=1e-5)
+
+
+def test_transfer_reuses_trained_weights_then_fine_tunes():
+    from mer_helpers.training import ChunkBatches, compile_multitask
+
+    rng = np.random.default_rng(0)
+    X = rng.random((24, 32, 40), dtype=np.float32)
+    source = build_model("cnn2d", TINY, n_genres=3)
+    compile_multitask(source, decay_steps=None)
+    source.fit(ChunkBatches(X, {"class_output": rng.integers(0, 3, 24)}, batch_size=8), epochs=1, verbose=0)
+    trained = [w.copy() for w in extract_backbone(source, copy=False).get_weights()]
+    fresh = extract_backbone(build_model("cnn2d", TINY, n_genres=3)).get_weights()
+
+    model = transfer_model(source, n_emotions=4)
+    backbone = model.get_layer("backbone")
+    assert not backbone.trainable and set(model.output_names) == {"emotion_output"}
+    for a, b in zip(backbone.get_weights(), trained):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.allclose(a, b) for a, b in zip(trained, fresh))  # training did move the weights
+
+    y = {"emotion_output": rng.integers(0, 4, 24)}
+    data = ChunkBatches(X, y, batch_size=8, shuffle=True, seed=0)
+    two_phase_fit(model, data, ChunkBatches(X, y, batch_size=8), frozen_epochs=1, finetune_epochs=0)
+    for a, b in zip(backbone.get_weights(), trained):  # frozen: heads only (BN statistics too)
+        np.testing.assert_array_equal(a, b)
+    result = two_phase_fit(model, data, ChunkBatches(X, y, batch_size=8), frozen_epochs=0, finetune_epochs=1,
+                           finetune_learning_rate=1e-3)
+    assert backbone.trainable and result["phase"] == [1]
+    assert any(not np.allclose(a, b) for a, b in zip(backbone.get_weights(), trained))
+    for a, b in zip(extract_backbone(source, copy=False).get_weights(), trained):  # the source is untouched
+        np.testing.assert_array_equal(a, b)
+
+
+def test_transfer_errors():
+    inp = keras.Input(TINY)
+    plain = keras.Model(inp, keras.layers.Dense(2, name="out")(keras.layers.Flatten()(inp)))
+    with pytest.raises(ValueError, match="no Dense head"):
+        transfer_model(plain, n_genres=3)
+    decision = build_fusion({"log_mel": TINY, "chroma": (12, 40, 1)}, level="decision", n_genres=3)
+    with pytest.raises(ValueError, match="different tensors"):
+        extract_backbone(decision)
+    with pytest.raises(ValueError, match="no 'backbone' layer"):
+        set_backbone_trainable(plain)
