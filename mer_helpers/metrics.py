@@ -1,12 +1,13 @@
 """Regression and classification metrics for emotion and genre models, as plain Python floats.
 
-Every function takes numpy arrays (anything :func:`numpy.asarray` accepts) and returns built-in ``float``/``int``
-values in flat dictionaries, so results drop straight into a :class:`pandas.DataFrame` row or a JSON report.
+Every function takes numpy arrays (anything :func:`numpy.asarray` accepts) and returns built-in
+``float``/``int`` values in flat dictionaries, so results drop straight into a :class:`pandas.DataFrame` row
+or a JSON report.
 
 Regression (valence/arousal/dominance...): MAE, RMSE, R², Pearson's r, Spearman's ρ and Lin's concordance
 correlation coefficient (CCC), the headline metric of the MediaEval/AVEC emotion benchmarks. CCC rewards
-predictions that are both correlated with *and* on the same scale as the annotations: a prediction that tracks the
-truth but is shifted or shrunk towards the mean keeps a high Pearson r but loses CCC.
+predictions that are both correlated with *and* on the same scale as the annotations: a prediction that tracks
+the truth but is shifted or shrunk towards the mean keeps a high Pearson r but loses CCC.
 
 Classification (genre, categorical emotion): accuracy, balanced accuracy, macro-F1, macro one-vs-rest ROC-AUC,
 top-k accuracy and log-loss from class probabilities; a confusion matrix and a per-class report table.
@@ -14,7 +15,8 @@ top-k accuracy and log-loss from class probabilities; a confusion matrix and a p
 Undefined values are ``nan``, never an exception and never a warning:
 
 * :func:`ccc` is ``nan`` only when both inputs are constant *and* equal (0/0); one constant input gives 0.0.
-* ``r2`` is ``nan`` when ``y_true`` is constant; ``pearson``/``spearman`` are ``nan`` when either input is constant.
+* ``r2`` is ``nan`` when ``y_true`` is constant; ``pearson``/``spearman`` are ``nan`` when either input
+  is constant.
 * ``roc_auc_ovr`` is ``nan`` when some class of the model never occurs in ``y_true``.
 * ``nan`` in the inputs propagates to the affected metrics (and to their ``mean_`` averages).
 
@@ -41,9 +43,9 @@ __all__ = [
 REGRESSION_METRICS = ("mae", "rmse", "r2", "pearson", "spearman", "ccc")
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # regression
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def _paired_1d(y_true, y_pred, what: str) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(y_pred, dtype=np.float64)
@@ -71,8 +73,8 @@ def ccc(y_true, y_pred) -> float:
     Returns
     -------
     float
-        The CCC in [-1, 1]. ``nan`` when the denominator is 0 (both inputs constant and equal), or when an input
-        holds ``nan``. 0.0 when exactly one input is constant (or both are constant but different).
+        The CCC in [-1, 1]. ``nan`` when the denominator is 0 (both inputs constant and equal), or when an
+        input holds ``nan``. 0.0 when exactly one input is constant (or both are constant but different).
 
     Raises
     ------
@@ -135,14 +137,15 @@ def regression_metrics(y_true, y_pred, names: Sequence[str] | str | None = None)
         Annotations and predictions, on the same scale (compare on the dataset's native scale, e.g. 1-9, to
         report numbers comparable with the literature).
     names : sequence of k str, or str when k == 1, optional
-        Target names used in the keys (e.g. ``["valence", "arousal", "dominance"]``). Default ``"t0", "t1", ...``.
+        Target names used in the keys (e.g. ``["valence", "arousal", "dominance"]``).
+        Default ``"t0", "t1", ...``.
 
     Returns
     -------
     dict[str, float]
-        Flat keys ``f"{metric}_{name}"`` for metric in ``mae, rmse, r2, pearson, spearman, ccc`` (in that order,
-        target by target), then ``f"mean_{metric}"``: the plain mean over the k targets (``nan`` if any target's
-        value is ``nan``). See the module docstring for when a value is ``nan``.
+        Flat keys ``f"{metric}_{name}"`` for metric in ``mae, rmse, r2, pearson, spearman, ccc`` (in that
+        order, target by target), then ``f"mean_{metric}"``: the plain mean over the k targets (``nan`` if any
+        target's value is ``nan``). See the module docstring for when a value is ``nan``.
 
     Raises
     ------
@@ -151,7 +154,8 @@ def regression_metrics(y_true, y_pred, names: Sequence[str] | str | None = None)
 
     Examples
     --------
-    >>> m = regression_metrics([[1, 2], [3, 5], [4, 4]], [[1, 2], [3, 5], [4, 4]], names=["valence", "arousal"])
+    >>> y = [[1, 2], [3, 5], [4, 4]]
+    >>> m = regression_metrics(y, y, names=["valence", "arousal"])
     >>> m["ccc_valence"], m["mean_mae"]
     (1.0, 0.0)
 
@@ -195,9 +199,9 @@ def regression_metrics(y_true, y_pred, names: Sequence[str] | str | None = None)
     return out
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # classification
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def _encode(y, labels: Sequence | None, n_classes: int, what: str) -> np.ndarray:
     """Turn class values into integer codes 0..n_classes-1.
 
@@ -213,12 +217,14 @@ def _encode(y, labels: Sequence | None, n_classes: int, what: str) -> np.ndarray
             if np.issubdtype(a.dtype, np.floating) and np.all(np.mod(a, 1) == 0):
                 a = a.astype(np.int64)
             else:
-                raise ValueError(f"{what}: expected integer class codes 0..{n_classes - 1}, got dtype {a.dtype}; "
+                raise ValueError(f"{what}: expected integer class codes 0..{n_classes - 1}, "
+                                 f"got dtype {a.dtype}; "
                                  "pass labels=[...] to map class names to probability columns")
         codes = a.astype(np.int64)
         bad = (codes < 0) | (codes >= n_classes)
         if bad.any():
-            raise ValueError(f"{what}: class codes must lie in 0..{n_classes - 1}, got {sorted(set(codes[bad]))[:5]}")
+            raise ValueError(f"{what}: class codes must lie in 0..{n_classes - 1}, "
+                             f"got {sorted(set(codes[bad].tolist()))[:5]}")
         return codes
     lookup = {v: i for i, v in enumerate(list(labels))}
     try:
@@ -232,7 +238,7 @@ def _confusion_codes(t: np.ndarray, p: np.ndarray, c: int) -> np.ndarray:
 
 
 def _per_class(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Precision, recall, F1 (0 where a denominator is 0), support and 'present' mask from a confusion matrix."""
+    """Per-class precision, recall, F1 (0 where a denominator is 0), support and 'present' mask."""
     tp = np.diag(cm).astype(np.float64)
     support = cm.sum(axis=1).astype(np.float64)
     predicted = cm.sum(axis=0).astype(np.float64)
@@ -273,8 +279,8 @@ def classification_metrics(y_true, proba, *, top_k: Sequence[int] = (3,), labels
         ``k >= c`` gives 1.0.
     labels : sequence of c values, keyword-only, optional
         The class value of each probability column, when ``y_true`` holds values (e.g. genre names or
-        non-contiguous integers) rather than codes. A sequence of names with integer ``y_true`` is accepted and
-        ignored (codes already index the columns).
+        non-contiguous integers) rather than codes. A sequence of names with integer ``y_true`` is accepted
+        and ignored (codes already index the columns).
 
     Returns
     -------
@@ -295,7 +301,8 @@ def classification_metrics(y_true, proba, *, top_k: Sequence[int] = (3,), labels
     """
     P = np.asarray(proba, dtype=np.float64)
     if P.ndim != 2 or P.shape[1] < 2:
-        raise ValueError(f"classification_metrics: proba must have shape [n, c] with c >= 2 classes, got {P.shape}; "
+        raise ValueError(f"classification_metrics: proba must have shape [n, c] with c >= 2 classes, "
+                         f"got {P.shape}; "
                          "for a binary model with one sigmoid output pass np.column_stack([1 - p, p])")
     n, c = P.shape
     if n == 0:
@@ -305,8 +312,9 @@ def classification_metrics(y_true, proba, *, top_k: Sequence[int] = (3,), labels
                          "pass softmax outputs, not logits")
     row_sums = P.sum(axis=1)
     if np.max(np.abs(row_sums - 1.0)) > 1e-3:
-        raise ValueError(f"classification_metrics: proba rows must sum to 1 (found sums from {row_sums.min():.4g} "
-                         f"to {row_sums.max():.4g}); pass softmax outputs, not logits or sigmoid scores")
+        raise ValueError("classification_metrics: proba rows must sum to 1 "
+                         f"(found sums from {row_sums.min():.4g} to {row_sums.max():.4g}); "
+                         "pass softmax outputs, not logits or sigmoid scores")
     if labels is not None and len(labels) != c:
         raise ValueError(f"classification_metrics: got {len(labels)} labels for {c} probability columns")
     t = _encode(y_true, labels, c, "classification_metrics")
@@ -372,18 +380,20 @@ def classification_report_table(y_true, y_pred, labels: Sequence):
     Parameters
     ----------
     y_true, y_pred : np.ndarray [shape=(n,)]
-        Class codes ``0..len(labels)-1`` (then ``labels`` are the class names), or class values from ``labels``.
+        Class codes ``0..len(labels)-1`` (then ``labels`` are the class names), or class values from
+        ``labels``.
     labels : sequence of c values
         Class names in code order; every class gets a row, even when it never occurs.
 
     Returns
     -------
     pandas.DataFrame [shape=(c + 2, 4)]
-        Index: the labels (as str), then ``"macro avg"`` and ``"weighted avg"``; columns ``precision``, ``recall``,
-        ``f1`` (float) and ``support`` (int). A 0/0 precision or recall is 0, as in scikit-learn's
-        ``zero_division=0``; a class absent from both ``y_true`` and ``y_pred`` has ``nan`` precision/recall/F1 and
-        is left out of the averages, so ``"macro avg"`` F1 equals :func:`classification_metrics`' ``macro_f1``.
-        The weighted average weights by support. ``df.attrs["accuracy"]`` holds the overall accuracy.
+        Index: the labels (as str), then ``"macro avg"`` and ``"weighted avg"``; columns ``precision``,
+        ``recall``, ``f1`` (float) and ``support`` (int). A 0/0 precision or recall is 0, as in scikit-learn's
+        ``zero_division=0``; a class absent from both ``y_true`` and ``y_pred`` has ``nan``
+        precision/recall/F1 and is left out of the averages, so ``"macro avg"`` F1 equals
+        :func:`classification_metrics`' ``macro_f1``. The weighted average weights by support.
+        ``df.attrs["accuracy"]`` holds the overall accuracy.
 
     Notebook: 04_crnn_training.ipynb
     """

@@ -25,7 +25,7 @@ def _ccc_reference(t, p):
     return 2 * np.cov(t, p, ddof=0)[0, 1] / (t.var() + p.var() + (t.mean() - p.mean()) ** 2)
 
 
-# ------------------------------------------------------------------------------------------------------------ ccc
+# -------------------------------------------------------------------------------------------------------- ccc
 def test_ccc_perfect_agreement_is_one():
     t = np.array([1.0, 3.0, 2.0, 7.0, 5.0])
     assert ccc(t, t) == pytest.approx(1.0)
@@ -87,7 +87,7 @@ def test_ccc_rejects_bad_input(t, p, match):
         ccc(t, p)
 
 
-# ---------------------------------------------------------------------------------------------- regression_metrics
+# ----------------------------------------------------------------------------------------- regression_metrics
 def test_regression_metrics_match_sklearn_scipy():
     rng = np.random.default_rng(1)
     t = rng.uniform(1, 9, size=(150, 3))
@@ -96,7 +96,8 @@ def test_regression_metrics_match_sklearn_scipy():
     m = regression_metrics(t, p, names=names)
     for j, name in enumerate(names):
         assert m[f"mae_{name}"] == pytest.approx(skm.mean_absolute_error(t[:, j], p[:, j]), rel=1e-12)
-        assert m[f"rmse_{name}"] == pytest.approx(np.sqrt(skm.mean_squared_error(t[:, j], p[:, j])), rel=1e-12)
+        rmse = np.sqrt(skm.mean_squared_error(t[:, j], p[:, j]))
+        assert m[f"rmse_{name}"] == pytest.approx(rmse, rel=1e-12)
         assert m[f"r2_{name}"] == pytest.approx(skm.r2_score(t[:, j], p[:, j]), rel=1e-12)
         assert m[f"pearson_{name}"] == pytest.approx(stats.pearsonr(t[:, j], p[:, j])[0], rel=1e-10)
         assert m[f"spearman_{name}"] == pytest.approx(stats.spearmanr(t[:, j], p[:, j])[0], rel=1e-10)
@@ -128,7 +129,8 @@ def test_regression_metrics_perfect_prediction():
     t = np.array([[1.0, 9.0], [5.0, 2.0], [3.0, 4.0]])
     m = regression_metrics(t, t.copy(), names=["v", "a"])
     assert m["mean_mae"] == 0.0 and m["mean_rmse"] == 0.0
-    assert m["mean_r2"] == 1.0 and m["mean_pearson"] == pytest.approx(1.0) and m["mean_ccc"] == pytest.approx(1.0)
+    assert m["mean_r2"] == 1.0
+    assert m["mean_pearson"] == pytest.approx(1.0) and m["mean_ccc"] == pytest.approx(1.0)
 
 
 def test_regression_metrics_constant_inputs_give_nan_without_warning():
@@ -154,7 +156,7 @@ def test_regression_metrics_rejects_bad_input(t, p, names, match):
         regression_metrics(t, p, names=names)
 
 
-# ------------------------------------------------------------------------------------------ classification_metrics
+# ------------------------------------------------------------------------------------- classification_metrics
 def _random_problem(seed, n=300, c=5):
     rng = np.random.default_rng(seed)
     y = rng.integers(0, c, n)
@@ -193,7 +195,8 @@ def test_classification_metrics_match_sklearn(seed, c):
 def test_classification_metrics_default_keys():
     y, proba = _random_problem(4)
     m = classification_metrics(y, proba)
-    assert set(m) == {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc_ovr", "top_3_accuracy", "log_loss", "n"}
+    assert set(m) == {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc_ovr", "top_3_accuracy",
+                      "log_loss", "n"}
 
 
 def test_classification_metrics_top_k_at_or_above_c_is_one():
@@ -260,7 +263,7 @@ def test_classification_metrics_rejects_bad_input(y, proba, kw, match):
         classification_metrics(y, proba, **kw)
 
 
-# ------------------------------------------------------------------------------------- confusion / report table
+# ----------------------------------------------------------------------------------- confusion / report table
 def test_confusion_matches_sklearn_and_keeps_absent_classes():
     rng = np.random.default_rng(8)
     y, p = rng.integers(0, 4, 100), rng.integers(0, 4, 100)
@@ -281,7 +284,8 @@ def test_classification_report_table_matches_sklearn():
     y = rng.integers(0, 4, 200)
     p = np.where(rng.random(200) < 0.6, y, rng.integers(0, 4, 200))
     df = classification_report_table(y, p, labels)
-    ref = skm.classification_report(y, p, labels=range(4), target_names=labels, output_dict=True, zero_division=0)
+    ref = skm.classification_report(y, p, labels=range(4), target_names=labels, output_dict=True,
+                                    zero_division=0)
     assert list(df.index) == labels + ["macro avg", "weighted avg"]
     assert list(df.columns) == ["precision", "recall", "f1", "support"]
     for row in labels + ["macro avg", "weighted avg"]:
