@@ -61,9 +61,10 @@ def split_tracks(df: pd.DataFrame, *, val_size: float = 0.15, test_size: float =
                  group: str | None = None, seed: int = 0) -> pd.Series:
     """Assign every row to "train", "val" or "test" so that no track (or group) spans two parts.
 
-    Groups are dealt out largest first (random order among equals, from ``seed``), each to the part whose
-    per-class counts fall furthest short of their targets: fractions come out as close as the group sizes allow,
-    and the class mix of ``stratify`` is kept in every part (the idea of StratifiedGroupKFold).
+    Groups are dealt out largest first (random order among equals, from ``seed``), each to the part whose size
+    and per-class counts fall furthest short of their targets (a greedy least-squares fill): fractions come out as
+    close as the group sizes allow, and the class mix of ``stratify`` is kept in every part (the idea of
+    StratifiedGroupKFold).
 
     Parameters
     ----------
@@ -112,13 +113,13 @@ def split_tracks(df: pd.DataFrame, *, val_size: float = 0.15, test_size: float =
     order = rng.permutation(n_groups)
     order = order[np.argsort(-counts[order].sum(axis=1), kind="stable")]
     assign = np.empty(n_groups, dtype=np.int64)
+    total_target = target.sum(axis=1)
     for g in order:
         v = counts[g]
-        # increase of sum_pc (current - target)^2 when adding v to part p, up to a constant: 2 v.(current_p - target_p)
-        cost = (current - target) @ v
-        # normalise by the part's size so that ties do not always favour train; random order breaks exact ties
-        cost = cost / np.maximum(frac, 1e-12)
-        p = int(np.argmin(cost + rng.uniform(0, 1e-9, size=len(parts))))
+        # adding v to part p changes sum_c (current - target)^2 by 2 v.(current_p - target_p) + const: the class
+        # term keeps the stratification, the size term keeps the fractions (it decides when a group is one class)
+        cost = (current - target) @ v + (current.sum(axis=1) - total_target) * v.sum()
+        p = int(np.argmin(cost + rng.uniform(0, 1e-9, size=len(parts))))  # random order breaks exact ties
         assign[g] = p
         current[p] += v
     empty = [parts[p][0] for p in range(len(parts)) if not np.any(assign == p)]
