@@ -189,7 +189,8 @@ class ModelBundle:
         Returns
         -------
         np.ndarray [shape=(..., n_targets)], float64
-            ``target_min + y01 * (target_max - target_min)``; unchanged when the bundle has no scaler.
+            ``target_min + y01 * (target_max - target_min)`` (a constant target, ``max == min``, uses a range of
+            1, as :class:`mer_helpers.training.TargetScaler` does); unchanged when the bundle has no scaler.
         """
         y01 = np.asarray(y01, dtype=np.float64)
         if self.target_min is None:
@@ -197,7 +198,7 @@ class ModelBundle:
         lo, hi = np.asarray(self.target_min), np.asarray(self.target_max)
         if y01.shape[-1] != lo.shape[0]:
             raise ValueError(f"decode_targets got {y01.shape[-1]} targets per row, the scaler has {lo.shape[0]}")
-        return lo + y01 * (hi - lo)
+        return lo + y01 * np.where(hi > lo, hi - lo, 1.0)
 
     def target_labels(self) -> list[str]:
         """Names of the regression targets (``target_0``, … when the bundle does not name them)."""
