@@ -117,3 +117,12 @@ def test_check_no_leakage_names_column_and_values():
     # absent or all-NaN columns are skipped
     check_no_leakage(train[["track_id"]], pd.DataFrame({"track_id": ["q"]}))
     check_no_leakage(train, pd.DataFrame({"track_id": ["q"], "artist": [np.nan]}))
+
+
+def test_kfold_without_stratify_keeps_chunks_of_a_track_together():
+    df = pd.DataFrame({"track_id": [f"t{i}" for i in range(50)]})
+    chunks = df.loc[df.index.repeat(3)].reset_index(drop=True)
+    folds = stratified_group_kfold(chunks, 5, seed=0)
+    assert [len(te) for _, te in folds] == [30] * 5
+    for tr, te in folds:
+        assert not set(chunks["track_id"].iloc[tr]) & set(chunks["track_id"].iloc[te])

@@ -138,8 +138,9 @@ def load(data_home, *, split: int | None = 0, audio_only: bool = False) -> pd.Da
         for fname, part in (("train", "train"), ("validation", "val"), ("test", "test")):
             sp = base.find_file(home, f"autotagging_moodtheme-{fname}.tsv", prefer_parent=(f"split-{split}",))
             if sp is None or sp.parent.name != f"split-{split}":
-                raise base.missing_dataset_error(sys.modules[__name__], home,
+                err = base.missing_dataset_error(sys.modules[__name__], home,
                                                  f"splits/split-{split}/autotagging_moodtheme-{fname}.tsv")
+                raise base.DatasetError(f"{err}\n(or load it without a split column: split=None)")
             for tid in read_tsv(sp)["track_id"]:
                 parts[tid] = part
         df["split"] = df["track_id"].map(parts).astype(object)
