@@ -211,6 +211,8 @@ def _encode(y, labels: Sequence | None, n_classes: int, what: str) -> np.ndarray
     a = np.asarray(y)
     if a.ndim != 1:
         raise ValueError(f"{what}: expected a 1-D array of class labels, got shape {a.shape}")
+    if a.dtype == bool:
+        a = a.astype(np.int64)
     labels_are_ints = labels is not None and all(isinstance(v, (int, np.integer)) for v in labels)
     if labels is None or (np.issubdtype(a.dtype, np.integer) and not labels_are_ints):
         if a.size and not np.issubdtype(a.dtype, np.integer):

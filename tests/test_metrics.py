@@ -273,6 +273,15 @@ def test_confusion_matches_sklearn_and_keeps_absent_classes():
     assert cm[4:].sum() == 0 and cm[:, 4:].sum() == 0 and cm.sum() == 100
 
 
+def test_binary_boolean_labels_are_codes():
+    y = np.array([True, False, True, True])
+    proba = np.array([[0.2, 0.8], [0.9, 0.1], [0.6, 0.4], [0.3, 0.7]])
+    m = classification_metrics(y, proba)
+    assert m["accuracy"] == 0.75
+    assert m["roc_auc_ovr"] == pytest.approx(skm.roc_auc_score(y, proba[:, 1]))
+    np.testing.assert_array_equal(confusion(y, proba.argmax(axis=1) == 1, 2), [[1, 0], [1, 2]])
+
+
 def test_confusion_rejects_out_of_range():
     with pytest.raises(ValueError, match=r"0\.\.2"):
         confusion([0, 3], [0, 1], 3)
