@@ -1,9 +1,9 @@
 """Leak-free train / validation / test splits of a Tracks table.
 
-Split TRACKS (and, where the dataset names them, ARTISTS) before anything is fitted: a model that has heard other
-chunks of a test song - or other songs by the test song's artist - scores far higher than it will on new music.
-Every helper here keeps all rows of one group (a track, or an artist) on one side, and :func:`check_no_leakage`
-proves it.
+Split TRACKS (and, where the dataset names them, ARTISTS) before anything is fitted: a model that has heard
+other chunks of a test song - or other songs by the test song's artist - scores far higher than it will on new
+music. Every helper here keeps all rows of one group (a track, or an artist) on one side, and
+:func:`check_no_leakage` proves it.
 
 Notebook: 01_data_and_eda.ipynb (why by track), 08_categorical_emotion.ipynb (the leakage trap)
 """
@@ -28,8 +28,9 @@ class LeakageError(MerError):
 def group_keys(df: pd.DataFrame, group: str | None = None) -> pd.Series:
     """The key that must not cross a split boundary, one per row.
 
-    ``group=None``: the track (``track_id``, so chunk-level rows of one track stay together; the row index when
-    there is no ``track_id``). ``group="artist"``: the artist; rows with no artist fall back to their own track.
+    ``group=None``: the track (``track_id``, so chunk-level rows of one track stay together; the row index
+    when there is no ``track_id``). ``group="artist"``: the artist; rows with no artist fall back to their
+    own track.
 
     Returns
     -------
@@ -57,21 +58,22 @@ def _classes(df: pd.DataFrame, stratify: str | None) -> np.ndarray:
     return pd.factorize(values, sort=True)[0]
 
 
-def split_tracks(df: pd.DataFrame, *, val_size: float = 0.15, test_size: float = 0.15, stratify: str | None = None,
-                 group: str | None = None, seed: int = 0) -> pd.Series:
+def split_tracks(df: pd.DataFrame, *, val_size: float = 0.15, test_size: float = 0.15,
+                 stratify: str | None = None, group: str | None = None, seed: int = 0) -> pd.Series:
     """Assign every row to "train", "val" or "test" so that no track (or group) spans two parts.
 
     Groups are dealt out largest first (random order among equals, from ``seed``), each to the part whose size
-    and per-class counts fall furthest short of their targets (a greedy least-squares fill): fractions come out as
-    close as the group sizes allow, and the class mix of ``stratify`` is kept in every part (the idea of
-    StratifiedGroupKFold).
+    and per-class counts fall furthest short of their targets (a greedy least-squares fill): fractions come
+    out as close as the group sizes allow, and the class mix of ``stratify`` is kept in every part (the idea
+    of StratifiedGroupKFold).
 
     Parameters
     ----------
     df : pandas.DataFrame
         Tracks table (or chunk-level rows with a ``track_id`` column).
     val_size, test_size : float
-        Fractions of rows in validation and test, each in [0, 1) with a sum < 1. ``val_size=0`` gives no "val".
+        Fractions of rows in validation and test, each in [0, 1) with a sum < 1. ``val_size=0``: no
+        "val" part.
     stratify : str or None
         Column whose class proportions each part should keep (e.g. ``"genre"``, ``"emotion"``).
     group : str or None
@@ -95,7 +97,8 @@ def split_tracks(df: pd.DataFrame, *, val_size: float = 0.15, test_size: float =
         if not 0 <= v < 1:
             raise DatasetError(f"{name} must be in [0, 1), got {v}")
     if val_size + test_size >= 1:
-        raise DatasetError(f"val_size + test_size must be < 1 (got {val_size} + {test_size}); nothing left to train on")
+        raise DatasetError(f"val_size + test_size must be < 1 (got {val_size} + {test_size}); nothing left "
+                           "to train on")
     parts = [(n, f) for n, f in zip(SPLITS, (1 - val_size - test_size, val_size, test_size)) if f > 0]
     keys = group_keys(df, group).to_numpy()
     cls = _classes(df, stratify)
@@ -116,8 +119,8 @@ def split_tracks(df: pd.DataFrame, *, val_size: float = 0.15, test_size: float =
     total_target = target.sum(axis=1)
     for g in order:
         v = counts[g]
-        # adding v to part p changes sum_c (current - target)^2 by 2 v.(current_p - target_p) + const: the class
-        # term keeps the stratification, the size term keeps the fractions (it decides when a group is one class)
+        # adding v to part p changes sum_c (current - target)^2 by 2 v.(current_p - target_p) + const: the
+        # class term keeps the stratification, the size term the fractions (it decides for one-class groups)
         cost = (current - target) @ v + (current.sum(axis=1) - total_target) * v.sum()
         p = int(np.argmin(cost + rng.uniform(0, 1e-9, size=len(parts))))  # random order breaks exact ties
         assign[g] = p
@@ -142,7 +145,8 @@ def official_split(df: pd.DataFrame) -> pd.Series:
     name = df.attrs.get("dataset", "this table")
     if "split" not in df or df["split"].isna().all():
         raise DatasetError(f"{name} has no official split column; make one with "
-                           "mer_helpers.splits.split_tracks(df, group='artist' if artists are known else None)")
+                           "mer_helpers.splits.split_tracks(df, group='artist' if artists are known else "
+                           "None)")
     bad = set(df["split"].dropna()) - set(SPLITS)
     if bad:
         raise DatasetError(f"{name}: unexpected split values {sorted(bad)}; expected {SPLITS}")
@@ -159,7 +163,8 @@ def stratified_group_kfold(df: pd.DataFrame, n_splits: int = 5, *, stratify: str
     Returns
     -------
     list of (train_idx, test_idx)
-        ``n_splits`` pairs of POSITIONAL index arrays (use ``df.iloc``); every row is in exactly one test fold.
+        ``n_splits`` pairs of POSITIONAL index arrays (use ``df.iloc``); every row is in exactly one
+        test fold.
 
     Notebook: 08_categorical_emotion.ipynb
     """
@@ -168,7 +173,8 @@ def stratified_group_kfold(df: pd.DataFrame, n_splits: int = 5, *, stratify: str
     keys = group_keys(df, group)
     n_groups = keys.nunique()
     if not 2 <= n_splits <= n_groups:
-        raise DatasetError(f"n_splits must be between 2 and the number of groups ({n_groups}), got {n_splits}")
+        raise DatasetError(f"n_splits must be between 2 and the number of groups ({n_groups}), "
+                           f"got {n_splits}")
     cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     y = _classes(df, stratify)
     return [(tr, te) for tr, te in cv.split(np.zeros(len(df)), y, groups=pd.factorize(keys)[0])]

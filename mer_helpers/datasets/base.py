@@ -1,13 +1,14 @@
 """The Tracks table shared by every loader: building it, rescaling its labels, validating its files.
 
-Every loader returns one row per track with ``track_id`` (str) and ``path`` (absolute str, NaN when the audio is
-absent) plus whichever label columns the dataset has. ``df.attrs`` holds small metadata:
+Every loader returns one row per track with ``track_id`` (str) and ``path`` (absolute str, NaN when the audio
+is absent) plus whichever label columns the dataset has. ``df.attrs`` holds small metadata:
 
 - ``"dataset"``: the loader's name;
 - ``"data_home"``: the folder it read (str);
-- ``"scales"``: ``{column: (low, high)}``, the native range of each numeric label (e.g. DEAM valence ``(1, 9)``);
-- ``"audio_dirs"``: folders (relative to data_home) where the dataset keeps its audio, scanned by :func:`validate`
-  for unannotated files.
+- ``"scales"``: ``{column: (low, high)}``, the native range of each numeric label (e.g. DEAM valence ``(1,
+  9)``);
+- ``"audio_dirs"``: folders (relative to data_home) where the dataset keeps its audio, scanned by
+  :func:`validate` for unannotated files.
 
 Notebook: 01_data_and_eda.ipynb
 """
@@ -105,13 +106,15 @@ def list_audio(root) -> set[str]:
 def existing_paths(expected: pd.Series, available: set[str]) -> pd.Series:
     """``expected`` where the file is in ``available``, NaN elsewhere (object dtype)."""
     expected = expected.astype(object)
-    return expected.where(expected.map(lambda p: isinstance(p, str) and p in available), np.nan).astype(object)
+    found = expected.map(lambda p: isinstance(p, str) and p in available)
+    return expected.where(found, np.nan).astype(object)
 
 
 def missing_dataset_error(module, data_home, what: str) -> DatasetError:
-    """The error a loader raises when its files are not under ``data_home``: where to download, what layout."""
+    """The error a loader raises when its files are not under ``data_home``: download page and layout."""
     return DatasetError(
-        f"{module.NAME}: {what} not found under {str(data_home)!r}. Download it from {module.DOWNLOAD_URL} and "
+        f"{module.NAME}: {what} not found under {str(data_home)!r}. "
+        f"Download it from {module.DOWNLOAD_URL} and "
         f"unpack it so that the folder looks like this (or pass data_home=..., or set $MER_DATA_DIR so that "
         f"$MER_DATA_DIR/{module.__name__.rsplit('.', 1)[-1]} is that folder):\n{module.LAYOUT.strip()}"
     )
@@ -134,7 +137,8 @@ def finish_table(df: pd.DataFrame, *, dataset: str, data_home, scales: dict | No
             df[col] = df[col].astype(object).where(df[col].notna(), np.nan)
     if df["track_id"].duplicated().any():
         dup = df.loc[df["track_id"].duplicated(), "track_id"].head(5).tolist()
-        raise DatasetError(f"{dataset}: duplicate track ids {dup} in the annotations under {str(data_home)!r}")
+        raise DatasetError(f"{dataset}: duplicate track ids {dup} in the annotations under "
+                           f"{str(data_home)!r}")
     if audio_only:
         df = df[df["path"].notna()]
     first = [c for c in TRACK_COLUMNS if c in df]
@@ -175,7 +179,8 @@ def rescale(df: pd.DataFrame, columns=None, to=(0.0, 1.0)) -> pd.DataFrame:
     for col in columns:
         if col not in scales:
             raise DatasetError(f"column {col!r} has no native scale in df.attrs['scales'] "
-                               f"(known: {sorted(scales)}); set df.attrs['scales'][{col!r}] = (low, high) first")
+                               f"(known: {sorted(scales)}); set df.attrs['scales'][{col!r}] = (low, high) "
+                               "first")
         if col not in out:
             raise DatasetError(f"column {col!r} is not in the table (columns: {list(out.columns)})")
         lo, hi = map(float, scales[col])
@@ -225,10 +230,12 @@ class ValidationReport:
                  f"{len(self.unannotated)} unannotated audio files" + (" - OK" if self.ok else "")]
         if len(self.missing):
             lines.append(f"  missing audio (first {min(max_items, len(self.missing))}):")
-            lines += [f"    {r.track_id}: {r.expected_path}" for r in self.missing.head(max_items).itertuples()]
+            lines += [f"    {r.track_id}: {r.expected_path}"
+                      for r in self.missing.head(max_items).itertuples()]
         if len(self.unreadable):
             lines.append("  unreadable:")
-            lines += [f"    {r.track_id}: {r.path} ({r.reason})" for r in self.unreadable.head(max_items).itertuples()]
+            lines += [f"    {r.track_id}: {r.path} ({r.reason})"
+                      for r in self.unreadable.head(max_items).itertuples()]
         if self.unannotated:
             lines.append("  audio files with no annotation:")
             lines += [f"    {p}" for p in self.unannotated[:max_items]]
@@ -288,10 +295,11 @@ def validate(df: pd.DataFrame, *, check_audio: bool = True) -> ValidationReport:
             audio_duration(p)
         except AudioError as err:
             rows.append((str(tid), p, err.reason))
-    for tid in df.attrs.get("corrupt", []):  # known-bad files a loader already set aside (e.g. GTZAN jazz.00054)
+    for tid in df.attrs.get("corrupt", []):  # known-bad files a loader set aside (e.g. GTZAN jazz.00054)
         if str(tid) not in {r[0] for r in rows}:
             sel = expected[df["track_id"].astype(str) == str(tid)]
-            rows.append((str(tid), sel.iloc[0] if len(sel) else np.nan, "known corrupt file, set aside by the loader"))
+            rows.append((str(tid), sel.iloc[0] if len(sel) else np.nan,
+                         "known corrupt file, set aside by the loader"))
             missing = missing[missing["track_id"] != str(tid)]
     unreadable = pd.DataFrame(rows, columns=["track_id", "path", "reason"])
     home = df.attrs.get("data_home")
@@ -310,8 +318,8 @@ def standardise_va_columns(df: pd.DataFrame, *, source,
     """Rename a static V/A annotation table's columns by their header words, whatever their order or spelling.
 
     ``mean_arousal`` / ``arousal_mean`` / ``Arousal(mean)`` → ``arousal``; ``std_valence`` / ``valence_std`` /
-    ``Valence(std)`` → ``valence_std``; ``song_id`` / ``musicId`` → ``track_id``. The file's own header decides which
-    column is which (emoMusic puts arousal first, DEAM valence first).
+    ``Valence(std)`` → ``valence_std``; ``song_id`` / ``musicId`` → ``track_id``. The file's own header
+    decides which column is which (emoMusic puts arousal first, DEAM valence first).
     """
     mapping = {}
     for col in df.columns:
@@ -328,6 +336,7 @@ def standardise_va_columns(df: pd.DataFrame, *, source,
     out = df.rename(columns=mapping)
     lost = [c for c in required if c not in out.columns]
     if lost:
-        raise DatasetError(f"{source}: could not find {lost} in the header {list(df.columns)}; expected columns "
+        raise DatasetError(f"{source}: could not find {lost} in the header {list(df.columns)}; expected "
+                           "columns "
                            "like song_id/musicId, valence_mean/mean_valence/Valence(mean), arousal_...")
     return out

@@ -4,23 +4,24 @@ Citation
     Aljanaki, A., Yang, Y.-H. & Soleymani, M. (2017). Developing a benchmark for emotional analysis of music.
     PLoS ONE 12(3): e0173392.
 Licence
-    Annotations: released by the authors for research. Audio: Creative Commons (freemusicarchive.org, jamendo.com,
-    medleyDB); check each track's licence before redistributing.
+    Annotations: released by the authors for research. Audio: Creative Commons (freemusicarchive.org,
+    jamendo.com, medleyDB); check each track's licence before redistributing.
 
 What is read
-    - ``static_annotations_averaged_songs_1_2000.csv`` (1744 rows, ids 2-2000; the header has LEADING SPACES) and
-      ``static_annotations_averaged_songs_2000_2058.csv`` (58 full songs, 13 columns incl. ``valence_ max_mean``
-      with an embedded space): wherever they sit under data_home (the zip nests them under
-      ``annotations/annotations averaged per song/song_level/``). Only ``valence_mean``/``arousal_mean`` (and the
-      stds) are used. If neither file is present, a merged ``static_annotations.csv`` with the same column names
-      (the Music2Emo re-packaging) is read instead.
+    - ``static_annotations_averaged_songs_1_2000.csv`` (1744 rows, ids 2-2000; the header has LEADING
+      SPACES) and ``static_annotations_averaged_songs_2000_2058.csv`` (58 full songs, 13 columns, among them
+      ``valence_ max_mean`` with an embedded space): wherever they sit under data_home (the zip nests them
+      under ``annotations/annotations averaged per song/song_level/``). Only ``valence_mean`` and
+      ``arousal_mean`` (and the stds) are used. If neither file is present, a merged
+      ``static_annotations.csv`` with the same column names (the Music2Emo re-packaging) is read instead.
     - ``metadata_2013.csv`` / ``metadata_2014.csv`` / ``metadata_2015.csv`` when present: artist, title, genre
       (fields padded with tab characters, 2014 has ~100 trailing empty columns; both handled).
     - Audio ``MEMD_audio/<song_id>.mp3``.
-    - DEAM has no official train/test split. A ``split/{train,validation,test}.txt`` folder (one id per line, e.g. the
-      Music2Emo split) is read into ``split`` when present and named in ``attrs["split_source"]``.
+    - DEAM has no official train/test split. A ``split/{train,validation,test}.txt`` folder (one id per line,
+      e.g. the Music2Emo split) is read into ``split`` when present and named in ``attrs["split_source"]``.
 
-Columns: track_id, path, genre, valence, arousal, artist, split (if any), valence_std, arousal_std, title, year.
+Columns: track_id, path, genre, valence, arousal, artist, split (if any), valence_std, arousal_std, title,
+year.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ import pandas as pd
 from mer_helpers.datasets import base
 
 NAME = "DEAM"
-CITATION = ("Aljanaki, A., Yang, Y.-H., & Soleymani, M. (2017). Developing a benchmark for emotional analysis of "
-            "music. PLoS ONE, 12(3), e0173392.")
-LICENSE = "Annotations: research use (authors' terms). Audio: Creative Commons, per track (FMA, Jamendo, medleyDB)."
+CITATION = ("Aljanaki, A., Yang, Y.-H., & Soleymani, M. (2017). Developing a benchmark for emotional "
+            "analysis of music. PLoS ONE, 12(3), e0173392.")
+LICENSE = ("Annotations: research use (authors' terms). "
+           "Audio: Creative Commons, per track (FMA, Jamendo, medleyDB).")
 DOWNLOAD_URL = "https://cvml.unige.ch/databases/DEAM/ (DEAM_Annotations.zip, DEAM_audio.zip, metadata.zip)"
 LAYOUT = """
 deam/
@@ -59,7 +61,8 @@ def read_static(path) -> pd.DataFrame:
     need = ["song_id", "valence_mean", "valence_std", "arousal_mean", "arousal_std"]
     lost = [c for c in need if c not in df.columns]
     if lost:
-        raise base.DatasetError(f"{path}: columns {lost} not found (header: {list(df.columns)}); is this a DEAM "
+        raise base.DatasetError(f"{path}: columns {lost} not found (header: {list(df.columns)}); is this a "
+                                "DEAM "
                                 "song-level static annotation file?")
     return df[need]
 

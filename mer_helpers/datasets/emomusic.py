@@ -1,16 +1,17 @@
 """emoMusic: "1000 songs for emotional analysis of music" (MediaEval 2013), the 744-song DEAM 2013 subset.
 
 Citation
-    Soleymani, M., Caro, M. N., Schmidt, E. M., Sha, C.-Y. & Yang, Y.-H. (2013). 1000 songs for emotional analysis of
-    music. Proc. ACM Workshop on Crowdsourcing for Multimedia (CrowdMM).
+    Soleymani, M., Caro, M. N., Schmidt, E. M., Sha, C.-Y. & Yang, Y.-H. (2013). 1000 songs for emotional
+    analysis of music. Proc. ACM Workshop on Crowdsourcing for Multimedia (CrowdMM).
 Licence
     Annotations: research use (authors' terms). Audio: Creative Commons, per track (FMA, Jamendo, medleyDB).
 
 What is read
-    - ``annotations/static_annotations.csv``: ``song_id,mean_arousal,std_arousal,mean_valence,std_valence`` on the
-      1-9 scale. Arousal comes first; columns are matched by their header words, never by position. The same songs in
-      DEAM's static file have valence and arousal the other way round (song 2: emoMusic arousal 3.1 / valence 3.0,
-      DEAM valence 3.1 / arousal 3.0): the releases disagree, and each loader follows its own file's header.
+    - ``annotations/static_annotations.csv``: ``song_id,mean_arousal,std_arousal,mean_valence,std_valence`` on
+      the 1-9 scale. Arousal comes first; columns are matched by their header words, never by position. The
+      same songs in DEAM's static file have valence and arousal the other way round (song 2: emoMusic arousal
+      3.1 / valence 3.0, DEAM valence 3.1 / arousal 3.0): the releases disagree, and each loader follows its
+      own file's header.
     - ``annotations/songs_info.csv``: Artist, Song title, Genre (tab-padded fields, stripped) and
       ``Mediaeval 2013 set`` (development 619 / evaluation 125), the official split → ``split`` train / test.
     - Audio ``clips_45seconds/<song_id>.mp3`` (also accepted: ``clips_mp3/``, ``clips/``).
@@ -30,7 +31,8 @@ from mer_helpers.datasets import base
 
 NAME = "emoMusic"
 CITATION = ("Soleymani, M., Caro, M. N., Schmidt, E. M., Sha, C.-Y., & Yang, Y.-H. (2013). 1000 songs for "
-            "emotional analysis of music. Proc. 2nd ACM International Workshop on Crowdsourcing for Multimedia.")
+            "emotional analysis of music. Proc. 2nd ACM International Workshop on Crowdsourcing for "
+            "Multimedia.")
 LICENSE = "Annotations: research use (authors' terms). Audio: Creative Commons, per track."
 DOWNLOAD_URL = "https://cvml.unige.ch/databases/emoMusic/ (clips_45sec_mp3.zip, annotations.zip)"
 LAYOUT = """
@@ -69,7 +71,8 @@ def load(data_home, *, audio_only: bool = False) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        track_id, path, genre, valence, arousal, artist, split ("train" = development, "test" = evaluation), ...
+        track_id, path, genre, valence, arousal, artist, split ("train" = development,
+        "test" = evaluation), ...
 
     Notebook: 01_data_and_eda.ipynb
     """

@@ -1,17 +1,19 @@
-"""Emotify: 400 one-minute excerpts (classical, rock, electronic, pop) with induced emotions on the 9 GEMS scales.
+"""Emotify: 400 one-minute excerpts (classical, rock, electronic, pop) with induced emotions on the 9 GEMS
+scales.
 
 Citation
-    Aljanaki, A., Wiering, F. & Veltkamp, R. C. (2016). Studying emotion induced by music through a crowdsourcing
-    game. Information Processing & Management 52(1), 115-128.
+    Aljanaki, A., Wiering, F. & Veltkamp, R. C. (2016). Studying emotion induced by music through a
+    crowdsourcing game. Information Processing & Management 52(1), 115-128.
 Licence
     Audio from Magnatune, Creative Commons BY-NC-SA per the authors: non-commercial research use.
 
 What is read
-    - ``data.csv``: ONE ROW PER GAME RESPONSE (8407 rows), header with spaces after the commas: ``track id, genre,
-      amazement, solemnity, tenderness, nostalgia, calmness, power, joyful_activation, tension, sadness, mood, liked,
-      disliked, age, gender, mother tongue``; the 9 GEMS columns are 0/1. Aggregated here to one row per track: the
-      proportion of responses that ticked each emotion, the dominant emotion (``emotion``: the largest proportion,
-      ties broken by the file's column order - 57 of the 400 tracks have a tie), and ``n_responses``.
+    - ``data.csv``: ONE ROW PER GAME RESPONSE (8407 rows), header with spaces after the commas: ``track id,
+      genre, amazement, solemnity, tenderness, nostalgia, calmness, power, joyful_activation, tension,
+      sadness, mood, liked, disliked, age, gender, mother tongue``; the 9 GEMS columns are 0/1. Aggregated
+      here to one row per track: the proportion of responses that ticked each emotion, the dominant emotion
+      (``emotion``: the largest proportion, ties broken by the file's column order - 57 of the 400 tracks have
+      a tie), and ``n_responses``.
     - ``track id`` is GLOBAL (classical 1-100, rock 101-200, electronic 201-300, pop 301-400) but the audio is
       numbered 1..100 WITHIN each genre folder: track 205 is ``emotifymusic/electronic/5.mp3``.
 
@@ -29,8 +31,8 @@ import pandas as pd
 from mer_helpers.datasets import base
 
 NAME = "Emotify"
-CITATION = ("Aljanaki, A., Wiering, F., & Veltkamp, R. C. (2016). Studying emotion induced by music through a "
-            "crowdsourcing game. Information Processing & Management, 52(1), 115-128.")
+CITATION = ("Aljanaki, A., Wiering, F., & Veltkamp, R. C. (2016). Studying emotion induced by music "
+            "through a crowdsourcing game. Information Processing & Management, 52(1), 115-128.")
 LICENSE = "Audio: Magnatune, Creative Commons BY-NC-SA (non-commercial research). Annotations: research use."
 DOWNLOAD_URL = "http://www2.projects.science.uu.nl/memotion/emotifydata/ (emotifymusic.zip, data.csv)"
 LAYOUT = """
@@ -53,8 +55,8 @@ SCALES = {e: (0.0, 1.0) for e in EMOTIONS}
 def expected_paths(df: pd.DataFrame, data_home) -> pd.Series:
     """``<data_home>/emotifymusic/<genre>/<track_id - genre offset>.mp3`` for each track."""
     root = Path(data_home) / AUDIO_DIR
-    return pd.Series([str(root / g / f"{int(t) - GENRE_OFFSETS[g]}.mp3") for t, g in zip(df["track_id"], df["genre"])],
-                     index=df.index, dtype=object)
+    files = [str(root / g / f"{int(t) - GENRE_OFFSETS[g]}.mp3") for t, g in zip(df["track_id"], df["genre"])]
+    return pd.Series(files, index=df.index, dtype=object)
 
 
 def aggregate_responses(responses: pd.DataFrame) -> pd.DataFrame:
@@ -85,7 +87,8 @@ def load(data_home, *, audio_only: bool = False) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        400 rows: track_id, path, genre, emotion (dominant of 9), n_responses, file_number, 9 proportions (0-1).
+        400 rows: track_id, path, genre, emotion (dominant of 9), n_responses, file_number,
+        9 proportions (0-1).
 
     Notebook: 01_data_and_eda.ipynb
     """
@@ -107,8 +110,9 @@ def load(data_home, *, audio_only: bool = False) -> pd.DataFrame:
     df["file_number"] = [int(t) - GENRE_OFFSETS[g] for t, g in zip(df["track_id"], df["genre"])]
     wrong = df[(df["file_number"] < 1) | (df["file_number"] > 100)]
     if len(wrong):
-        raise base.DatasetError(f"{p}: track ids {wrong['track_id'].head(5).tolist()} do not fall in their genre's "
-                                "global id range (classical 1-100, rock 101-200, electronic 201-300, pop 301-400)")
+        raise base.DatasetError(f"{p}: track ids {wrong['track_id'].head(5).tolist()} do not fall in their "
+                                "genre's global id range (classical 1-100, rock 101-200, electronic 201-300, "
+                                "pop 301-400)")
     df["path"] = base.existing_paths(expected_paths(df, home), base.list_audio(home / AUDIO_DIR))
     return base.finish_table(df, dataset="emotify", data_home=home, scales=SCALES, audio_dirs=[AUDIO_DIR],
                              audio_only=audio_only)

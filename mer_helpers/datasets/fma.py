@@ -1,4 +1,5 @@
-"""FMA: the Free Music Archive dataset (small 8000 / medium 25000 / large 106574 30-s clips, genre + Echo Nest).
+"""FMA: the Free Music Archive dataset (small 8000 / medium 25000 / large 106574 30-s clips, genre + Echo
+Nest).
 
 Citation
     Defferrard, M., Benzi, K., Vandergheynst, P. & Bresson, X. (2017). FMA: A dataset for music analysis.
@@ -7,13 +8,15 @@ Licence
     Metadata CC BY 4.0; audio under each track's Creative Commons licence (chosen by the artist).
 
 What is read (the official ``fma_metadata.zip``, as documented by the authors' ``utils.load()``)
-    - ``fma_metadata/tracks.csv``: a TWO-row column header (``track``/``genre_top``, ``set``/``split``, ...) plus a
-      third row holding only the index name ``track_id`` → ``read_csv(index_col=0, header=[0, 1])``. Used:
-      ``('set', 'subset')`` (the SMALLEST subset a track is in: small ⊂ medium ⊂ large, so ``subset="medium"`` keeps
-      small and medium), ``('set', 'split')`` (training / validation / test, the official split, artist-aware),
+    - ``fma_metadata/tracks.csv``: a TWO-row column header (``track``/``genre_top``, ``set``/``split``, ...)
+      plus a third row holding only the index name ``track_id`` → ``read_csv(index_col=0, header=[0, 1])``.
+      Used: ``('set', 'subset')`` (the SMALLEST subset a track is in: small ⊂ medium ⊂ large, so
+      ``subset="medium"`` keeps small and medium), ``('set', 'split')`` (training / validation / test,
+      the official artist-aware split),
       ``('track', 'genre_top')``, ``('track', 'title')``, ``('artist', 'id')``, ``('artist', 'name')``.
-    - ``fma_metadata/echonest.csv`` when present: a THREE-row header (``echonest``/``audio_features``/``valence``)
-      plus the index-name row → ``read_csv(index_col=0, header=[0, 1, 2])``; ``valence``, ``energy``,
+    - ``fma_metadata/echonest.csv`` when present: a THREE-row header
+      (``echonest``/``audio_features``/``valence``) plus the index-name row → ``read_csv(index_col=0,
+      header=[0, 1, 2])``; ``valence``, ``energy``,
       ``danceability`` (0-1) for the ~13k tracks Echo Nest analysed (NaN for the rest).
     - Audio ``fma_<subset>/<track_id // 1000:03d>/<track_id:06d>.mp3`` (``fma_full`` and the bigger subsets'
       folders are searched too).
@@ -36,7 +39,8 @@ NAME = "FMA"
 CITATION = ("Defferrard, M., Benzi, K., Vandergheynst, P., & Bresson, X. (2017). FMA: A dataset for music "
             "analysis. Proc. 18th ISMIR Conference, 316-323.")
 LICENSE = "Metadata CC BY 4.0; audio: per-track Creative Commons licences."
-DOWNLOAD_URL = "https://github.com/mdeff/fma (fma_metadata.zip and fma_small.zip / fma_medium.zip / fma_large.zip)"
+DOWNLOAD_URL = ("https://github.com/mdeff/fma "
+                "(fma_metadata.zip and fma_small.zip / fma_medium.zip / fma_large.zip)")
 LAYOUT = """
 fma/
   fma_metadata/tracks.csv, genres.csv, echonest.csv
@@ -53,18 +57,20 @@ def read_tracks(path) -> pd.DataFrame:
     need = [("set", "subset"), ("set", "split"), ("track", "genre_top"), ("artist", "id")]
     lost = [c for c in need if c not in t.columns]
     if lost:
-        raise base.DatasetError(f"{path}: columns {lost} not found; expected the official FMA tracks.csv with a "
-                                "two-row header (e.g. 'set','split'). Derived one-row-header copies are not supported.")
+        raise base.DatasetError(f"{path}: columns {lost} not found; expected the official FMA tracks.csv "
+                                "with a two-row header (e.g. 'set','split'). Derived one-row-header "
+                                "copies are not supported.")
     return t
 
 
 def read_echonest(path) -> pd.DataFrame:
-    """valence, energy, danceability from the official echonest.csv (three-row header), indexed by track_id."""
+    """valence, energy, danceability from the official echonest.csv (three-row header), by track_id."""
     e = pd.read_csv(path, index_col=0, header=[0, 1, 2])
     cols = [("echonest", "audio_features", c) for c in ECHONEST]
     lost = [c for c in cols if c not in e.columns]
     if lost:
-        raise base.DatasetError(f"{path}: columns {lost} not found; expected the official FMA echonest.csv with a "
+        raise base.DatasetError(f"{path}: columns {lost} not found; expected the official FMA echonest.csv "
+                                "with a "
                                 "three-row header")
     out = e[cols].astype(float)
     out.columns = list(ECHONEST)
@@ -83,10 +89,16 @@ def expected_paths(df: pd.DataFrame, data_home) -> pd.Series:
     home = Path(data_home)
     subset = df.attrs.get("subset", "small")
     root = home / _audio_dir(home, subset)
-    return df["track_id"].map(lambda t: str(root / f"{int(t) // 1000:03d}" / f"{int(t):06d}.mp3")).astype(object)
+    return df["track_id"].map(lambda t: str(root / _relpath(t))).astype(object)
 
 
-def load(data_home, *, subset: str = "small", echonest: bool = True, audio_only: bool = False) -> pd.DataFrame:
+def _relpath(track_id) -> str:
+    """``<tid // 1000:03d>/<tid:06d>.mp3``, the official audio layout."""
+    return f"{int(track_id) // 1000:03d}/{int(track_id):06d}.mp3"
+
+
+def load(data_home, *, subset: str = "small", echonest: bool = True,
+         audio_only: bool = False) -> pd.DataFrame:
     """Load an FMA subset from the official metadata as a Tracks table.
 
     Parameters
@@ -138,9 +150,9 @@ def load(data_home, *, subset: str = "small", echonest: bool = True, audio_only:
     df.attrs["subset"] = subset
     folder = _audio_dir(home, subset)
     path = base.existing_paths(expected_paths(df, home), base.list_audio(home / folder))
-    for other in ("fma_small", "fma_medium", "fma_large", "fma_full"):  # a small track may sit in fma_small only
+    for other in ("fma_small", "fma_medium", "fma_large", "fma_full"):  # small tracks live in fma_small
         if other != folder and (home / other).is_dir():
-            alt = df["track_id"].map(lambda t: str(home / other / f"{int(t) // 1000:03d}" / f"{int(t):06d}.mp3"))
+            alt = df["track_id"].map(lambda t, o=other: str(home / o / _relpath(t)))
             path = path.where(path.notna(), base.existing_paths(alt, base.list_audio(home / other)))
     df["path"] = path
     return base.finish_table(df, dataset="fma", data_home=home, scales=scales, audio_dirs=[folder],

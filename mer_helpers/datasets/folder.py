@@ -2,21 +2,21 @@
 
 Two layouts are read:
 
-1. Per-label sub-folders: ``<data_home>/<label>/<file>.<ext>`` (any depth below the label folder). The folder name
-   becomes the ``label`` column (``genre`` by default; ``label="emotion"`` for mood folders).
+1. Per-label sub-folders: ``<data_home>/<label>/<file>.<ext>`` (any depth below the label folder). The
+   folder name becomes the ``label`` column (``genre`` by default; ``label="emotion"`` for mood folders).
 2. Any audio folder plus a CSV with a path column and label columns, e.g. ``labels.csv``::
 
        path,valence,arousal,genre,artist
        songs/a.mp3,6.5,3.0,rock,Someone
 
-   Paths are relative to the CSV's folder (absolute paths work too). Name the native scale of numeric labels with
-   ``scales={"valence": (1, 9)}`` so :func:`mer_helpers.datasets.rescale` can use it.
+   Paths are relative to the CSV's folder (absolute paths work too). Name the native scale of numeric
+   labels with ``scales={"valence": (1, 9)}`` so :func:`mer_helpers.datasets.rescale` can use it.
 
-Files listed in the CSV but absent keep ``path`` NaN (validate() reports them); audio files the CSV does not list
-are reported as unannotated.
+Files listed in the CSV but absent keep ``path`` NaN (validate() reports them); audio files the CSV does not
+list are reported as unannotated.
 
-Columns: track_id (the file's path relative to data_home, without extension), path, the label columns, and for the
-CSV layout the CSV's own path column as given.
+Columns: track_id (the file's path relative to data_home, without extension), path, the label columns, and for
+the CSV layout the CSV's own path column as given.
 """
 
 from __future__ import annotations
@@ -53,12 +53,13 @@ def _track_id(path: Path, home: Path) -> str:
 
 
 def expected_paths(df: pd.DataFrame, data_home) -> pd.Series:
-    """The CSV's path column resolved against the CSV's folder (or ``path`` itself for the sub-folder layout)."""
+    """The CSV's path column resolved against the CSV's folder (``path`` itself for sub-folder labels)."""
     col = df.attrs.get("path_column")
     if col is None or col not in df:
         return df["path"].astype(object)
     csv_dir = Path(df.attrs.get("csv_dir", data_home))
-    return df[col].map(lambda p: str((csv_dir / str(p)).resolve()) if isinstance(p, str) else np.nan).astype(object)
+    resolved = df[col].map(lambda p: str((csv_dir / p).resolve()) if isinstance(p, str) else np.nan)
+    return resolved.astype(object)
 
 
 def load(data_home, *, csv=None, path_column: str = "path", label: str = "genre", scales: dict | None = None,
@@ -109,10 +110,11 @@ def load(data_home, *, csv=None, path_column: str = "path", label: str = "genre"
         table = pd.read_csv(csv, skipinitialspace=True)
         table.columns = [c.strip() for c in table.columns]
         if path_column not in table:
-            raise base.DatasetError(f"{csv}: no column {path_column!r} (columns: {list(table.columns)}); pass "
+            raise base.DatasetError(f"{csv}: no column {path_column!r} (columns: {list(table.columns)}); "
+                                    "pass "
                                     "path_column= the column holding the audio file names")
-        df = table.rename(columns={path_column: f"{path_column}_in_csv"}) if path_column == "path" else table.copy()
-        col = f"{path_column}_in_csv" if path_column == "path" else path_column
+        col = "path_in_csv" if path_column == "path" else path_column
+        df = table.rename(columns={path_column: col})
         df.attrs = {"path_column": col, "csv_dir": str(csv.parent.resolve())}
         expected = expected_paths(df, home)
         df["path"] = base.existing_paths(expected, audio | set(expected.dropna()[

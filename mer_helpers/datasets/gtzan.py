@@ -1,23 +1,24 @@
 """GTZAN genre collection: 1000 30-s clips, 10 genres x 100 (the classic genre benchmark, with known faults).
 
 Citation
-    Tzanetakis, G. & Cook, P. (2002). Musical genre classification of audio signals. IEEE Transactions on Speech
-    and Audio Processing 10(5), 293-302. Fault-filtered split: Kereliuk, C., Sturm, B. L. & Larsen, J. (2015). Deep
-    learning and music adversaries. IEEE Transactions on Multimedia 17(11), 2059-2071 (lists from
+    Tzanetakis, G. & Cook, P. (2002). Musical genre classification of audio signals. IEEE Transactions on
+    Speech and Audio Processing 10(5), 293-302. Fault-filtered split: Kereliuk, C., Sturm, B. L. & Larsen, J.
+    (2015). Deep learning and music adversaries. IEEE Transactions on Multimedia 17(11), 2059-2071 (lists from
     github.com/coreyker/dnn-mgr).
 Licence
     No copyright clearance (collected from CDs and radio): research use only, do not redistribute.
 
 What is read
     - The original release ``genres/<genre>/<genre>.000NN.au`` or the common WAV copy
-      ``genres_original/<genre>/<genre>.000NN.wav`` (e.g. the Kaggle "GTZAN Dataset - Music Genre Classification").
-      The genre is the folder name. All 1000 track ids are listed (label known from the id) even when audio is
-      absent; ``path`` is NaN for absent clips.
-    - ``jazz.00054.wav`` of the WAV copy is a known corrupt file: if it is present and cannot be opened, load()
-      warns, sets its ``path`` to NaN and lists it in ``attrs["corrupt"]`` (validate() reports it as unreadable).
-    - ``split``: the fault-filtered, artist-conditional split (train 443 / val 197 / test 290 = 930 clips; the other
-      70 faulty clips - repetitions, distortions, mislabellings - get NaN). The three lists ship with this module
-      (:func:`filtered_split_lists`); ``split=None`` leaves the column out.
+      ``genres_original/<genre>/<genre>.000NN.wav`` (e.g. the Kaggle "GTZAN Dataset - Music Genre
+      Classification"). The genre is the folder name. All 1000 track ids are listed (label known from the id)
+      even when audio is absent; ``path`` is NaN for absent clips.
+    - ``jazz.00054.wav`` of the WAV copy is a known corrupt file: if it is present and cannot be opened,
+      load() warns, sets its ``path`` to NaN and lists it in ``attrs["corrupt"]`` (validate() reports it as
+      unreadable).
+    - ``split``: the fault-filtered, artist-conditional split (train 443 / val 197 / test 290 = 930 clips; the
+      other 70 faulty clips - repetitions, distortions, mislabellings - get NaN). The three lists ship with
+      this module (:func:`filtered_split_lists`); ``split=None`` leaves the column out.
 
 Columns: track_id (e.g. "blues.00000"), path, genre, split.
 """
@@ -33,11 +34,12 @@ import pandas as pd
 from mer_helpers.datasets import base
 
 NAME = "GTZAN"
-CITATION = ("Tzanetakis, G., & Cook, P. (2002). Musical genre classification of audio signals. IEEE Transactions "
-            "on Speech and Audio Processing, 10(5), 293-302.")
+CITATION = ("Tzanetakis, G., & Cook, P. (2002). Musical genre classification of audio signals. IEEE "
+            "Transactions on Speech and Audio Processing, 10(5), 293-302.")
 LICENSE = "No copyright clearance: research use only; do not redistribute the audio."
 DOWNLOAD_URL = ("http://marsyas.info/index.html (genres.tar.gz, original .au) or "
-                "https://www.kaggle.com/datasets/andradaolteanu/gtzan-dataset-music-genre-classification (WAV copy)")
+                "https://www.kaggle.com/datasets/andradaolteanu/gtzan-dataset-music-genre-classification "
+                "(WAV copy)")
 LAYOUT = """
 gtzan/
   genres/blues/blues.00000.au ... genres/rock/rock.00099.au                 (original release)
@@ -48,7 +50,8 @@ GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "
 AUDIO_LAYOUTS = (("genres", ".au"), ("genres_original", ".wav"))
 KNOWN_CORRUPT = ("jazz.00054",)
 
-# Kereliuk, Sturm & Larsen (2015) fault-filtered split, as clip-number ranges per genre (dnn-mgr gtzan/*_filtered.txt)
+# Kereliuk, Sturm & Larsen (2015) fault-filtered split as clip-number ranges per genre
+# (from dnn-mgr's gtzan/{train,valid,test}_filtered.txt)
 _FILTERED = {
     "train": {"blues": "29-49 73-97", "classical": "30-33 43-48 50-67 80-99", "country": "19-26 28-29 65-99",
               "disco": "5 15-20 22-37 39-45 47 49 53-54 56-57 59 61 70 73-74 89",
@@ -64,7 +67,8 @@ _FILTERED = {
              "country": "30-40 43-44 46-48 50-51 53-64", "disco": "1 21 58 62-66 69 76-88 91-94 96-97 99",
              "hiphop": "0 26-27 30 40 43-45 51-54 62-75 99", "jazz": "73-99",
              "metal": "12-15 22-23 25-33 38-39 67 70 73-75 78 83 85 87-88",
-             "pop": "0-1 13-14 43 63-66 69-79 82 88-96", "reggae": "34-40 46-48 52-53 64-68 71 79 82-84 87-90",
+             "pop": "0-1 13-14 43 63-66 69-79 82 88-96",
+             "reggae": "34-40 46-48 52-53 64-68 71 79 82-84 87-90",
              "rock": "10-15 27-37 39-48 86-90"},
 }
 
@@ -92,7 +96,8 @@ def filtered_split_lists() -> dict[str, list[str]]:
 
 def filtered_split() -> dict[str, str]:
     """``{track_id: "train" | "val" | "test"}`` for the 930 clips of the fault-filtered split."""
-    return {e.split("/")[1].rsplit(".", 1)[0]: part for part, es in filtered_split_lists().items() for e in es}
+    lists = filtered_split_lists()
+    return {e.split("/")[1].rsplit(".", 1)[0]: part for part, es in lists.items() for e in es}
 
 
 def _layout(home: Path):
@@ -107,7 +112,7 @@ def _layout(home: Path):
 
 
 def expected_paths(df: pd.DataFrame, data_home) -> pd.Series:
-    """``<data_home>/genres_original/<genre>/<track_id>.wav`` (or ``genres/…/.au``, whichever layout is there)."""
+    """``<data_home>/genres_original/<genre>/<track_id>.wav`` (or ``genres/…/.au``, whichever is there)."""
     home = Path(data_home)
     folder, ext = _layout(home)
     folder, ext = (folder, ext) if folder else AUDIO_LAYOUTS[1]
@@ -156,7 +161,8 @@ def load(data_home, *, split: str | None = "filtered", audio_only: bool = False)
         raise base.missing_dataset_error(sys.modules[__name__], home, "genres/ or genres_original/")
     if split not in ("filtered", None):
         raise ValueError(f"split must be 'filtered' or None, not {split!r}")
-    df = pd.DataFrame([(f"{g}.{n:05d}", g) for g in GENRES for n in range(100)], columns=["track_id", "genre"])
+    df = pd.DataFrame([(f"{g}.{n:05d}", g) for g in GENRES for n in range(100)],
+                      columns=["track_id", "genre"])
     audio = base.list_audio(home / folder)
     df["path"] = base.existing_paths(expected_paths(df, home), audio)
     extra = sorted(a for a in audio if Path(a).parent.name not in GENRES)
@@ -170,7 +176,8 @@ def load(data_home, *, split: str | None = "filtered", audio_only: bool = False)
         if isinstance(p, str):
             reason = _readable(p)
             if reason is not None:
-                warnings.warn(f"GTZAN: {p} is the known corrupt clip {tid} ({reason}); it is set aside (path NaN). "
+                warnings.warn(f"GTZAN: {p} is the known corrupt clip {tid} ({reason}); it is set aside "
+                              "(path NaN). "
                               "Most papers drop it.", stacklevel=2)
                 df.at[row, "path"] = float("nan")
                 corrupt.append(tid)

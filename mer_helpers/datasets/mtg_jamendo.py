@@ -1,4 +1,5 @@
-"""MTG-Jamendo, mood/theme subset: 18486 full-length Jamendo tracks with multi-label mood/theme tags (59 in the TSV).
+"""MTG-Jamendo, mood/theme subset: 18486 full-length Jamendo tracks with multi-label mood/theme tags (59 in
+the TSV).
 
 Citation
     Bogdanov, D., Won, M., Tovstogan, P., Porter, A. & Serra, X. (2019). The MTG-Jamendo dataset for automatic
@@ -8,13 +9,14 @@ Licence
 
 What is read
     - ``autotagging_moodtheme.tsv`` (in the repository under ``data/``): TAB-separated, header
-      ``TRACK_ID ARTIST_ID ALBUM_ID PATH DURATION TAGS`` but a VARIABLE number of tag columns - every tag after the
-      fifth field is its own column (``mood/theme---happy<TAB>mood/theme---film``). Tags are kept as a tuple in
-      ``tags`` with the ``mood/theme---`` prefix removed; :func:`multi_hot` turns them into a 0/1 matrix.
-    - ``splits/split-<N>/autotagging_moodtheme-{train,validation,test}.tsv`` (N = 0..4, same format): the official
-      artist-disjoint splits → ``split``. Tracks in no split file (504 for split-0) get NaN.
-    - Audio ``<audio folder>/<PATH>``, e.g. ``audio/48/948.mp3`` (``raw_30s_audio`` and the ``.low.mp3`` low-quality
-      copies are found too).
+      ``TRACK_ID ARTIST_ID ALBUM_ID PATH DURATION TAGS`` but a VARIABLE number of tag columns - every tag
+      after the fifth field is its own column (``mood/theme---happy<TAB>mood/theme---film``). Tags are kept
+      as a tuple in ``tags`` with the ``mood/theme---`` prefix removed; :func:`multi_hot` turns them into a
+      0/1 matrix.
+    - ``splits/split-<N>/autotagging_moodtheme-{train,validation,test}.tsv`` (N = 0..4, same format): the
+      official artist-disjoint splits → ``split``. Tracks in no split file (504 for split-0) get NaN.
+    - Audio ``<audio folder>/<PATH>``, e.g. ``audio/48/948.mp3`` (``raw_30s_audio`` and the ``.low.mp3``
+      low-quality copies are found too).
 
 Columns: track_id ("track_0000948"), path, artist, split, tags, album, duration, audio_file.
 """
@@ -30,8 +32,8 @@ import pandas as pd
 from mer_helpers.datasets import base
 
 NAME = "MTG-Jamendo (mood/theme)"
-CITATION = ("Bogdanov, D., Won, M., Tovstogan, P., Porter, A., & Serra, X. (2019). The MTG-Jamendo dataset for "
-            "automatic music tagging. Machine Learning for Music Discovery Workshop, ICML 2019.")
+CITATION = ("Bogdanov, D., Won, M., Tovstogan, P., Porter, A., & Serra, X. (2019). The MTG-Jamendo "
+            "dataset for automatic music tagging. Machine Learning for Music Discovery Workshop, ICML 2019.")
 LICENSE = "Annotations CC BY-NC-SA 4.0; audio: per-track Creative Commons licences."
 DOWNLOAD_URL = ("https://github.com/MTG/mtg-jamendo-dataset (metadata in data/; audio via "
                 "scripts/download/download.py --dataset autotagging_moodtheme)")
@@ -58,7 +60,8 @@ def read_tsv(path) -> pd.DataFrame:
     with open(path, encoding="utf-8") as f:
         header = f.readline().rstrip("\n").split("\t")
         if header[:5] != ["TRACK_ID", "ARTIST_ID", "ALBUM_ID", "PATH", "DURATION"]:
-            raise base.DatasetError(f"{path}: unexpected header {header}; expected TRACK_ID, ARTIST_ID, ALBUM_ID, "
+            raise base.DatasetError(f"{path}: unexpected header {header}; expected TRACK_ID, ARTIST_ID, "
+                                    "ALBUM_ID, "
                                     "PATH, DURATION, TAGS (an MTG-Jamendo autotagging TSV)")
         for n, line in enumerate(f, start=2):
             fields = line.rstrip("\n").split("\t")

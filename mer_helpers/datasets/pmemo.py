@@ -8,14 +8,14 @@ Licence
 
 What is read
     - ``annotations/static_annotations.csv`` (``musicId,Arousal(mean),Valence(mean)``, 0-1 scale) and
-      ``annotations/static_annotations_std.csv`` (``musicId,Arousal(std),Valence(std)``). The re-packaged file with
-      renamed, reordered columns ``song_id,valence_mean,valence_std,arousal_mean,arousal_std`` (Music2Emo, same 0-1
-      values) is read too: columns are matched by header words.
-    - ``metadata.csv`` when present: artist, title, album (794 rows: 27 songs have no static annotation and are left
-      out - load() lists annotated tracks).
+      ``annotations/static_annotations_std.csv`` (``musicId,Arousal(std),Valence(std)``). The re-packaged file
+      with renamed, reordered columns ``song_id,valence_mean,valence_std,arousal_mean,arousal_std``
+      (Music2Emo, same 0-1 values) is read too: columns are matched by header words.
+    - ``metadata.csv`` when present: artist, title, album (794 rows: 27 songs have no static annotation and
+      are left out - load() lists annotated tracks).
     - Audio ``chorus/<musicId>.mp3``.
-    - PMEmo has no official split; a ``split/{train,validation,test}.txt`` folder (the Music2Emo split) is read into
-      ``split`` when present.
+    - PMEmo has no official split; a ``split/{train,validation,test}.txt`` folder (the Music2Emo split)
+      is read into ``split`` when present.
 
 Columns: track_id, path, valence, arousal, artist, split (if any), valence_std, arousal_std, title, album.
 """
