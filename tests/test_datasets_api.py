@@ -86,7 +86,8 @@ def test_status_lists_found_datasets(tmp_path):
     st = datasets.status(tmp_path, names=["deam", "emotify", "pmemo"])
     assert st.columns.tolist() == ["name", "data_home", "found", "n_tracks", "n_audio", "note"]
     rows = st.set_index("name")
-    assert rows.loc["deam", "found"] and rows.loc["deam", "n_tracks"] == 7 and rows.loc["deam", "n_audio"] == 2
+    assert rows.loc["deam", "found"]
+    assert rows.loc["deam", "n_tracks"] == 7 and rows.loc["deam", "n_audio"] == 2
     assert rows.loc["emotify", "n_tracks"] == 4 and rows.loc["emotify", "n_audio"] == 3
     assert not rows.loc["pmemo", "found"] and "not found" in rows.loc["pmemo", "note"]
 

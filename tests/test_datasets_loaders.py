@@ -29,7 +29,7 @@ def test_deam_nested_zip_layout_leading_spaces_and_13_column_file():
     row = df.set_index("track_id").loc["2"]
     assert (row["valence"], row["arousal"], row["valence_std"]) == (3.1, 3.0, 0.94)
     full = df.set_index("track_id").loc["2001"]
-    assert (full["valence"], full["arousal"]) == (3.2, 6.6)  # valence_mean / arousal_mean, not the max/min columns
+    assert (full["valence"], full["arousal"]) == (3.2, 6.6)  # the means, not the max/min columns
     assert "valence_ max_mean" not in df and "valence_max_mean" not in df
     # metadata: tab-padded 2013 fields are stripped, 2014 has trailing empty columns
     assert row["artist"] == "The New Mystikal Troubadours" and row["genre"] == "Blues"
@@ -49,7 +49,7 @@ def test_emomusic_follows_its_own_header_arousal_first():
     df = datasets.load("emomusic", FIX / "emomusic")
     _contract(df, "emomusic")
     row = df.set_index("track_id").loc["2"]
-    # static_annotations.csv: song_id,mean_arousal,std_arousal,mean_valence,std_valence = 2,3.1,0.99443,3,0.66667
+    # song_id,mean_arousal,std_arousal,mean_valence,std_valence = 2,3.1,0.99443,3,0.66667
     assert (row["arousal"], row["valence"]) == (3.1, 3.0)
     assert row["arousal_std"] == pytest.approx(0.99443)
     assert row["artist"] == "The New Mystikal Troubadours" and row["genre"] == "Blues"
@@ -199,7 +199,8 @@ def test_fma_rejects_a_one_row_header_copy(tmp_path):
 def test_folder_per_label_subfolders():
     df = datasets.load("folder", FIX / "folder_labels")
     _contract(df, "folder")
-    assert df[["track_id", "genre"]].values.tolist() == [["happy/a", "happy"], ["happy/b", "happy"], ["sad/c", "sad"]]
+    assert df[["track_id", "genre"]].values.tolist() == [
+        ["happy/a", "happy"], ["happy/b", "happy"], ["sad/c", "sad"]]
     assert datasets.load("folder", FIX / "folder_labels", label="emotion")["emotion"].tolist() == [
         "happy", "happy", "sad"]
     assert datasets.validate(df).ok

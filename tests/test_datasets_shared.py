@@ -58,7 +58,8 @@ def test_pmemo_767_shared_copy_with_renamed_columns():
 def test_emotify_400_tracks_dominant_emotion_counts():
     df = datasets.load("emotify", _need("emotify"))
     assert len(df) == 400 and df["path"].notna().all()
-    assert df["genre"].value_counts().to_dict() == {"classical": 100, "electronic": 100, "pop": 100, "rock": 100}
+    assert df["genre"].value_counts().to_dict() == {
+        "classical": 100, "electronic": 100, "pop": 100, "rock": 100}
     assert df["emotion"].value_counts().to_dict() == {
         "calmness": 98, "joyful_activation": 93, "nostalgia": 53, "tension": 44, "power": 34, "solemnity": 29,
         "tenderness": 27, "sadness": 19, "amazement": 3}
@@ -68,7 +69,8 @@ def test_emotify_400_tracks_dominant_emotion_counts():
     # the derived per-track means of the repo authors agree with our aggregation
     ref = pd.read_csv(_need("emotify", "derived_sergi_andreu", "labels.csv"))
     ref = ref.set_index(ref["track id"].astype(str))
-    assert (ref.loc[df["track_id"], "number_of_observations"].to_numpy() == df["n_responses"].to_numpy()).all()
+    n_obs = ref.loc[df["track_id"], "number_of_observations"].to_numpy()
+    assert (n_obs == df["n_responses"].to_numpy()).all()
     assert ((ref.loc[df["track_id"], "calmness"].to_numpy() - df["calmness"].to_numpy()) ** 2).max() < 1e-20
 
 
