@@ -367,6 +367,22 @@ def test_spec_augment_inside_compiled_fit():
     np.testing.assert_allclose(model.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
+def test_spec_augment_masks_during_fit_and_not_during_evaluate():
+    import keras
+
+    # all-ones input -> mean over the spectrogram is exactly 1 unless something was masked to 0
+    inp = keras.Input((16, 20, 1))
+    h = SpecAugment(freq_width=4, time_width=5, seed=0)(inp)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    out = keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")(h)
+    model = keras.Model(inp, out)
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0), loss="mse")
+    x, y = np.ones((16, 16, 20, 1), np.float32), np.ones((16, 1), np.float32)
+    train_loss = model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False).history["loss"][0]
+    assert train_loss > 1e-4  # masks were applied inside the compiled train step
+    assert model.evaluate(x, y, batch_size=8, verbose=0) == pytest.approx(0.0, abs=1e-10)
+
+
 def test_spec_augment_get_config_round_trip_and_keras_file(tmp_path):
     import keras
 
