@@ -314,15 +314,18 @@ def train(model, splits: Splits, *, kind="log_mel", epochs: int = 10, batch_size
     return {k: [float(v) for v in vals] for k, vals in h.history.items()}
 
 
-def _evaluate(model, splits: Splits, part: str, kind):
+def _evaluate(model, splits: Splits, part: str, kind, level: str = "track"):
     from mer_helpers.evaluation import evaluate
 
     return evaluate(model, getattr(splits, part), genre_encoder=splits.genre_encoder, scaler=splits.scaler,
-                    emotion_encoder=splits.emotion_encoder, kind=kind)
+                    emotion_encoder=splits.emotion_encoder, kind=kind, level=level)
 
 
-def run(name: str, model, splits: Splits, *, kind="log_mel", params: dict | None = None, **train_kw) -> Run:
+def run(name: str, model, splits: Splits, *, kind="log_mel", params: dict | None = None, level: str = "track",
+        **train_kw) -> Run:
     """Train ``model`` (:func:`train`) and score it on the validation tracks.
+
+    ``level="both"`` adds chunk-level metrics (``chunk_…`` keys) next to the track-level ones.
 
     Returns
     -------
@@ -338,10 +341,10 @@ def run(name: str, model, splits: Splits, *, kind="log_mel", params: dict | None
     n_train = len(train_kw["train_data"][0]) if train_kw.get("train_data") is not None else len(splits.train)
     info = {"n_params": int(model.count_params()), "epochs_run": epochs, "seconds_train": seconds,
             "chunks_per_s": n_train * epochs / seconds if seconds > 0 else float("nan"), **(params or {})}
-    return Run(name, model, history, _evaluate(model, splits, "val", kind), None, info)
+    return Run(name, model, history, _evaluate(model, splits, "val", kind, level), None, info)
 
 
-def test_once(run_: Run, splits: Splits, *, kind="log_mel") -> Run:
+def test_once(run_: Run, splits: Splits, *, kind="log_mel", level: str = "track") -> Run:
     """Score the **chosen** run on the test tracks (call it once, after choosing on validation).
 
     Raises
@@ -351,7 +354,7 @@ def test_once(run_: Run, splits: Splits, *, kind="log_mel") -> Run:
     """
     if run_.test is not None:
         raise ValueError(f"run {run_.name!r} has already been scored on the test tracks; choose on validation")
-    run_.test = _evaluate(run_.model, splits, "test", kind)
+    run_.test = _evaluate(run_.model, splits, "test", kind, level)
     return run_
 
 
@@ -371,7 +374,8 @@ def compare(runs, *, split: str = "val", metrics=None, params=("n_params", "epoc
     runs : iterable of Run
     split : {"val", "test"}
     metrics : sequence of str or None
-        Columns to show (default: the usual genre / emotion / V-A-D metrics the runs have).
+        Columns to show (default: the usual genre / emotion / V-A-D metrics the runs have, track level, then
+        the same at chunk level when the runs were scored with ``level="both"``).
 
     Returns
     -------
@@ -391,6 +395,7 @@ def compare(runs, *, split: str = "val", metrics=None, params=("n_params", "epoc
     table = pd.DataFrame.from_dict(rows, orient="index")
     if metrics is None:
         metrics = [m for m in _DEFAULT_METRICS if m in table.columns]
+        metrics += [f"chunk_{m}" for m in _DEFAULT_METRICS if f"chunk_{m}" in table.columns]
     keep = [p for p in params if p in table.columns] + [m for m in metrics if m in table.columns]
     table = table[keep]
     table.index.name = "run"
@@ -628,7 +633,7 @@ def smote_resample(X, y, *, seed: int = 0, k_neighbors: int = 5):
         The original rows first, then the synthetic ones.
     y_res : np.ndarray [shape=(n_res,)]
 
-    Notebook: 08_categorical_emotion.ipynb
+    Notebook: 08_categorical_emotion_and_leakage.ipynb
     """
     from imblearn.over_sampling import SMOTE
 
@@ -677,7 +682,7 @@ def kfold_run(tracks: pd.DataFrame, config: FeatureConfig | None = None, *, labe
         …). :func:`summarize_folds` gives mean ± std. ``table.attrs["folds"]`` lists each fold's
         ``train`` / ``val`` / ``test`` track ids (for audits).
 
-    Notebook: 08_categorical_emotion.ipynb
+    Notebook: 08_categorical_emotion_and_leakage.ipynb
     """
     import keras
 

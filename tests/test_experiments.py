@@ -112,8 +112,10 @@ def test_run_compare_and_test_once(splits):
     assert len(runs[0].history["val_loss"]) == runs[0].params["epochs_run"] == 2
     with pytest.raises(ValueError, match="no test scores"):
         ex.compare(runs, split="test")
-    ex.test_once(runs[2], splits)
-    assert set(ex.compare([runs[2]], split="test").index) == {"multitask"}
+    ex.test_once(runs[2], splits, level="both")
+    tested = ex.compare([runs[2]], split="test")
+    assert list(tested.index) == ["multitask"]
+    assert {"genre_accuracy", "chunk_genre_accuracy", "mae_valence", "chunk_mae_valence"} <= set(tested.columns)
     with pytest.raises(ValueError, match="already been scored"):
         ex.test_once(runs[2], splits)
 
