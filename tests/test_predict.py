@@ -65,8 +65,12 @@ def music(seconds, sr=22050, *, seed=0):
 
 
 def write(path, y, sr, *, channels=1, subtype=None):
+    """Write ``y`` (copied to ``channels`` channels at decreasing gain), in 1 s blocks: libsndfile 1.2 can crash
+    when it encodes a long OGG/Vorbis signal in a single call."""
     data = np.stack([y * (0.9 ** c) for c in range(channels)], axis=1) if channels > 1 else y
-    sf.write(str(path), data, sr, subtype=subtype)
+    with sf.SoundFile(str(path), "w", samplerate=sr, channels=channels, subtype=subtype) as f:
+        for start in range(0, len(data), sr):
+            f.write(data[start:start + sr])
     return path
 
 
@@ -202,6 +206,29 @@ def test_short_file_is_padded_and_flagged(tmp_path, bundle):
     # the padded chunk is the chunk_features of the short signal (zero padded to one chunk)
     ref = predict_features(chunk_features(y, TINY)["log_mel"], bundle)
     np.testing.assert_allclose(p.timeline["valence"], bundle.decode_targets(ref["reg_output"])[:, 0], atol=1e-5)
+
+
+@pytest.mark.parametrize("ext, sr, channels", [("wav", 22050, 1), ("wav", 8000, 2), ("flac", 96000, 2),
+                                               ("ogg", 44100, 1), ("mp3", 44100, 2), ("mp3", 8000, 1)])
+def test_block_decoding_gives_load_audio_samples(tmp_path, ext, sr, channels):
+    from mer_helpers.audio import load_audio
+    from mer_helpers.predict import _decode_mono
+
+    path = write(tmp_path / f"x.{ext}", music(70.0, sr), sr, channels=channels)
+    ref = load_audio(path, sr=22050)
+    y = _decode_mono(path, 22050, block_seconds=7.3)  # blocks that do not divide the file
+    assert y.dtype == np.float32 and y.shape == ref.shape
+    np.testing.assert_allclose(y, ref, rtol=0, atol=1e-6)  # soxr streaming vs one-shot: float32 rounding at most
+
+
+def test_block_decoding_errors_are_load_audio_errors(tmp_path):
+    from mer_helpers.predict import _decode_mono
+
+    (tmp_path / "empty.wav").write_bytes(b"")
+    with pytest.raises(AudioError, match="empty"):
+        _decode_mono(tmp_path / "empty.wav", 22050)
+    with pytest.raises(AudioError, match="directory"):
+        _decode_mono(tmp_path, 22050)
 
 
 def one_shot(y, bundle, hop_seconds=None):
