@@ -3,11 +3,12 @@ fusion, ensembles, class imbalance with stratified group k-fold, and one compari
 
 Every experiment follows the same discipline:
 
-1. :func:`prepare_splits` splits **tracks** (grouped by artist when known, stratified by genre) before anything is
-   fitted; label encoders, the target scaler and MFCC standardisation are fit on the training tracks only.
-2. :func:`run` trains with ``validation_data`` (early stopping on the validation loss) and scores the validation
-   tracks; comparisons (:func:`compare`) are made on validation, and the chosen model is scored on the test tracks
-   once (:func:`test_once`).
+1. :func:`prepare_splits` splits **tracks** (grouped by artist when known, stratified by genre) before
+   anything is fitted; label encoders, the target scaler and MFCC standardisation are fit on the training
+   tracks only.
+2. :func:`run` trains with ``validation_data`` (early stopping on the validation loss) and scores the
+   validation tracks; comparisons (:func:`compare`) are made on validation, and the chosen model is scored on
+   the test tracks once (:func:`test_once`).
 3. Metrics are track-level (chunk outputs averaged per track) in native units (see
    :func:`mer_helpers.evaluation.evaluate`).
 
@@ -44,23 +45,42 @@ import pandas as pd
 from mer_helpers.features import FeatureConfig
 
 __all__ = [
-    "Splits", "Run", "load_tracks", "prepare_splits", "subsample_training", "train", "run", "test_once", "compare",
-    "single_vs_multitask", "lambda_sweep", "data_scarcity_curve", "build_ensemble", "average_predictions",
-    "smote_resample", "kfold_run", "summarize_folds", "use_mixed_precision", "data_parallel", "QUICK_CONFIG",
+    "Splits",
+    "Run",
+    "load_tracks",
+    "prepare_splits",
+    "subsample_training",
+    "train",
+    "run",
+    "test_once",
+    "compare",
+    "single_vs_multitask",
+    "lambda_sweep",
+    "data_scarcity_curve",
+    "build_ensemble",
+    "average_predictions",
+    "smote_resample",
+    "kfold_run",
+    "summarize_folds",
+    "use_mixed_precision",
+    "data_parallel",
+    "QUICK_CONFIG",
 ]
 
-#: A small feature resolution for quick (CI) runs: 5 s chunks as 32 mel bands × 75 frames (hop 1472 = 4 × 368).
+#: A small feature resolution for quick (CI) runs: 5 s chunks as 32 mel bands × 75 frames (hop 1472 = 4·368).
 QUICK_CONFIG = FeatureConfig(n_mels=32, hop_length=1472, n_frames=75)
 
 _HEAD_COLUMN = {"class_output": "genre", "emotion_output": "emotion"}
 _WIDTH_ARG = {"class_output": "n_genres", "reg_output": "n_targets", "emotion_output": "n_emotions"}
 
 
-# ----------------------------------------------------------------------------------------------------------- data
-def load_tracks(dataset: str = "demo", *, quick: bool = False, seed: int = 0, data_home=None,
-                n_per_genre: int = 30) -> pd.DataFrame:
+# ----------------------------------------------------------------------------------------------------- data
+def load_tracks(
+    dataset: str = "demo", *, quick: bool = False, seed: int = 0, data_home=None, n_per_genre: int = 30
+) -> pd.DataFrame:
     """The Tracks table of ``dataset``; for the demo in quick mode the small copy (3 tracks per genre, as
-    ``python -m mer_helpers demo --quick``) in ``data/demo-quick`` next to ``data/demo``, generated on first use.
+    ``python -m mer_helpers demo --quick``) in ``data/demo-quick`` next to ``data/demo``, generated on first
+    use.
 
     Notebooks: 05_single_vs_multitask.ipynb, 06_transfer_learning.ipynb, 07_backbones_fusion_ensembles.ipynb
     """
@@ -105,10 +125,12 @@ class Splits:
         return tuple(self.train.X[kind].shape[1:]) + (1,)
 
     def head_widths(self, heads) -> dict:
-        """``build_model`` keyword arguments for the heads named (e.g. ``{"n_genres": 8, "n_targets": 3}``)."""
-        widths = {"class_output": len(self.genre_encoder.classes) if self.genre_encoder else None,
-                  "reg_output": len(self.scaler.names) if self.scaler else None,
-                  "emotion_output": len(self.emotion_encoder.classes) if self.emotion_encoder else None}
+        """``build_model`` keyword arguments for the heads named, e.g. ``{"n_genres": 8, "n_targets": 3}``."""
+        widths = {
+            "class_output": len(self.genre_encoder.classes) if self.genre_encoder else None,
+            "reg_output": len(self.scaler.names) if self.scaler else None,
+            "emotion_output": len(self.emotion_encoder.classes) if self.emotion_encoder else None,
+        }
         out = {}
         for h in heads:
             if h not in widths:
@@ -122,12 +144,16 @@ class Splits:
         """Chunk targets of ``part`` ("train", "val", "test") for ``heads`` (default: all available)."""
         from mer_helpers.training import chunk_targets
 
-        y = chunk_targets(getattr(self, part), genre_encoder=self.genre_encoder, scaler=self.scaler,
-                          emotion_encoder=self.emotion_encoder)
+        y = chunk_targets(
+            getattr(self, part),
+            genre_encoder=self.genre_encoder,
+            scaler=self.scaler,
+            emotion_encoder=self.emotion_encoder,
+        )
         return y if heads is None else {h: y[h] for h in heads}
 
     def inputs(self, part: str, kind="log_mel"):
-        """``X`` of ``part`` for one kind (array) or several (dict kind → array, the input names of fusion)."""
+        """``X`` of ``part``: one kind (array) or several (dict kind → array, as fusion inputs)."""
         fs = getattr(self, part)
         if isinstance(kind, str):
             return fs.X[kind]
@@ -141,11 +167,22 @@ def _standardize(fs, stats: dict):
     return replace(fs, X=X)
 
 
-def prepare_splits(tracks: pd.DataFrame, config: FeatureConfig | None = None, *, kinds=("log_mel",),
-                   targets=("valence", "arousal", "dominance"), genre_column: str | None = "genre",
-                   emotion_column: str | None = None, val_size: float = 0.15, test_size: float = 0.2,
-                   stratify: str | None = "genre", seed: int = 0, cache_dir=None, n_jobs: int = -1,
-                   progress: bool = False) -> Splits:
+def prepare_splits(
+    tracks: pd.DataFrame,
+    config: FeatureConfig | None = None,
+    *,
+    kinds=("log_mel",),
+    targets=("valence", "arousal", "dominance"),
+    genre_column: str | None = "genre",
+    emotion_column: str | None = None,
+    val_size: float = 0.15,
+    test_size: float = 0.2,
+    stratify: str | None = "genre",
+    seed: int = 0,
+    cache_dir=None,
+    n_jobs: int = -1,
+    progress: bool = False,
+) -> Splits:
     """Split tracks, extract (or read cached) features, fit encoders / scaler / standardisation on train.
 
     Parameters
@@ -181,13 +218,21 @@ def prepare_splits(tracks: pd.DataFrame, config: FeatureConfig | None = None, *,
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
     group = "artist" if "artist" in tracks.columns and tracks["artist"].notna().all() else None
     tracks = tracks.copy()
-    tracks["split"] = split_tracks(tracks, val_size=val_size, test_size=test_size,
-                                   stratify=stratify if stratify in tracks.columns else None, group=group, seed=seed)
+    tracks["split"] = split_tracks(
+        tracks,
+        val_size=val_size,
+        test_size=test_size,
+        stratify=stratify if stratify in tracks.columns else None,
+        group=group,
+        seed=seed,
+    )
     parts = {p: tracks[tracks["split"] == p] for p in ("train", "val", "test")}
     check_no_leakage(parts["train"], parts["test"])
     check_no_leakage(parts["train"], parts["val"], names=("train", "val"))
-    feats = {p: extract_features(df, config, kinds=kinds, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress)
-             for p, df in parts.items()}
+    feats = {
+        p: extract_features(df, config, kinds=kinds, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress)
+        for p, df in parts.items()
+    }
     targets = [t for t in targets if t in tracks.columns]
     genre_enc = LabelEncoder.fit(tracks[genre_column]) if genre_column else None
     emotion_enc = LabelEncoder.fit(tracks[emotion_column]) if emotion_column else None
@@ -202,13 +247,14 @@ def prepare_splits(tracks: pd.DataFrame, config: FeatureConfig | None = None, *,
     return Splits(feats["train"], feats["val"], feats["test"], genre_enc, scaler, emotion_enc, kinds, stats)
 
 
-def subsample_training(splits: Splits, fraction: float, *, stratify: str | None = "genre",
-                       seed: int = 0) -> Splits:
+def subsample_training(
+    splits: Splits, fraction: float, *, stratify: str | None = "genre", seed: int = 0
+) -> Splits:
     """The same splits with only ``fraction`` of the training **tracks** (validation and test unchanged).
 
-    The kept tracks are chosen by :func:`mer_helpers.splits.split_tracks` (stratified, artist-grouped); the target
-    scaler and encoders stay those fit on the full training split, so results at every fraction are in the same
-    units.
+    The kept tracks are chosen by :func:`mer_helpers.splits.split_tracks` (stratified, artist-grouped); the
+    target scaler and encoders stay those fit on the full training split, so results at every fraction are in
+    the same units.
     """
     from mer_helpers.splits import split_tracks
 
@@ -218,13 +264,19 @@ def subsample_training(splits: Splits, fraction: float, *, stratify: str | None 
         return splits
     tracks = splits.train.tracks
     group = "artist" if "artist" in tracks.columns and tracks["artist"].notna().all() else None
-    part = split_tracks(tracks, val_size=0.0, test_size=1 - fraction,
-                        stratify=stratify if stratify in tracks.columns else None, group=group, seed=seed)
+    part = split_tracks(
+        tracks,
+        val_size=0.0,
+        test_size=1 - fraction,
+        stratify=stratify if stratify in tracks.columns else None,
+        group=group,
+        seed=seed,
+    )
     keep = set(tracks.loc[part == "train", "track_id"])
     return replace(splits, train=splits.train.select(splits.train.index["track_id"].isin(keep).to_numpy()))
 
 
-# ------------------------------------------------------------------------------------------------------- training
+# ------------------------------------------------------------------------------------------------- training
 @dataclass
 class Run:
     """One trained model and its scores.
@@ -266,10 +318,25 @@ def _sample_weights(splits: Splits, y: dict, heads) -> dict | None:
     return sw
 
 
-def train(model, splits: Splits, *, kind="log_mel", epochs: int = 10, batch_size: int = 32,
-          learning_rate: float = 1e-3, decay_rate: float = 0.9, loss_weights: dict | None = None,
-          patience: int = 4, class_weight: bool = False, seed: int = 0, out_dir=None, tensorboard: bool = False,
-          jit_compile="auto", train_data: tuple | None = None, verbose: int = 0) -> dict:
+def train(
+    model,
+    splits: Splits,
+    *,
+    kind="log_mel",
+    epochs: int = 10,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    decay_rate: float = 0.9,
+    loss_weights: dict | None = None,
+    patience: int = 4,
+    class_weight: bool = False,
+    seed: int = 0,
+    out_dir=None,
+    tensorboard: bool = False,
+    jit_compile="auto",
+    train_data: tuple | None = None,
+    verbose: int = 0,
+) -> dict:
     """Compile (one loss per head, Adam + ExponentialDecay per epoch) and fit with validation data.
 
     Parameters
@@ -303,12 +370,24 @@ def train(model, splits: Splits, *, kind="log_mel", epochs: int = 10, batch_size
     from mer_helpers.training import ChunkBatches, compile_multitask, make_callbacks
 
     heads = head_names(model)
-    X, y = train_data if train_data is not None else (splits.inputs("train", kind), splits.targets("train", heads))
+    X, y = (
+        train_data
+        if train_data is not None
+        else (splits.inputs("train", kind), splits.targets("train", heads))
+    )
     sw = _sample_weights(splits, y, heads) if class_weight else None
     train_batches = ChunkBatches(X, y, batch_size=batch_size, shuffle=True, seed=seed, sample_weight=sw)
-    val_batches = ChunkBatches(splits.inputs("val", kind), splits.targets("val", heads), batch_size=batch_size)
-    compile_multitask(model, learning_rate=learning_rate, decay_steps=len(train_batches), decay_rate=decay_rate,
-                      loss_weights=loss_weights, jit_compile=jit_compile)
+    val_batches = ChunkBatches(
+        splits.inputs("val", kind), splits.targets("val", heads), batch_size=batch_size
+    )
+    compile_multitask(
+        model,
+        learning_rate=learning_rate,
+        decay_steps=len(train_batches),
+        decay_rate=decay_rate,
+        loss_weights=loss_weights,
+        jit_compile=jit_compile,
+    )
     cbs = make_callbacks(out_dir, patience=patience, schedule=True, checkpoint=False, tensorboard=tensorboard)
     h = model.fit(train_batches, validation_data=val_batches, epochs=epochs, callbacks=cbs, verbose=verbose)
     return {k: [float(v) for v in vals] for k, vals in h.history.items()}
@@ -317,12 +396,27 @@ def train(model, splits: Splits, *, kind="log_mel", epochs: int = 10, batch_size
 def _evaluate(model, splits: Splits, part: str, kind, level: str = "track"):
     from mer_helpers.evaluation import evaluate
 
-    return evaluate(model, getattr(splits, part), genre_encoder=splits.genre_encoder, scaler=splits.scaler,
-                    emotion_encoder=splits.emotion_encoder, kind=kind, level=level)
+    return evaluate(
+        model,
+        getattr(splits, part),
+        genre_encoder=splits.genre_encoder,
+        scaler=splits.scaler,
+        emotion_encoder=splits.emotion_encoder,
+        kind=kind,
+        level=level,
+    )
 
 
-def run(name: str, model, splits: Splits, *, kind="log_mel", params: dict | None = None, level: str = "track",
-        **train_kw) -> Run:
+def run(
+    name: str,
+    model,
+    splits: Splits,
+    *,
+    kind="log_mel",
+    params: dict | None = None,
+    level: str = "track",
+    **train_kw,
+) -> Run:
     """Train ``model`` (:func:`train`) and score it on the validation tracks.
 
     ``level="both"`` adds chunk-level metrics (``chunk_…`` keys) next to the track-level ones.
@@ -330,7 +424,8 @@ def run(name: str, model, splits: Splits, *, kind="log_mel", params: dict | None
     Returns
     -------
     Run
-        ``params`` gets ``n_params``, ``epochs_run``, ``seconds_train`` and ``chunks_per_s`` (training throughput).
+        ``params`` gets ``n_params``, ``epochs_run``, ``seconds_train`` and ``chunks_per_s`` (training
+        throughput).
 
     Notebooks: 05_single_vs_multitask.ipynb, 07_backbones_fusion_ensembles.ipynb
     """
@@ -339,8 +434,13 @@ def run(name: str, model, splits: Splits, *, kind="log_mel", params: dict | None
     seconds = time.perf_counter() - t
     epochs = len(history.get("loss", []))
     n_train = len(train_kw["train_data"][0]) if train_kw.get("train_data") is not None else len(splits.train)
-    info = {"n_params": int(model.count_params()), "epochs_run": epochs, "seconds_train": seconds,
-            "chunks_per_s": n_train * epochs / seconds if seconds > 0 else float("nan"), **(params or {})}
+    info = {
+        "n_params": int(model.count_params()),
+        "epochs_run": epochs,
+        "seconds_train": seconds,
+        "chunks_per_s": n_train * epochs / seconds if seconds > 0 else float("nan"),
+        **(params or {}),
+    }
     return Run(name, model, history, _evaluate(model, splits, "val", kind, level), None, info)
 
 
@@ -353,20 +453,40 @@ def test_once(run_: Run, splits: Splits, *, kind="log_mel", level: str = "track"
         The run was already tested (a second look at the test set is a second choice made on it).
     """
     if run_.test is not None:
-        raise ValueError(f"run {run_.name!r} has already been scored on the test tracks; choose on validation")
+        raise ValueError(
+            f"run {run_.name!r} has already been scored on the test tracks; choose on validation"
+        )
     run_.test = _evaluate(run_.model, splits, "test", kind, level)
     return run_
 
 
-_DEFAULT_METRICS = ("genre_accuracy", "genre_balanced_accuracy", "genre_macro_f1", "genre_roc_auc_ovr",
-                    "genre_top_3_accuracy", "emotion_accuracy", "emotion_balanced_accuracy", "emotion_macro_f1",
-                    "mae_valence", "mae_arousal", "mae_dominance", "rmse_valence", "rmse_arousal",
-                    "ccc_valence", "ccc_arousal", "ccc_dominance", "r2_valence", "r2_arousal", "pearson_valence",
-                    "spearman_valence")
+_DEFAULT_METRICS = (
+    "genre_accuracy",
+    "genre_balanced_accuracy",
+    "genre_macro_f1",
+    "genre_roc_auc_ovr",
+    "genre_top_3_accuracy",
+    "emotion_accuracy",
+    "emotion_balanced_accuracy",
+    "emotion_macro_f1",
+    "mae_valence",
+    "mae_arousal",
+    "mae_dominance",
+    "rmse_valence",
+    "rmse_arousal",
+    "ccc_valence",
+    "ccc_arousal",
+    "ccc_dominance",
+    "r2_valence",
+    "r2_arousal",
+    "pearson_valence",
+    "spearman_valence",
+)
 
 
-def compare(runs, *, split: str = "val", metrics=None, params=("n_params", "epochs_run", "seconds_train")
-            ) -> pd.DataFrame:
+def compare(
+    runs, *, split: str = "val", metrics=None, params=("n_params", "epochs_run", "seconds_train")
+) -> pd.DataFrame:
     """One row per run: its track-level metrics on ``split`` and a few ``params``.
 
     Parameters
@@ -390,7 +510,9 @@ def compare(runs, *, split: str = "val", metrics=None, params=("n_params", "epoc
     for r in runs:
         ev = getattr(r, split)
         if ev is None:
-            raise ValueError(f"run {r.name!r} has no {split} scores" + (" (see test_once)" if split == "test" else ""))
+            raise ValueError(
+                f"run {r.name!r} has no {split} scores" + (" (see test_once)" if split == "test" else "")
+            )
         rows[r.name] = {**{p: r.params.get(p) for p in params if p in r.params}, **ev.metrics}
     table = pd.DataFrame.from_dict(rows, orient="index")
     if metrics is None:
@@ -402,10 +524,17 @@ def compare(runs, *, split: str = "val", metrics=None, params=("n_params", "epoc
     return table
 
 
-# ------------------------------------------------------------------------------------------ single vs multi-task
-def single_vs_multitask(splits: Splits, *, backbone: str = "cnn2d", heads=("class_output", "reg_output"),
-                        loss_weights: dict | None = None, model_options: dict | None = None, seed: int = 0,
-                        **train_kw) -> list[Run]:
+# ------------------------------------------------------------------------------------- single vs multi-task
+def single_vs_multitask(
+    splits: Splits,
+    *,
+    backbone: str = "cnn2d",
+    heads=("class_output", "reg_output"),
+    loss_weights: dict | None = None,
+    model_options: dict | None = None,
+    seed: int = 0,
+    **train_kw,
+) -> list[Run]:
     """Train one model per single head and one with all ``heads`` (same backbone, seed, data).
 
     Returns
@@ -425,14 +554,31 @@ def single_vs_multitask(splits: Splits, *, backbone: str = "cnn2d", heads=("clas
         model = build_model(backbone, splits.input_shape(), **splits.head_widths(hs), **(model_options or {}))
         name = "multitask" if len(hs) > 1 else f"single: {hs[0]}"
         lw = {h: v for h, v in (loss_weights or {}).items() if h in hs} or None
-        runs.append(run(name, model, splits, seed=seed, loss_weights=lw if len(hs) > 1 else None,
-                        params={"backbone": backbone, "heads": "+".join(hs)}, **train_kw))
+        runs.append(
+            run(
+                name,
+                model,
+                splits,
+                seed=seed,
+                loss_weights=lw if len(hs) > 1 else None,
+                params={"backbone": backbone, "heads": "+".join(hs)},
+                **train_kw,
+            )
+        )
     return runs
 
 
-def lambda_sweep(splits: Splits, lambdas=(0.1, 0.5, 1.0, 2.0), *, backbone: str = "cnn2d",
-                 weighted_head: str = "class_output", heads=("class_output", "reg_output"),
-                 model_options: dict | None = None, seed: int = 0, **train_kw) -> list[Run]:
+def lambda_sweep(
+    splits: Splits,
+    lambdas=(0.1, 0.5, 1.0, 2.0),
+    *,
+    backbone: str = "cnn2d",
+    weighted_head: str = "class_output",
+    heads=("class_output", "reg_output"),
+    model_options: dict | None = None,
+    seed: int = 0,
+    **train_kw,
+) -> list[Run]:
     """Multitask runs with loss ``L = Σ_other L_h + λ · L_weighted_head`` for each λ (same seed and data).
 
     Returns
@@ -451,19 +597,41 @@ def lambda_sweep(splits: Splits, lambdas=(0.1, 0.5, 1.0, 2.0), *, backbone: str 
     runs = []
     for lam in lambdas:
         keras.utils.set_random_seed(seed)
-        model = build_model(backbone, splits.input_shape(), **splits.head_widths(heads), **(model_options or {}))
+        model = build_model(
+            backbone, splits.input_shape(), **splits.head_widths(heads), **(model_options or {})
+        )
         lw = {h: (float(lam) if h == weighted_head else 1.0) for h in heads}
-        runs.append(run(f"λ={lam:g}", model, splits, seed=seed, loss_weights=lw,
-                        params={"backbone": backbone, "lambda": float(lam)}, **train_kw))
+        runs.append(
+            run(
+                f"λ={lam:g}",
+                model,
+                splits,
+                seed=seed,
+                loss_weights=lw,
+                params={"backbone": backbone, "lambda": float(lam)},
+                **train_kw,
+            )
+        )
     return runs
 
 
-# ----------------------------------------------------------------------------------------------------- transfer
-def data_scarcity_curve(source, splits: Splits, *, heads=("reg_output",), fractions=(0.25, 0.5, 1.0),
-                        frozen_epochs: int = 3, finetune_epochs: int = 5, scratch_epochs: int | None = None,
-                        learning_rate: float = 1e-3, finetune_learning_rate: float = 1e-4, batch_size: int = 32,
-                        patience: int = 4, stratify: str | None = "genre", seed: int = 0) -> tuple[pd.DataFrame,
-                                                                                                   list[Run]]:
+# ------------------------------------------------------------------------------------------------- transfer
+def data_scarcity_curve(
+    source,
+    splits: Splits,
+    *,
+    heads=("reg_output",),
+    fractions=(0.25, 0.5, 1.0),
+    frozen_epochs: int = 3,
+    finetune_epochs: int = 5,
+    scratch_epochs: int | None = None,
+    learning_rate: float = 1e-3,
+    finetune_learning_rate: float = 1e-4,
+    batch_size: int = 32,
+    patience: int = 4,
+    stratify: str | None = "genre",
+    seed: int = 0,
+) -> tuple[pd.DataFrame, list[Run]]:
     """Transfer vs from scratch over shrinking training sets (the data-scarcity curve of seed S1).
 
     For each fraction of the training tracks: (a) ``transfer``: ``source``'s backbone + new ``heads``, trained
@@ -481,7 +649,8 @@ def data_scarcity_curve(source, splits: Splits, *, heads=("reg_output",), fracti
     Returns
     -------
     table : pandas.DataFrame
-        One row per (fraction, method): ``fraction``, ``n_train_tracks``, ``method`` and the validation metrics.
+        One row per (fraction, method): ``fraction``, ``n_train_tracks``, ``method`` and the validation
+        metrics.
     runs : list of Run
 
     Notebook: 06_transfer_learning.ipynb
@@ -503,28 +672,61 @@ def data_scarcity_curve(source, splits: Splits, *, heads=("reg_output",), fracti
         keras.utils.set_random_seed(seed)
         model = transfer_model(source, **sub.head_widths(heads), freeze=True, name="transfer")
         t = time.perf_counter()
-        res = two_phase_fit(model, tr, va, frozen_epochs=frozen_epochs, finetune_epochs=finetune_epochs,
-                            learning_rate=learning_rate, finetune_learning_rate=finetune_learning_rate,
-                            callbacks=lambda phase: make_callbacks(None, patience=patience))
-        r_t = Run(f"transfer {frac:g}", model, res["history"], _evaluate(model, sub, "val", "log_mel"), None,
-                  {"method": "transfer", "fraction": frac, "n_train_tracks": n_tracks,
-                   "n_params": int(model.count_params()), "epochs_run": len(res["phase"]),
-                   "seconds_train": time.perf_counter() - t})
+        res = two_phase_fit(
+            model,
+            tr,
+            va,
+            frozen_epochs=frozen_epochs,
+            finetune_epochs=finetune_epochs,
+            learning_rate=learning_rate,
+            finetune_learning_rate=finetune_learning_rate,
+            callbacks=lambda phase: make_callbacks(None, patience=patience),
+        )
+        r_t = Run(
+            f"transfer {frac:g}",
+            model,
+            res["history"],
+            _evaluate(model, sub, "val", "log_mel"),
+            None,
+            {
+                "method": "transfer",
+                "fraction": frac,
+                "n_train_tracks": n_tracks,
+                "n_params": int(model.count_params()),
+                "epochs_run": len(res["phase"]),
+                "seconds_train": time.perf_counter() - t,
+            },
+        )
 
         keras.utils.set_random_seed(seed)
         scratch = keras.models.clone_model(model)  # same architecture, fresh weights
         set_backbone_trainable(scratch, True)
-        r_s = run(f"scratch {frac:g}", scratch, sub, epochs=scratch_epochs, batch_size=batch_size,
-                  learning_rate=learning_rate, patience=patience, seed=seed,
-                  params={"method": "scratch", "fraction": frac, "n_train_tracks": n_tracks})
+        r_s = run(
+            f"scratch {frac:g}",
+            scratch,
+            sub,
+            epochs=scratch_epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            patience=patience,
+            seed=seed,
+            params={"method": "scratch", "fraction": frac, "n_train_tracks": n_tracks},
+        )
         for r in (r_t, r_s):
             runs.append(r)
-            rows.append({"fraction": frac, "n_train_tracks": n_tracks, "method": r.params["method"],
-                         "epochs_run": r.params["epochs_run"], **r.val.metrics})
+            rows.append(
+                {
+                    "fraction": frac,
+                    "n_train_tracks": n_tracks,
+                    "method": r.params["method"],
+                    "epochs_run": r.params["epochs_run"],
+                    **r.val.metrics,
+                }
+            )
     return pd.DataFrame(rows), runs
 
 
-# ---------------------------------------------------------------------------------------------------- ensembles
+# ------------------------------------------------------------------------------------------------ ensembles
 def build_ensemble(models, *, name: str = "ensemble"):
     """One model whose every head is the mean of the members' heads.
 
@@ -572,7 +774,9 @@ def build_ensemble(models, *, name: str = "ensemble"):
     outs = []
     for i, m in enumerate(models):
         # a fresh wrapper (sharing the member's layers) gives every member a unique name in the ensemble
-        member = keras.Model(m.input if isinstance(m.input, dict) else m.inputs[0], m.output, name=f"member{i}")
+        member = keras.Model(
+            m.input if isinstance(m.input, dict) else m.inputs[0], m.output, name=f"member{i}"
+        )
         o = member(inputs, training=False)
         outs.append(o)
     averaged = {h: keras.layers.Average(dtype="float32", name=h)([o[h] for o in outs]) for h in common}
@@ -585,7 +789,8 @@ def average_predictions(track_outputs) -> dict:
     Parameters
     ----------
     track_outputs : sequence of (track_ids, dict[str, np.ndarray])
-        What :func:`mer_helpers.evaluation.aggregate_tracks` returns for each model; the track order may differ.
+        What :func:`mer_helpers.evaluation.aggregate_tracks` returns for each model; the track order may
+        differ.
 
     Returns
     -------
@@ -613,7 +818,7 @@ def average_predictions(track_outputs) -> dict:
     return ids0, {h: s / len(track_outputs) for h, s in sums.items()}
 
 
-# ------------------------------------------------------------------------------------ imbalance and k-fold
+# ------------------------------------------------------------------------------------- imbalance and k-fold
 def smote_resample(X, y, *, seed: int = 0, k_neighbors: int = 5):
     """SMOTE oversampling of **training** chunks (imbalanced-learn) up to the majority class count.
 
@@ -642,19 +847,36 @@ def smote_resample(X, y, *, seed: int = 0, k_neighbors: int = 5):
     counts = np.bincount(y)
     smallest = counts[counts > 0].min()
     if smallest < 2:
-        raise ValueError("SMOTE needs at least 2 training chunks of every class present; "
-                         f"class counts are {counts.tolist()}")
+        raise ValueError(
+            "SMOTE needs at least 2 training chunks of every class present; "
+            f"class counts are {counts.tolist()}"
+        )
     sm = SMOTE(k_neighbors=min(k_neighbors, smallest - 1), random_state=seed)
     X2, y2 = sm.fit_resample(X.reshape(len(X), -1).astype(np.float32), y)
     return X2.reshape((-1,) + X.shape[1:]).astype(np.float32), y2
 
 
-def kfold_run(tracks: pd.DataFrame, config: FeatureConfig | None = None, *, label: str = "emotion",
-              backbone: str = "cnn2d", n_splits: int = 5, group: str | None = "artist", imbalance: str = "none",
-              resampler=None, val_size: float = 0.15, epochs: int = 10, batch_size: int = 32,
-              learning_rate: float = 1e-3, patience: int = 4, model_options: dict | None = None, seed: int = 0,
-              cache_dir=None, n_jobs: int = -1) -> pd.DataFrame:
-    """Stratified group k-fold for a categorical label (``emotion_output`` head, or ``class_output`` for genre).
+def kfold_run(
+    tracks: pd.DataFrame,
+    config: FeatureConfig | None = None,
+    *,
+    label: str = "emotion",
+    backbone: str = "cnn2d",
+    n_splits: int = 5,
+    group: str | None = "artist",
+    imbalance: str = "none",
+    resampler=None,
+    val_size: float = 0.15,
+    epochs: int = 10,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    patience: int = 4,
+    model_options: dict | None = None,
+    seed: int = 0,
+    cache_dir=None,
+    n_jobs: int = -1,
+) -> pd.DataFrame:
+    """Stratified group k-fold for a categorical label (``emotion_output``, or ``class_output`` for genre).
 
     In each fold the held-out tracks are the test part; a validation part is split off the remaining tracks
     (grouped and stratified) for early stopping; class weights or SMOTE are computed from the fold's training
@@ -678,9 +900,9 @@ def kfold_run(tracks: pd.DataFrame, config: FeatureConfig | None = None, *, labe
     -------
     pandas.DataFrame
         One row per fold: ``fold``, ``n_train_chunks`` (after resampling), ``n_test_tracks`` and the fold's
-        track-level test metrics (``<label>_accuracy``, ``_balanced_accuracy``, ``_macro_f1``, ``_roc_auc_ovr``,
-        …). :func:`summarize_folds` gives mean ± std. ``table.attrs["folds"]`` lists each fold's
-        ``train`` / ``val`` / ``test`` track ids (for audits).
+        track-level test metrics (``<label>_accuracy``, ``_balanced_accuracy``, ``_macro_f1``,
+        ``_roc_auc_ovr``, …). :func:`summarize_folds` gives mean ± std. ``table.attrs["folds"]`` lists each
+        fold's ``train`` / ``val`` / ``test`` track ids (for audits).
 
     Notebook: 08_categorical_emotion_and_leakage.ipynb
     """
@@ -705,15 +927,20 @@ def kfold_run(tracks: pd.DataFrame, config: FeatureConfig | None = None, *, labe
     feats = extract_features(tracks, config, cache_dir=cache_dir, n_jobs=n_jobs, progress=False)
     resampler = resampler or smote_resample
     rows, folds = [], []
-    for fold, (tr_idx, te_idx) in enumerate(stratified_group_kfold(tracks, n_splits, stratify=label, group=group,
-                                                                   seed=seed)):
+    for fold, (tr_idx, te_idx) in enumerate(
+        stratified_group_kfold(tracks, n_splits, stratify=label, group=group, seed=seed)
+    ):
         rest, test = tracks.iloc[tr_idx], tracks.iloc[te_idx]
-        part = split_tracks(rest, val_size=val_size, test_size=0.0, stratify=label, group=group, seed=seed + fold)
+        part = split_tracks(
+            rest, val_size=val_size, test_size=0.0, stratify=label, group=group, seed=seed + fold
+        )
         train_t, val_t = rest[part == "train"], rest[part == "val"]
         check_no_leakage(train_t, test)
         check_no_leakage(train_t, val_t, names=("train", "val"))
-        sel = {name: feats.select(feats.index["track_id"].isin(set(df["track_id"])).to_numpy())
-               for name, df in (("train", train_t), ("val", val_t), ("test", test))}
+        sel = {
+            name: feats.select(feats.index["track_id"].isin(set(df["track_id"])).to_numpy())
+            for name, df in (("train", train_t), ("val", val_t), ("test", test))
+        }
         kw = {"genre_encoder": enc} if head == "class_output" else {"emotion_encoder": enc}
         splits = Splits(sel["train"], sel["val"], sel["test"], **kw)
         X_tr, y_tr = splits.inputs("train"), splits.targets("train", [head])
@@ -723,13 +950,33 @@ def kfold_run(tracks: pd.DataFrame, config: FeatureConfig | None = None, *, labe
         else:
             train_data = (X_tr, y_tr)
         keras.utils.set_random_seed(seed + fold)
-        model = build_model(backbone, splits.input_shape(), **splits.head_widths([head]), **(model_options or {}))
-        train(model, splits, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, patience=patience,
-              class_weight=imbalance == "class_weight", seed=seed, train_data=train_data)
+        model = build_model(
+            backbone, splits.input_shape(), **splits.head_widths([head]), **(model_options or {})
+        )
+        train(
+            model,
+            splits,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            patience=patience,
+            class_weight=imbalance == "class_weight",
+            seed=seed,
+            train_data=train_data,
+        )
         ev = evaluate(model, splits.test, **kw)
-        rows.append({"fold": fold, "imbalance": imbalance, "n_train_chunks": len(train_data[0]),
-                     "n_test_tracks": len(test), **ev.metrics})
-        folds.append({p: sorted(df["track_id"]) for p, df in (("train", train_t), ("val", val_t), ("test", test))})
+        rows.append(
+            {
+                "fold": fold,
+                "imbalance": imbalance,
+                "n_train_chunks": len(train_data[0]),
+                "n_test_tracks": len(test),
+                **ev.metrics,
+            }
+        )
+        folds.append(
+            {p: sorted(df["track_id"]) for p, df in (("train", train_t), ("val", val_t), ("test", test))}
+        )
     table = pd.DataFrame(rows)
     table.attrs["folds"] = folds
     return table
@@ -744,20 +991,22 @@ def summarize_folds(table: pd.DataFrame, metrics=None) -> pd.DataFrame:
         Index metric; columns ``mean``, ``std`` (ddof=1) and ``mean ± std`` (text, 3 decimals).
     """
     skip = {"fold", "imbalance", "n_train_chunks", "n_test_tracks"}
-    metrics = metrics or [c for c in table.columns if c not in skip and pd.api.types.is_numeric_dtype(table[c])]
+    metrics = metrics or [
+        c for c in table.columns if c not in skip and pd.api.types.is_numeric_dtype(table[c])
+    ]
     out = pd.DataFrame({"mean": table[metrics].mean(), "std": table[metrics].std(ddof=1)})
-    out["mean ± std"] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(out["mean"], out["std"])]
+    out["mean ± std"] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(out["mean"], out["std"], strict=True)]
     out.index.name = "metric"
     return out
 
 
-# ------------------------------------------------------------------------------------------------- GPU options
+# ---------------------------------------------------------------------------------------------- GPU options
 def use_mixed_precision(enabled: bool = True) -> str:
     """Set Keras' global dtype policy to ``mixed_float16`` (or back to ``float32``); call before building.
 
-    Worth it on GPUs with tensor cores (V100 and later: roughly 1.5–3× faster convolutions, half the activation
-    memory); on a CPU it is slower. The heads stay float32 (:mod:`mer_helpers.models.heads`) and Keras scales the
-    loss to avoid float16 underflow.
+    Worth it on GPUs with tensor cores (V100 and later: roughly 1.5–3× faster convolutions, half the
+    activation memory); on a CPU it is slower. The heads stay float32 (:mod:`mer_helpers.models.heads`) and
+    Keras scales the loss to avoid float16 underflow.
 
     Returns
     -------
@@ -775,8 +1024,8 @@ def data_parallel(devices=None):
     """Data-parallel training on several accelerators: build and compile the model inside this context.
 
     TensorFlow backend: ``tf.distribute.MirroredStrategy(devices)`` scope (variables mirrored, gradients
-    all-reduced). JAX backend: ``keras.distribution.DataParallel`` set as the global distribution (and reset on
-    exit). With one device it changes nothing but the bookkeeping; PyTorch is not supported here (use
+    all-reduced). JAX backend: ``keras.distribution.DataParallel`` set as the global distribution (and reset
+    on exit). With one device it changes nothing but the bookkeeping; PyTorch is not supported here (use
     ``torchrun`` with DDP).
 
     Yields

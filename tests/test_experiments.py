@@ -1,4 +1,4 @@
-"""Experiments: splits fit on train only, comparison tables, λ sweeps, transfer curve, ensembles, SMOTE inside the
+"""Experiments: splits fit on train only, comparison tables, λ sweeps, transfer curve, ensembles, SMOTE in the
 fold, stratified group k-fold summary."""
 
 from __future__ import annotations
@@ -7,14 +7,13 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_tone
 
 from mer_helpers import experiments as ex
 from mer_helpers.cache import ExtractionReport, FeatureSet
 from mer_helpers.features import FeatureConfig
 from mer_helpers.models import build_model
 from mer_helpers.training import LabelEncoder, fit_target_scaler
-
-from conftest import write_tone
 
 SHAPE = (16, 20)
 GENRES = ["a", "b", "c"]
@@ -30,15 +29,27 @@ def _featureset(tracks: pd.DataFrame, *, n_chunks: int = 3, seed: int = 0) -> Fe
             x = rng.normal(0.2 * g, 0.05, SHAPE) + np.linspace(0, t.valence / 9, SHAPE[1])[None, :]
             X.append(x.astype(np.float32))
             rows.append({"track_id": t.track_id, "chunk": c, "start_s": 5.0 * c, "copy": 0, "padded": False})
-    return FeatureSet({"log_mel": np.stack(X)}, pd.DataFrame(rows), tracks.reset_index(drop=True),
-                      ExtractionReport(), FeatureConfig())
+    return FeatureSet(
+        {"log_mel": np.stack(X)},
+        pd.DataFrame(rows),
+        tracks.reset_index(drop=True),
+        ExtractionReport(),
+        FeatureConfig(),
+    )
 
 
 def _tracks(n: int, *, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"track_id": [f"t{i:03d}" for i in range(n)], "path": "",
-                         "genre": [GENRES[i % 3] for i in range(n)], "artist": [f"ar{i // 2}" for i in range(n)],
-                         "valence": rng.uniform(1, 9, n), "arousal": rng.uniform(1, 9, n)})
+    return pd.DataFrame(
+        {
+            "track_id": [f"t{i:03d}" for i in range(n)],
+            "path": "",
+            "genre": [GENRES[i % 3] for i in range(n)],
+            "artist": [f"ar{i // 2}" for i in range(n)],
+            "valence": rng.uniform(1, 9, n),
+            "arousal": rng.uniform(1, 9, n),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +57,13 @@ def splits() -> ex.Splits:
     tracks = _tracks(36)
     parts = {"train": tracks.iloc[:24], "val": tracks.iloc[24:30], "test": tracks.iloc[30:]}
     fs = {p: _featureset(df, seed=i) for i, (p, df) in enumerate(parts.items())}
-    return ex.Splits(fs["train"], fs["val"], fs["test"], LabelEncoder.fit(tracks["genre"]),
-                     fit_target_scaler(parts["train"], ["valence", "arousal"]))
+    return ex.Splits(
+        fs["train"],
+        fs["val"],
+        fs["test"],
+        LabelEncoder.fit(tracks["genre"]),
+        fit_target_scaler(parts["train"], ["valence", "arousal"]),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +73,17 @@ def audio_tracks(tmp_path_factory) -> pd.DataFrame:
     rows = []
     for i in range(20):
         path = write_tone(root / f"t{i:02d}.wav", seconds=10.0, freq=110.0 * (1 + i % 7) + 3 * i)
-        rows.append({"track_id": f"t{i:02d}", "path": str(path), "genre": GENRES[i % 3], "artist": f"ar{i // 2}",
-                     "emotion": "calm" if i % 10 < 7 else "tense", "valence": 1.0 + 0.4 * i,
-                     "arousal": 9.0 - 0.3 * i})
+        rows.append(
+            {
+                "track_id": f"t{i:02d}",
+                "path": str(path),
+                "genre": GENRES[i % 3],
+                "artist": f"ar{i // 2}",
+                "emotion": "calm" if i % 10 < 7 else "tense",
+                "valence": 1.0 + 0.4 * i,
+                "arousal": 9.0 - 0.3 * i,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -67,8 +91,16 @@ QUICK = FeatureConfig(n_mels=24, hop_length=2944, n_frames=38)
 
 
 def test_prepare_splits_fits_everything_on_training_tracks_only(audio_tracks, tmp_path):
-    sp = ex.prepare_splits(audio_tracks, QUICK, kinds=("log_mel", "mfcc"), val_size=0.2, test_size=0.2,
-                           emotion_column="emotion", cache_dir=tmp_path, n_jobs=1)
+    sp = ex.prepare_splits(
+        audio_tracks,
+        QUICK,
+        kinds=("log_mel", "mfcc"),
+        val_size=0.2,
+        test_size=0.2,
+        emotion_column="emotion",
+        cache_dir=tmp_path,
+        n_jobs=1,
+    )
     ids = {p: set(getattr(sp, p).tracks["track_id"]) for p in ("train", "val", "test")}
     assert ids["train"].isdisjoint(ids["val"]) and ids["train"].isdisjoint(ids["test"])
     artists = {p: set(audio_tracks.set_index("track_id").loc[sorted(v), "artist"]) for p, v in ids.items()}
@@ -76,13 +108,16 @@ def test_prepare_splits_fits_everything_on_training_tracks_only(audio_tracks, tm
     train_rows = audio_tracks[audio_tracks["track_id"].isin(ids["train"])]
     assert sp.scaler.data_max == pytest.approx(train_rows[["valence", "arousal"]].max().tolist())
     assert sp.scaler.data_min == pytest.approx(train_rows[["valence", "arousal"]].min().tolist())
-    # MFCCs standardised with training statistics: train has mean 0 / std 1 per coefficient, val does not have to
+    # MFCCs standardised with training statistics: mean 0 / std 1 per coefficient on train (not on val)
     M = sp.train.X["mfcc"]
     np.testing.assert_allclose(M.mean(axis=(0, 2)), 0, atol=1e-3)
     np.testing.assert_allclose(M.std(axis=(0, 2)), 1, atol=1e-2)
     assert sp.input_shape("mfcc") == (QUICK.n_mfcc, QUICK.n_frames, 1)
     assert sp.head_widths(["class_output", "reg_output", "emotion_output"]) == {
-        "n_genres": 3, "n_targets": 2, "n_emotions": 2}  # no dominance column
+        "n_genres": 3,
+        "n_targets": 2,
+        "n_emotions": 2,
+    }  # no dominance column
     with pytest.raises(ValueError, match="unknown head"):
         sp.head_widths(["genre"])
 
@@ -100,8 +135,13 @@ def test_subsample_training_keeps_whole_tracks_and_leaves_val_test(splits):
 
 def test_run_compare_and_test_once(splits):
     keras.utils.set_random_seed(0)
-    runs = ex.single_vs_multitask(splits, heads=("class_output", "reg_output"), epochs=2, batch_size=16,
-                                  model_options={"filters": (4, 8), "dense_units": 8})
+    runs = ex.single_vs_multitask(
+        splits,
+        heads=("class_output", "reg_output"),
+        epochs=2,
+        batch_size=16,
+        model_options={"filters": (4, 8), "dense_units": 8},
+    )
     assert [r.name for r in runs] == ["single: class_output", "single: reg_output", "multitask"]
     table = ex.compare(runs)
     assert list(table.index) == [r.name for r in runs]
@@ -115,17 +155,24 @@ def test_run_compare_and_test_once(splits):
     ex.test_once(runs[2], splits, level="both")
     tested = ex.compare([runs[2]], split="test")
     assert list(tested.index) == ["multitask"]
-    assert {"genre_accuracy", "chunk_genre_accuracy", "mae_valence", "chunk_mae_valence"} <= set(tested.columns)
+    assert {"genre_accuracy", "chunk_genre_accuracy", "mae_valence", "chunk_mae_valence"} <= set(
+        tested.columns
+    )
     with pytest.raises(ValueError, match="already been scored"):
         ex.test_once(runs[2], splits)
 
 
 def test_lambda_sweep_sets_the_loss_weight(splits):
-    runs = ex.lambda_sweep(splits, lambdas=(0.0, 3.0), epochs=1, batch_size=6,  # 18 val chunks: equal batches
-                           model_options={"filters": (4,), "dense_units": 8})
+    runs = ex.lambda_sweep(
+        splits,
+        lambdas=(0.0, 3.0),
+        epochs=1,
+        batch_size=6,  # 18 val chunks: equal batches
+        model_options={"filters": (4,), "dense_units": 8},
+    )
     assert [r.params["lambda"] for r in runs] == [0.0, 3.0]
     # loss = mse + λ·cross-entropy, reported per head in the history: check the total is the weighted sum
-    for r, lam in zip(runs, (0.0, 3.0)):
+    for r, lam in zip(runs, (0.0, 3.0), strict=True):
         h = r.history
         total = h["val_reg_output_loss"][-1] + lam * h["val_class_output_loss"][-1]
         assert h["val_loss"][-1] == pytest.approx(total, rel=1e-3, abs=1e-4)
@@ -137,22 +184,41 @@ def test_data_scarcity_curve_compares_transfer_and_scratch(splits):
     keras.utils.set_random_seed(0)
     source = build_model("cnn2d", (*SHAPE, 1), n_genres=3, filters=(4,), dense_units=8)
     ex.train(source, splits, epochs=1, batch_size=16)
-    table, runs = ex.data_scarcity_curve(source, splits, heads=("reg_output",), fractions=(0.5, 1.0),
-                                         frozen_epochs=1, finetune_epochs=1, batch_size=16)
-    assert list(zip(table["fraction"], table["method"])) == [(0.5, "transfer"), (0.5, "scratch"),
-                                                             (1.0, "transfer"), (1.0, "scratch")]
+    table, runs = ex.data_scarcity_curve(
+        source,
+        splits,
+        heads=("reg_output",),
+        fractions=(0.5, 1.0),
+        frozen_epochs=1,
+        finetune_epochs=1,
+        batch_size=16,
+    )
+    assert list(zip(table["fraction"], table["method"], strict=True)) == [
+        (0.5, "transfer"),
+        (0.5, "scratch"),
+        (1.0, "transfer"),
+        (1.0, "scratch"),
+    ]
     assert list(table["n_train_tracks"]) == [12, 12, 24, 24]
     assert table["mae_valence"].notna().all() and "genre_accuracy" not in table
     transfer, scratch = runs[0].model, runs[1].model
     assert transfer.count_params() == scratch.count_params()
     # same architecture, different starting points (the source's backbone vs fresh weights)
-    assert any(not np.allclose(a, b) for a, b in zip(transfer.get_layer("backbone").get_weights(),
-                                                     scratch.get_layer("backbone").get_weights()))
+    assert any(
+        not np.allclose(a, b)
+        for a, b in zip(
+            transfer.get_layer("backbone").get_weights(),
+            scratch.get_layer("backbone").get_weights(),
+            strict=True,
+        )
+    )
 
 
 def test_build_ensemble_averages_member_heads(splits):
-    members = [build_model("cnn2d", (*SHAPE, 1), n_genres=3, n_targets=2, filters=(4,), dense_units=8)
-               for _ in range(2)]
+    members = [
+        build_model("cnn2d", (*SHAPE, 1), n_genres=3, n_targets=2, filters=(4,), dense_units=8)
+        for _ in range(2)
+    ]
     members.append(build_model("lstm", (*SHAPE, 1), n_genres=3, lstm_units=(8,), dense_units=8))
     ens = ex.build_ensemble(members)
     assert ens.output_names == ["class_output"]  # the only head all three share
@@ -200,15 +266,28 @@ def test_kfold_smote_never_sees_validation_or_test_rows(audio_tracks, tmp_path):
         seen.append({row_track[x.tobytes()] for x in X})  # every row is a real chunk: KeyError otherwise
         return ex.smote_resample(X, y, seed=seed)
 
-    table = ex.kfold_run(audio_tracks, QUICK, label="emotion", n_splits=3, imbalance="smote", resampler=spy,
-                         epochs=1, batch_size=8, val_size=0.2, model_options={"filters": (4,), "dense_units": 8},
-                         cache_dir=tmp_path, n_jobs=1)
+    table = ex.kfold_run(
+        audio_tracks,
+        QUICK,
+        label="emotion",
+        n_splits=3,
+        imbalance="smote",
+        resampler=spy,
+        epochs=1,
+        batch_size=8,
+        val_size=0.2,
+        model_options={"filters": (4,), "dense_units": 8},
+        cache_dir=tmp_path,
+        n_jobs=1,
+    )
     folds = table.attrs["folds"]
     assert len(seen) == len(folds) == len(table) == 3
-    for tracks_seen, fold in zip(seen, folds):
+    for tracks_seen, fold in zip(seen, folds, strict=True):
         assert tracks_seen == set(fold["train"])
         assert tracks_seen.isdisjoint(fold["val"]) and tracks_seen.isdisjoint(fold["test"])
-    assert sorted(t for f in folds for t in f["test"]) == sorted(audio_tracks["track_id"])  # each track tested once
+    assert sorted(t for f in folds for t in f["test"]) == sorted(
+        audio_tracks["track_id"]
+    )  # each track tested once
     # SMOTE balanced the training chunks: 2 classes → 2 × majority count
     assert (table["n_train_chunks"] % 2 == 0).all()
     summary = ex.summarize_folds(table)

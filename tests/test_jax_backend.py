@@ -40,11 +40,12 @@ print("RESULT" + json.dumps(shapes))
 def test_every_backbone_builds_and_predicts_under_jax():
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=root, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=root, env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT"))
-    shapes = json.loads(line[len("RESULT"):])
+    line = next(s for s in proc.stdout.splitlines() if s.startswith("RESULT"))
+    shapes = json.loads(line[len("RESULT") :])
     expected = {"class_output": [2, 4], "reg_output": [2, 3], "emotion_output": [2, 5]}
     for name in ("crnn", "cnn2d", "lstm", "bilstm_cnn1d", "resnet", "transformer"):
         assert shapes[name] == expected, name

@@ -1,4 +1,4 @@
-"""Model zoo: every backbone × head set builds and predicts the right shapes; fusion; parameter counts; transfer."""
+"""Model zoo: every backbone × head set predicts the right shapes; fusion; parameter counts; transfer."""
 
 from __future__ import annotations
 
@@ -11,7 +11,12 @@ import pytest
 
 from mer_helpers.models import BACKBONES, build_crnn, build_fusion, build_model, count_params, head_names
 from mer_helpers.models.heads import add_heads
-from mer_helpers.models.transfer import extract_backbone, set_backbone_trainable, transfer_model, two_phase_fit
+from mer_helpers.models.transfer import (
+    extract_backbone,
+    set_backbone_trainable,
+    transfer_model,
+    two_phase_fit,
+)
 
 TINY = (32, 40, 1)
 HEAD_SETS = [
@@ -40,7 +45,7 @@ def test_every_backbone_and_head_set_predicts_right_shapes(backbone):
 
 
 def _stated_count(fn) -> int:
-    m = re.search(r"\*\*([\d,]+)\*\* parameters", inspect.getdoc(fn))
+    m = re.search(r"\*\*([\d,]+)\*\*\s+parameters", inspect.getdoc(fn))
     assert m, f"{fn.__name__} docstring states no parameter count"
     return int(m.group(1).replace(",", ""))
 
@@ -60,7 +65,9 @@ def test_build_model_crnn_is_the_seed_crnn():
     seed = build_crnn((128, 300, 1), n_genres=8, n_targets=3)
     zoo = build_model("crnn", n_genres=8, n_targets=3)
     assert zoo.count_params() == seed.count_params() == 2_521_227 == _stated_count(build_crnn)
-    assert [(l.name, type(l).__name__) for l in zoo.layers] == [(l.name, type(l).__name__) for l in seed.layers]
+    assert [(layer.name, type(layer).__name__) for layer in zoo.layers] == [
+        (layer.name, type(layer).__name__) for layer in seed.layers
+    ]
     assert [tuple(w.shape) for w in zoo.weights] == [tuple(w.shape) for w in seed.weights]
     zoo.set_weights(seed.get_weights())
     x = np.random.default_rng(1).random((2, 128, 300, 1), dtype=np.float32)
@@ -72,10 +79,11 @@ def test_build_model_crnn_is_the_seed_crnn():
 def test_recurrent_dropout_switch_reaches_every_lstm():
     for backbone in ("crnn", "lstm", "bilstm_cnn1d"):
         model = build_model(backbone, TINY, n_genres=3, recurrent_dropout=0.0)
-        lstms = [l for l in model._flatten_layers() if isinstance(l, keras.layers.LSTM)]
-        assert lstms and all(l.recurrent_dropout == 0.0 for l in lstms), backbone
+        lstms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.LSTM)]
+        assert lstms and all(layer.recurrent_dropout == 0.0 for layer in lstms), backbone
     seed = build_model("lstm", TINY, n_genres=3)
-    assert all(l.recurrent_dropout == 0.2 for l in seed._flatten_layers() if isinstance(l, keras.layers.LSTM))
+    seed_lstms = [layer for layer in seed._flatten_layers() if isinstance(layer, keras.layers.LSTM)]
+    assert all(layer.recurrent_dropout == 0.2 for layer in seed_lstms)
 
 
 @pytest.mark.parametrize("backbone", list(BACKBONES))
@@ -85,8 +93,10 @@ def test_spec_augment_layer_is_applied_first_and_adds_no_weights(backbone):
     assert model.get_layer("spec_augment") is aug
     assert model.count_params() == build_model(backbone, TINY, n_genres=3).count_params()
     x = np.full((2, *TINY), 0.5, dtype=np.float32)
-    np.testing.assert_allclose(np.asarray(model(x, training=False)["class_output"]),
-                               np.asarray(model(x, training=False)["class_output"]))
+    np.testing.assert_allclose(
+        np.asarray(model(x, training=False)["class_output"]),
+        np.asarray(model(x, training=False)["class_output"]),
+    )
 
 
 def test_build_model_errors_name_the_problem():
@@ -152,7 +162,9 @@ def test_transformer_round_trips_through_keras_file(tmp_path):
     path = tmp_path / "m.keras"
     model.save(path)
     again = keras.models.load_model(path)
-    np.testing.assert_allclose(np.asarray(again(x)["reg_output"]), np.asarray(model(x)["reg_output"]), rtol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(again(x)["reg_output"]), np.asarray(model(x)["reg_output"]), rtol=1e-5
+    )
 
 
 def test_transfer_reuses_trained_weights_then_fine_tunes():
@@ -169,20 +181,28 @@ def test_transfer_reuses_trained_weights_then_fine_tunes():
     model = transfer_model(source, n_emotions=4)
     backbone = model.get_layer("backbone")
     assert not backbone.trainable and set(model.output_names) == {"emotion_output"}
-    for a, b in zip(backbone.get_weights(), trained):
+    for a, b in zip(backbone.get_weights(), trained, strict=True):
         np.testing.assert_array_equal(a, b)
-    assert any(not np.allclose(a, b) for a, b in zip(trained, fresh))  # training did move the weights
+    # training did move the weights
+    assert any(not np.allclose(a, b) for a, b in zip(trained, fresh, strict=True))
 
     y = {"emotion_output": rng.integers(0, 4, 24)}
     data = ChunkBatches(X, y, batch_size=8, shuffle=True, seed=0)
     two_phase_fit(model, data, ChunkBatches(X, y, batch_size=8), frozen_epochs=1, finetune_epochs=0)
-    for a, b in zip(backbone.get_weights(), trained):  # frozen: heads only (BN statistics too)
+    for a, b in zip(backbone.get_weights(), trained, strict=True):  # frozen: heads only (BN statistics too)
         np.testing.assert_array_equal(a, b)
-    result = two_phase_fit(model, data, ChunkBatches(X, y, batch_size=8), frozen_epochs=0, finetune_epochs=1,
-                           finetune_learning_rate=1e-3)
+    result = two_phase_fit(
+        model,
+        data,
+        ChunkBatches(X, y, batch_size=8),
+        frozen_epochs=0,
+        finetune_epochs=1,
+        finetune_learning_rate=1e-3,
+    )
     assert backbone.trainable and result["phase"] == [1]
-    assert any(not np.allclose(a, b) for a, b in zip(backbone.get_weights(), trained))
-    for a, b in zip(extract_backbone(source, copy=False).get_weights(), trained):  # the source is untouched
+    assert any(not np.allclose(a, b) for a, b in zip(backbone.get_weights(), trained, strict=True))
+    # the source is untouched
+    for a, b in zip(extract_backbone(source, copy=False).get_weights(), trained, strict=True):
         np.testing.assert_array_equal(a, b)
 
 

@@ -13,17 +13,19 @@ backbone                seed      architecture (parameters at 128 × 300 × 1 wi
 
 Heads (:mod:`~mer_helpers.models.heads`) are created for the widths given: ``class_output`` (genre softmax),
 ``reg_output`` (linear V/A/D), ``emotion_output`` (emotion softmax). Late fusion of several features is
-:func:`~mer_helpers.models.fusion.build_fusion`; reusing a trained backbone is :mod:`~mer_helpers.models.transfer`.
+:func:`~mer_helpers.models.fusion.build_fusion`; reusing a trained backbone is
+:mod:`~mer_helpers.models.transfer`.
 
-Everything is pure Keras 3 (``keras.layers``/``keras.ops``), so it runs under ``KERAS_BACKEND=tensorflow``, ``jax``
-or ``torch``.
+Everything is pure Keras 3 (``keras.layers``/``keras.ops``), so it runs under ``KERAS_BACKEND=tensorflow``,
+``jax`` or ``torch``.
 
 GPU notes
 ---------
-* ``recurrent_dropout``: the recurrent backbones (``crnn``, ``lstm``, ``bilstm_cnn1d``) take it; the seeds' 0.2
-  disables the fused cuDNN LSTM kernel (several times slower on a GPU) — pass ``recurrent_dropout=0.0`` there.
-* Mixed precision: call ``keras.mixed_precision.set_global_policy("mixed_float16")`` *before* building; the heads
-  stay float32, so losses and softmax are computed in float32.
+* ``recurrent_dropout``: the recurrent backbones (``crnn``, ``lstm``, ``bilstm_cnn1d``) take it; the
+  seeds' 0.2 disables the fused cuDNN LSTM kernel (several times slower on a GPU) — pass
+  ``recurrent_dropout=0.0`` there.
+* Mixed precision: call ``keras.mixed_precision.set_global_policy("mixed_float16")`` *before* building; the
+  heads stay float32, so losses and softmax are computed in float32.
 * XLA: ``model.compile(..., jit_compile=True)`` (the default ``"auto"`` already uses XLA under JAX, and under
   TensorFlow when the model supports it).
 
@@ -42,9 +44,21 @@ from mer_helpers.models.rnn import bilstm_cnn1d_backbone, lstm_backbone
 from mer_helpers.models.transformer import PositionEmbedding, transformer_backbone
 
 __all__ = [
-    "BACKBONES", "HEADS", "build_model", "build_crnn", "add_heads", "head_names", "build_fusion",
-    "crnn_backbone", "cnn2d_backbone", "lstm_backbone", "bilstm_cnn1d_backbone", "resnet_backbone",
-    "transformer_backbone", "PositionEmbedding", "count_params",
+    "BACKBONES",
+    "HEADS",
+    "build_model",
+    "build_crnn",
+    "add_heads",
+    "head_names",
+    "build_fusion",
+    "crnn_backbone",
+    "cnn2d_backbone",
+    "lstm_backbone",
+    "bilstm_cnn1d_backbone",
+    "resnet_backbone",
+    "transformer_backbone",
+    "PositionEmbedding",
+    "count_params",
 ]
 
 #: Backbone name → function ``(inputs, *, spec_augment=None, name=..., **options) -> embedding``.
@@ -61,14 +75,24 @@ BACKBONES = {
 def _check_input_shape(input_shape) -> tuple[int, int, int]:
     shape = tuple(input_shape)
     if len(shape) != 3 or shape[2] != 1 or any(not isinstance(s, int) or s < 1 for s in shape):
-        raise ValueError(f"input_shape must be (n_bins, n_frames, 1) of positive ints, got {input_shape!r}; "
-                         "add the channel axis with X[..., None]")
+        raise ValueError(
+            f"input_shape must be (n_bins, n_frames, 1) of positive ints, got {input_shape!r}; "
+            "add the channel axis with X[..., None]"
+        )
     return shape
 
 
-def build_model(backbone: str, input_shape=(128, 300, 1), n_genres: int | None = None,
-                n_targets: int | None = None, n_emotions: int | None = None, *, spec_augment=None,
-                name: str | None = None, **options) -> keras.Model:
+def build_model(
+    backbone: str,
+    input_shape=(128, 300, 1),
+    n_genres: int | None = None,
+    n_targets: int | None = None,
+    n_emotions: int | None = None,
+    *,
+    spec_augment=None,
+    name: str | None = None,
+    **options,
+) -> keras.Model:
     """Build a backbone from :data:`BACKBONES` with the heads asked for.
 
     ``build_model("crnn", n_genres=8, n_targets=3)`` is the seed CRNN (:func:`build_crnn`): same layers, same

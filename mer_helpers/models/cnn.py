@@ -10,14 +10,23 @@ from keras import layers
 __all__ = ["cnn2d_backbone"]
 
 
-def cnn2d_backbone(inputs, *, filters=(32, 64, 128), dropout: float = 0.25, pooling: str = "avg",
-                   dense_units: int = 256, dense_dropout: float = 0.5, spec_augment=None, name: str = "cnn2d"):
+def cnn2d_backbone(
+    inputs,
+    *,
+    filters=(32, 64, 128),
+    dropout: float = 0.25,
+    pooling: str = "avg",
+    dense_units: int = 256,
+    dense_dropout: float = 0.5,
+    spec_augment=None,
+    name: str = "cnn2d",
+):
     """S3's 2-D CNN: 3 × [Conv2D(32|64|128, 3×3, same) → BN → ReLU → MaxPool 2×2 → Dropout] → pooling →
     Dense(256, relu) → Dropout.
 
     With the defaults, input 128 × 300 × 1, 8 genres and 3 targets, ``build_model("cnn2d", n_genres=8,
-    n_targets=3)`` has **129,419** parameters (``pooling="avg"``; ``"flatten"`` would feed 16 × 38 × 128 = 77,824
-    values into the Dense layer: 19.9 M parameters, which over-fits any MER dataset).
+    n_targets=3)`` has **129,419** parameters (``pooling="avg"``; ``"flatten"`` would feed 16 × 38 × 128 =
+    77,824 values into the Dense layer: 19.9 M parameters, which over-fits any MER dataset).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Late fusion of several features (seed S2): one branch per feature (e.g. log-mel, MFCC, chroma), fused either
+"""Late fusion of several features (seed S2): one branch per feature (log-mel, MFCC, chroma), fused either
 
 ``level="feature"``
     the branch embeddings are concatenated → Dense → Dropout → one set of heads (the network learns how to
@@ -21,18 +21,28 @@ from mer_helpers.models.heads import add_heads
 __all__ = ["build_fusion"]
 
 
-def build_fusion(inputs: dict, *, level: str = "feature", backbone="cnn2d", n_genres: int | None = None,
-                 n_targets: int | None = None, n_emotions: int | None = None, fusion_units: int = 128,
-                 fusion_dropout: float = 0.3, spec_augment=None, name: str = "fusion",
-                 **options) -> keras.Model:
+def build_fusion(
+    inputs: dict,
+    *,
+    level: str = "feature",
+    backbone="cnn2d",
+    n_genres: int | None = None,
+    n_targets: int | None = None,
+    n_emotions: int | None = None,
+    fusion_units: int = 128,
+    fusion_dropout: float = 0.3,
+    spec_augment=None,
+    name: str = "fusion",
+    **options,
+) -> keras.Model:
     """Build a multi-input fusion model.
 
     Parameters
     ----------
     inputs : dict[str, tuple]
-        Feature name → input shape ``(n_bins, n_frames, 1)``, e.g.
-        ``{"log_mel": (128, 300, 1), "mfcc": (20, 300, 1), "chroma": (12, 300, 1)}``. The names become the model's
-        input names, so ``model.predict({"log_mel": X_mel, "mfcc": X_mfcc, "chroma": X_chroma})``.
+        Feature name → input shape ``(n_bins, n_frames, 1)``, e.g. ``{"log_mel": (128, 300, 1), "mfcc": (20,
+        300, 1), "chroma": (12, 300, 1)}``. The names become the model's input names, so
+        ``model.predict({"log_mel": X_mel, "mfcc": X_mfcc, "chroma": X_chroma})``.
     level : {"feature", "decision"}
         Fusion by concatenated embeddings, or by averaged predictions (module docstring).
     backbone : str or dict[str, str]
@@ -81,14 +91,19 @@ def build_fusion(inputs: dict, *, level: str = "feature", backbone="cnn2d", n_ge
         if level == "feature":
             embeddings.append(emb)
         else:
-            branch_outputs.append(add_heads(emb, n_genres=n_genres, n_targets=n_targets, n_emotions=n_emotions,
-                                            prefix=f"{feat}_"))
+            branch_outputs.append(
+                add_heads(
+                    emb, n_genres=n_genres, n_targets=n_targets, n_emotions=n_emotions, prefix=f"{feat}_"
+                )
+            )
     if level == "feature":
         x = layers.Concatenate(name=f"{name}_concat")(embeddings)
         x = layers.Dense(fusion_units, activation="relu", name=f"{name}_dense")(x)
         x = layers.Dropout(fusion_dropout, name=f"{name}_drop")(x)
         outputs = add_heads(x, n_genres=n_genres, n_targets=n_targets, n_emotions=n_emotions)
     else:
-        outputs = {head: layers.Average(dtype="float32", name=head)([b[head] for b in branch_outputs])
-                   for head in branch_outputs[0]}
+        outputs = {
+            head: layers.Average(dtype="float32", name=head)([b[head] for b in branch_outputs])
+            for head in branch_outputs[0]
+        }
     return keras.Model(model_inputs, outputs, name=name)

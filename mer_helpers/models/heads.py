@@ -39,8 +39,14 @@ def _check_width(arg: str, value) -> int | None:
     return value
 
 
-def add_heads(x, *, n_genres: int | None = None, n_targets: int | None = None, n_emotions: int | None = None,
-              prefix: str = "") -> dict:
+def add_heads(
+    x,
+    *,
+    n_genres: int | None = None,
+    n_targets: int | None = None,
+    n_emotions: int | None = None,
+    prefix: str = "",
+) -> dict:
     """Attach one Dense head per task that is given a width.
 
     Parameters
@@ -59,9 +65,9 @@ def add_heads(x, *, n_genres: int | None = None, n_targets: int | None = None, n
     Returns
     -------
     dict[str, keras.KerasTensor]
-        ``{"reg_output": [batch, n_targets], "class_output": [batch, n_genres],
-        "emotion_output": [batch, n_emotions]}`` restricted to the heads asked for (created in that order, which is
-        the seed CRNN's order). A head adds ``(d + 1) * width`` parameters.
+        ``{"reg_output": [batch, n_targets], "class_output": [batch, n_genres], "emotion_output": [batch,
+        n_emotions]}`` restricted to the heads asked for (created in that order, which is the seed CRNN's
+        order). A head adds ``(d + 1) * width`` parameters.
 
     Raises
     ------
@@ -70,15 +76,19 @@ def add_heads(x, *, n_genres: int | None = None, n_targets: int | None = None, n
 
     Notebook: 05_single_vs_multitask.ipynb
     """
-    widths = {"n_genres": _check_width("n_genres", n_genres), "n_targets": _check_width("n_targets", n_targets),
-              "n_emotions": _check_width("n_emotions", n_emotions)}
+    widths = {
+        "n_genres": _check_width("n_genres", n_genres),
+        "n_targets": _check_width("n_targets", n_targets),
+        "n_emotions": _check_width("n_emotions", n_emotions),
+    }
     if all(v is None for v in widths.values()):
         raise ValueError("no head requested: pass at least one of n_genres, n_targets, n_emotions")
     outputs = {}
     for head, (arg, activation, _) in HEADS.items():
         if widths[arg] is not None:
-            outputs[head] = layers.Dense(widths[arg], activation=activation, dtype="float32",
-                                         name=f"{prefix}{head}")(x)
+            outputs[head] = layers.Dense(
+                widths[arg], activation=activation, dtype="float32", name=f"{prefix}{head}"
+            )(x)
     return outputs
 
 

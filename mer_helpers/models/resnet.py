@@ -11,8 +11,8 @@ __all__ = ["residual_block", "resnet_backbone"]
 
 
 def residual_block(x, filters: int, *, stride: int = 1, name: str):
-    """Basic residual block: Conv 3×3 (stride) → BN → ReLU → Conv 3×3 → BN, plus a shortcut (1×1 conv → BN when the
-    shape changes, identity otherwise), → ReLU.
+    """Basic residual block: Conv 3×3 (stride) → BN → ReLU → Conv 3×3 → BN, plus a shortcut (1×1 conv → BN if
+    the shape changes, identity otherwise), → ReLU.
 
     Parameters
     ----------
@@ -32,21 +32,31 @@ def residual_block(x, filters: int, *, stride: int = 1, name: str):
     y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
     y = layers.BatchNormalization(name=f"{name}_bn2")(y)
     if stride != 1 or x.shape[-1] != filters:
-        shortcut = layers.Conv2D(filters, 1, strides=stride, padding="same", use_bias=False,
-                                 name=f"{name}_proj")(x)
+        shortcut = layers.Conv2D(
+            filters, 1, strides=stride, padding="same", use_bias=False, name=f"{name}_proj"
+        )(x)
         shortcut = layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
     y = layers.Add(name=f"{name}_add")([y, shortcut])
     return layers.Activation("relu", name=f"{name}_out")(y)
 
 
-def resnet_backbone(inputs, *, stem_filters: int = 64, block_filters=(64, 128, 256, 512), pooling: str = "avg",
-                    dropout: float = 0.3, spec_augment=None, name: str = "resnet"):
-    """S4's residual CNN: Conv 7×7/2 (64) → BN → ReLU → MaxPool 3×3/2 → residual blocks 64, 128/2, 256/2, 512/2 →
+def resnet_backbone(
+    inputs,
+    *,
+    stem_filters: int = 64,
+    block_filters=(64, 128, 256, 512),
+    pooling: str = "avg",
+    dropout: float = 0.3,
+    spec_augment=None,
+    name: str = "resnet",
+):
+    """S4's residual CNN: Conv 7×7/2 (64) → BN → ReLU → MaxPool 3×3/2 → blocks 64, 128/2, 256/2, 512/2 →
     global pooling → Dropout.
 
     With the defaults, input 128 × 300 × 1, 8 genres and 3 targets, ``build_model("resnet", n_genres=8,
     n_targets=3)`` has **4,910,923** parameters (an 18-layer ResNet with one block per stage instead of two).
-    The spatial size shrinks 32× (128 × 300 → 4 × 10); padding is "same", so small inputs (chroma's 12 bins) work.
+    The spatial size shrinks 32× (128 × 300 → 4 × 10); padding is "same", so small inputs (chroma's 12 bins)
+    work.
 
     Parameters
     ----------

@@ -1,10 +1,11 @@
 """Transfer learning: reuse the backbone of a trained model (e.g. genre) under new heads (e.g. emotion).
 
-The recipe (seed S1): copy the trained backbone, attach fresh heads, train with the backbone **frozen** (only the
-heads learn; BatchNorm layers of a frozen backbone run in inference mode, so their statistics are kept), then
-**unfreeze** and fine-tune everything with a learning rate about ten times lower, so the pre-trained features are
-adjusted rather than overwritten. Whether this helps is measured against training the same architecture from
-scratch on the same split, over shrinking training sets (:func:`mer_helpers.experiments.data_scarcity_curve`).
+The recipe (seed S1): copy the trained backbone, attach fresh heads, train with the backbone **frozen** (only
+the heads learn; BatchNorm layers of a frozen backbone run in inference mode, so their statistics are kept),
+then **unfreeze** and fine-tune everything with a learning rate about ten times lower, so the pre-trained
+features are adjusted rather than overwritten. Whether this helps is measured against training the same
+architecture from scratch on the same split, over shrinking training sets
+(:func:`mer_helpers.experiments.data_scarcity_curve`).
 
 Notebook: 06_transfer_learning.ipynb
 """
@@ -30,8 +31,8 @@ def extract_backbone(model: keras.Model, *, copy: bool = True, name: str = BACKB
         feature-level :func:`~mer_helpers.models.build_fusion` or :func:`transfer_model` (all heads read one
         embedding).
     copy : bool
-        Return a clone with the same weight values (training it leaves ``model`` untouched); ``False`` shares the
-        layers (and weights) with ``model``.
+        Return a clone with the same weight values (training it leaves ``model`` untouched); ``False`` shares
+        the layers (and weights) with ``model``.
 
     Returns
     -------
@@ -41,22 +42,28 @@ def extract_backbone(model: keras.Model, *, copy: bool = True, name: str = BACKB
     Raises
     ------
     ValueError
-        ``model`` has no head from :data:`~mer_helpers.models.heads.HEADS`, or its heads read different tensors
-        (decision-level fusion).
+        ``model`` has no head from :data:`~mer_helpers.models.heads.HEADS`, or its heads read different
+        tensors (decision-level fusion).
 
     Notebook: 06_transfer_learning.ipynb
     """
     heads = [layer for layer in model.layers if layer.name in HEADS and isinstance(layer, keras.layers.Dense)]
     if not heads and any(layer.name in HEADS for layer in model.layers):
-        raise ValueError(f"the heads of model {model.name!r} average per-branch predictions (decision-level "
-                         "fusion): there are different tensors per branch, no shared embedding to transfer")
+        raise ValueError(
+            f"the heads of model {model.name!r} average per-branch predictions (decision-level "
+            "fusion): there are different tensors per branch, no shared embedding to transfer"
+        )
     if not heads:
-        raise ValueError(f"model {model.name!r} has no Dense head named one of {list(HEADS)}; "
-                         "build it with mer_helpers.models.build_model")
+        raise ValueError(
+            f"model {model.name!r} has no Dense head named one of {list(HEADS)}; "
+            "build it with mer_helpers.models.build_model"
+        )
     embeddings = {id(h.input): h.input for h in heads}
     if len(embeddings) != 1:
-        raise ValueError(f"the heads of model {model.name!r} read different tensors (decision-level fusion?); "
-                         "transfer needs one shared embedding")
+        raise ValueError(
+            f"the heads of model {model.name!r} read different tensors (decision-level fusion?); "
+            "transfer needs one shared embedding"
+        )
     embedding = next(iter(embeddings.values()))
     inputs = model.input if isinstance(model.input, dict) else model.inputs[0]
     sub = keras.Model(inputs, embedding, name=name)
@@ -67,9 +74,16 @@ def extract_backbone(model: keras.Model, *, copy: bool = True, name: str = BACKB
     return clone
 
 
-def transfer_model(source: keras.Model, *, n_genres: int | None = None, n_targets: int | None = None,
-                   n_emotions: int | None = None, freeze: bool = True, copy: bool = True,
-                   name: str | None = None) -> keras.Model:
+def transfer_model(
+    source: keras.Model,
+    *,
+    n_genres: int | None = None,
+    n_targets: int | None = None,
+    n_emotions: int | None = None,
+    freeze: bool = True,
+    copy: bool = True,
+    name: str | None = None,
+) -> keras.Model:
     """A new model: ``source``'s trained backbone (as one nested layer named ``"backbone"``) + fresh heads.
 
     Parameters
@@ -88,7 +102,8 @@ def transfer_model(source: keras.Model, *, n_genres: int | None = None, n_target
     Returns
     -------
     keras.Model
-        Same input(s) as ``source``; outputs the new heads. Its ``"backbone"`` layer's weights equal ``source``'s.
+        Same input(s) as ``source``; outputs the new heads. Its ``"backbone"`` layer's weights equal
+        ``source``'s.
 
     Notebook: 06_transfer_learning.ipynb
     """
@@ -115,14 +130,26 @@ def set_backbone_trainable(model: keras.Model, trainable: bool = True) -> keras.
     try:
         model.get_layer(BACKBONE_LAYER).trainable = trainable
     except ValueError as exc:
-        raise ValueError(f"model {model.name!r} has no {BACKBONE_LAYER!r} layer; build it with transfer_model")\
-            from exc
+        raise ValueError(
+            f"model {model.name!r} has no {BACKBONE_LAYER!r} layer; build it with transfer_model"
+        ) from exc
     return model
 
 
-def two_phase_fit(model: keras.Model, train, validation_data, *, frozen_epochs: int = 5, finetune_epochs: int = 10,
-                  learning_rate: float = 1e-3, finetune_learning_rate: float = 1e-4, loss_weights=None,
-                  decay_steps: int | None = None, callbacks=None, verbose: int = 0) -> dict:
+def two_phase_fit(
+    model: keras.Model,
+    train,
+    validation_data,
+    *,
+    frozen_epochs: int = 5,
+    finetune_epochs: int = 10,
+    learning_rate: float = 1e-3,
+    finetune_learning_rate: float = 1e-4,
+    loss_weights=None,
+    decay_steps: int | None = None,
+    callbacks=None,
+    verbose: int = 0,
+) -> dict:
     """Train a :func:`transfer_model`: heads only with the backbone frozen, then everything at a lower rate.
 
     Parameters
@@ -130,8 +157,8 @@ def two_phase_fit(model: keras.Model, train, validation_data, *, frozen_epochs: 
     model : keras.Model
         From :func:`transfer_model`.
     train, validation_data
-        What ``model.fit`` takes (e.g. :class:`mer_helpers.training.ChunkBatches`); validation picks the epochs
-        (early stopping in ``callbacks``), never the test set.
+        What ``model.fit`` takes (e.g. :class:`mer_helpers.training.ChunkBatches`); validation picks the
+        epochs (early stopping in ``callbacks``), never the test set.
     frozen_epochs, finetune_epochs : int
         Epochs of each phase (0 skips the phase).
     learning_rate, finetune_learning_rate : float
@@ -154,8 +181,9 @@ def two_phase_fit(model: keras.Model, train, validation_data, *, frozen_epochs: 
 
     history: dict = {}
     phases: list = []
-    for phase, (epochs, lr, trainable) in enumerate([(frozen_epochs, learning_rate, False),
-                                                    (finetune_epochs, finetune_learning_rate, True)]):
+    for phase, (epochs, lr, trainable) in enumerate(
+        [(frozen_epochs, learning_rate, False), (finetune_epochs, finetune_learning_rate, True)]
+    ):
         if epochs <= 0:
             continue
         set_backbone_trainable(model, trainable)
