@@ -20,8 +20,8 @@ Undefined values are ``nan``, never an exception and never a warning:
 * ``roc_auc_ovr`` is ``nan`` when some class of the model never occurs in ``y_true``.
 * ``nan`` in the inputs propagates to the affected metrics (and to their ``mean_`` averages).
 
-Notebook: 04_crnn_training.ipynb (regression and genre metrics), 08_categorical_emotion.ipynb (imbalanced
-classification: balanced accuracy, macro-F1, ROC-AUC).
+Notebook: 04_crnn_training.ipynb (regression and genre metrics), 08_categorical_emotion_and_leakage.ipynb
+(imbalanced classification: balanced accuracy, macro-F1, ROC-AUC).
 """
 
 from __future__ import annotations
@@ -299,7 +299,7 @@ def classification_metrics(y_true, proba, *, top_k: Sequence[int] = (3,), labels
     ValueError
         If shapes disagree, ``proba`` is not a probability matrix, a class is out of range, or a k < 1.
 
-    Notebook: 04_crnn_training.ipynb, 08_categorical_emotion.ipynb
+    Notebook: 04_crnn_training.ipynb, 08_categorical_emotion_and_leakage.ipynb
     """
     P = np.asarray(proba, dtype=np.float64)
     if P.ndim != 2 or P.shape[1] < 2:

@@ -5,7 +5,7 @@ other chunks of a test song - or other songs by the test song's artist - scores 
 music. Every helper here keeps all rows of one group (a track, or an artist) on one side, and
 :func:`check_no_leakage` proves it.
 
-Notebook: 01_data_and_eda.ipynb (why by track), 08_categorical_emotion.ipynb (the leakage trap)
+Notebook: 01_data_and_eda.ipynb (why by track), 08_categorical_emotion_and_leakage.ipynb (the leakage trap)
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def stratified_group_kfold(df: pd.DataFrame, n_splits: int = 5, *, stratify: str
         ``n_splits`` pairs of POSITIONAL index arrays (use ``df.iloc``); every row is in exactly one
         test fold.
 
-    Notebook: 08_categorical_emotion.ipynb
+    Notebook: 08_categorical_emotion_and_leakage.ipynb
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
