@@ -2,16 +2,16 @@
 
 1. Latency: wall time to predict a 3-minute MP3 (44.1 kHz stereo, 128 kbps), split into decode (+ resample),
    features, forward pass and overhead (aggregation, timeline), median of ``--repeats`` warm runs.
-2. Peak memory for a 10-minute file: each measurement runs in a fresh process; after loading the model and one warm-up
-   prediction, a thread samples the resident set size every 2 ms while the 10-minute file is predicted (the peak
-   increase over the RSS before the call is what the prediction needs), and ``tracemalloc`` gives the peak of
-   numpy/Python allocations during the call. ``predict_file`` as it is (block-wise decoding, 16-chunk feature
-   windows) is compared with featurising every chunk at once and with decoding the whole file first
-   (``load_audio``).
+2. Peak memory for a 10-minute file: each measurement runs in a fresh process; after loading the model and one
+   warm-up prediction, a thread samples the resident set size every 2 ms while the 10-minute file is predicted
+   (the peak increase over the RSS before the call is what the prediction needs), and ``tracemalloc`` gives
+   the peak of numpy/Python allocations during the call. ``predict_file`` as it is (block-wise decoding,
+   16-chunk feature windows) is compared with featurising every chunk at once and with decoding the
+   whole file first (``load_audio``).
 
-The model is the seed CRNN (untrained weights: the cost does not depend on them) at the demo resolution (64 × 150)
-and at the seed's 128 × 300, or a saved bundle (``--model DIR``). The audio is synthetic music-like signal (chords,
-drums, noise), written once to a temporary folder.
+The model is the seed CRNN (untrained weights: the cost does not depend on them) at the demo resolution (64 ×
+150) and at the seed's 128 × 300, or a saved bundle (``--model DIR``). The audio is synthetic music-like
+signal (chords, drums, noise), written once to a temporary folder.
 
 Usage::
 
@@ -56,7 +56,7 @@ def synth_music(seconds: float, sr: int = 44100, *, seed: int = 0) -> np.ndarray
     beat = int(0.5 * sr)
     hit = np.exp(-np.arange(int(0.1 * sr)) / (0.02 * sr))
     for start in range(0, n - len(hit), beat):
-        y[start:start + len(hit)] += 0.4 * hit * np.sin(2 * np.pi * 60 * np.arange(len(hit)) / sr)
+        y[start : start + len(hit)] += 0.4 * hit * np.sin(2 * np.pi * 60 * np.arange(len(hit)) / sr)
     y += 0.02 * rng.standard_normal(n)
     y = y / np.max(np.abs(y)) * 0.8
     return np.stack([y, 0.9 * y], axis=1).astype(np.float32)
@@ -72,8 +72,14 @@ def make_bundle(resolution: str, model_dir: str | None):
 
     config = FeatureConfig(**RESOLUTIONS[resolution])
     model = build_crnn((config.n_mels, config.n_frames, 1), n_genres=8, n_targets=3)
-    return ModelBundle(model, config, genres=[f"g{i}" for i in range(8)],
-                       target_names=["valence", "arousal", "dominance"], target_min=[1, 1, 1], target_max=[9, 9, 9])
+    return ModelBundle(
+        model,
+        config,
+        genres=[f"g{i}" for i in range(8)],
+        target_names=["valence", "arousal", "dominance"],
+        target_min=[1, 1, 1],
+        target_max=[9, 9, 9],
+    )
 
 
 def write_audio(folder: Path) -> dict:
@@ -108,8 +114,10 @@ def _rss_mib() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def child_memory(resolution: str, model_dir: str | None, files: dict, window_chunks: int, decoder: str) -> dict:
-    """Runs in a fresh process: peak RSS increase (sampled every 2 ms) and tracemalloc peak of one prediction."""
+def child_memory(
+    resolution: str, model_dir: str | None, files: dict, window_chunks: int, decoder: str
+) -> dict:
+    """In a fresh process: peak RSS increase (sampled every 2 ms) and tracemalloc peak of one prediction."""
     import threading
     import tracemalloc
 
@@ -140,16 +148,34 @@ def child_memory(resolution: str, model_dir: str | None, files: dict, window_chu
     tracemalloc.stop()
     done.set()
     sampler.join()
-    return {"window_chunks": window_chunks, "decoder": decoder, "n_chunks": p.n_chunks, "seconds": seconds,
-            "rss_before_mib": before, "rss_peak_mib": peak_rss[0], "rss_increase_mib": peak_rss[0] - before,
-            "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "tracemalloc_peak_mib": peak / 2**20}
+    return {
+        "window_chunks": window_chunks,
+        "decoder": decoder,
+        "n_chunks": p.n_chunks,
+        "seconds": seconds,
+        "rss_before_mib": before,
+        "rss_peak_mib": peak_rss[0],
+        "rss_increase_mib": peak_rss[0] - before,
+        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "tracemalloc_peak_mib": peak / 2**20,
+    }
 
 
 def memory(resolution: str, model_dir: str | None, files: dict, window_chunks: int, decoder: str) -> dict:
-    cmd = [sys.executable, __file__, "--child", json.dumps({"resolution": resolution, "model_dir": model_dir,
-                                                              "files": files, "window_chunks": window_chunks,
-                                                              "decoder": decoder})]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        json.dumps(
+            {
+                "resolution": resolution,
+                "model_dir": model_dir,
+                "files": files,
+                "window_chunks": window_chunks,
+                "decoder": decoder,
+            }
+        ),
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -165,8 +191,17 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.child:
         spec = json.loads(args.child)
-        print(json.dumps(child_memory(spec["resolution"], spec["model_dir"], spec["files"], spec["window_chunks"],
-                                      spec["decoder"])))
+        print(
+            json.dumps(
+                child_memory(
+                    spec["resolution"],
+                    spec["model_dir"],
+                    spec["files"],
+                    spec["window_chunks"],
+                    spec["decoder"],
+                )
+            )
+        )
         return 0
 
     import keras
@@ -176,11 +211,14 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         files = write_audio(Path(tmp))
-        print(f"wrote test audio in {time.perf_counter() - t0:.1f} s: 12 s, 3 min and 10 min MP3, 44.1 kHz stereo")
+        print(
+            f"wrote test audio in {time.perf_counter() - t0:.1f} s: 12 s, 3 and 10 min MP3, 44.1 kHz stereo"
+        )
         for res in resolutions:
             bundle = make_bundle(res, args.model)
             c = bundle.config
-            label = f"{res}: {c.n_mels}×{c.n_frames} per {c.chunk_seconds:g} s, {bundle.model.count_params():,} params"
+            n_params = bundle.model.count_params()
+            label = f"{res}: {c.n_mels}×{c.n_frames} per {c.chunk_seconds:g} s, {n_params:,} params"
             lat = latency(bundle, files, args.repeats)
             results[f"latency_{res}"] = lat
             print(f"\n{label}\n3-minute MP3 ({lat['n_chunks']} chunks), median of {args.repeats}:")
@@ -190,15 +228,19 @@ def main(argv=None) -> int:
             print(f"  → {lat['chunks_per_s']:.1f} chunks/s, {180 / lat['total_s']:.1f}× real time")
             if args.skip_memory:
                 continue
-            variants = [(16, "blocks", "predict_file (block decode, 16-chunk windows)"),
-                        (10_000, "blocks", "block decode, all chunks' features at once"),
-                        (10_000, "load_audio", "whole-file decode, all chunks at once")]
+            variants = [
+                (16, "blocks", "predict_file (block decode, 16-chunk windows)"),
+                (10_000, "blocks", "block decode, all chunks' features at once"),
+                (10_000, "load_audio", "whole-file decode, all chunks at once"),
+            ]
             for window, decoder, kind in variants:
                 m = memory(res, args.model, files, window, decoder)
                 results[f"memory_{res}_window{window}_{decoder}"] = m
-                print(f"  10-minute file, {kind:<47}: peak RSS +{m['rss_increase_mib']:4.0f} MiB over "
-                      f"{m['rss_before_mib']:.0f} MiB, numpy peak {m['tracemalloc_peak_mib']:4.0f} MiB, "
-                      f"{m['seconds']:.1f} s")
+                print(
+                    f"  10-minute file, {kind:<47}: peak RSS +{m['rss_increase_mib']:4.0f} MiB over "
+                    f"{m['rss_before_mib']:.0f} MiB, numpy peak {m['tracemalloc_peak_mib']:4.0f} MiB, "
+                    f"{m['seconds']:.1f} s"
+                )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

@@ -2,16 +2,16 @@
 
 Subcommands::
 
-    mer demo [--quick] [--full] [--out DIR]          synthetic demo data → features → seed CRNN → report + bundle
-    mer datasets [--data-dir DIR]                     which datasets are present
+    mer demo [--quick] [--full] [--out DIR]          synthetic demo data → features → seed CRNN → report +
+    bundle mer datasets [--data-dir DIR]                     which datasets are present
     mer datasets validate NAME [--data-dir DIR]       missing / unreadable / unannotated files of one dataset
     mer features DATASET [--kinds ...]                fill the feature cache, print the skip report
     mer train DATASET --out DIR [--epochs N]          train and evaluate the seed CRNN, save a model bundle
     mer evaluate --model DIR DATASET                  score a bundle on a dataset's test tracks
     mer predict FILE... --model DIR [--format ...]    genres, V/A/D and a timeline for any audio files
 
-Exit codes: 0 success, 1 a failure (a bad input file, a missing dataset, an unreadable bundle), 2 a usage error.
-Importing this module is cheap: TensorFlow/Keras are imported only by the subcommands that need them.
+Exit codes: 0 success, 1 a failure (a bad input file, a missing dataset, an unreadable bundle), 2 a usage
+error. Importing this module is cheap: TensorFlow/Keras are imported only by the subcommands that need them.
 
 Notebook: 09_inference_and_explorer.ipynb
 """
@@ -87,12 +87,19 @@ def _cmd_demo(args) -> int:
     _quiet_tensorflow()
     from mer_helpers.pipeline import run_demo
 
-    run_demo(args.out, quick=args.quick, full=args.full, seed=args.seed, data_home=args.data_dir,
-             n_jobs=args.n_jobs)
+    run_demo(
+        args.out,
+        quick=args.quick,
+        full=args.full,
+        seed=args.seed,
+        data_home=args.data_dir,
+        n_jobs=args.n_jobs,
+    )
     return 0
 
 
-# ---------------------------------------------------------------------------------------------------- datasets
+# ----------------------------------------------------------------------------------------------------
+# datasets
 def _cmd_datasets(args) -> int:
     import pandas as pd
 
@@ -123,7 +130,8 @@ def _cmd_datasets(args) -> int:
     return 0
 
 
-# ---------------------------------------------------------------------------------------------------- features
+# ----------------------------------------------------------------------------------------------------
+# features
 def _feature_config(full: bool):
     from mer_helpers.features import FeatureConfig
     from mer_helpers.pipeline import DEMO_CONFIG
@@ -137,11 +145,20 @@ def _cmd_features(args) -> int:
 
     tracks = load(args.dataset, args.data_dir)
     config = _feature_config(args.full)
-    fs = extract_features(tracks, config, kinds=tuple(args.kinds), cache_dir=args.cache_dir, n_jobs=args.n_jobs,
-                          progress=not args.no_progress, hop_seconds=args.hop_seconds)
+    fs = extract_features(
+        tracks,
+        config,
+        kinds=tuple(args.kinds),
+        cache_dir=args.cache_dir,
+        n_jobs=args.n_jobs,
+        progress=not args.no_progress,
+        hop_seconds=args.hop_seconds,
+    )
     shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in fs.X.items())
-    print(f"{args.dataset}: feature config {config.key()} ({config.n_mels} mels × {config.n_frames} frames per "
-          f"{config.chunk_seconds:g} s chunk); {shapes}")
+    print(
+        f"{args.dataset}: feature config {config.key()} ({config.n_mels} mels × {config.n_frames} frames per "
+        f"{config.chunk_seconds:g} s chunk); {shapes}"
+    )
     print(fs.report.summary())
     return 0
 
@@ -170,7 +187,8 @@ def _cmd_train(args) -> int:
     return 0
 
 
-# ---------------------------------------------------------------------------------------------------- evaluate
+# ----------------------------------------------------------------------------------------------------
+# evaluate
 def _cmd_evaluate(args) -> int:
     _quiet_tensorflow()
     import numpy as np
@@ -193,19 +211,30 @@ def _cmd_evaluate(args) -> int:
             tracks = tracks[tracks["split"] == args.split]
             source = "the dataset's split column"
         else:
-            raise _UsageError(f"dataset {args.dataset!r} has no {args.split!r} split (no 'split' column and the "
-                              f"bundle records none); pass --split all to score every track — only for a model "
-                              f"that was not trained on this dataset")
+            raise _UsageError(
+                f"dataset {args.dataset!r} has no {args.split!r} split (no 'split' column and the "
+                f"bundle records none); pass --split all to score every track — only for a model "
+                f"that was not trained on this dataset"
+            )
         if tracks.empty:
             _err(f"no {args.split!r} tracks in {args.dataset!r} ({source})")
             return 1
     else:
         source = "all tracks"
         if bundle.dataset == args.dataset:
-            print(f"warning: the model was trained on {args.dataset!r}; scoring all its tracks includes training "
-                  f"tracks and overstates its accuracy", file=sys.stderr)
-    fs = extract_features(tracks, bundle.config, kinds=(bundle.feature_kind,), cache_dir=args.cache_dir,
-                          n_jobs=args.n_jobs, progress=not args.no_progress)
+            print(
+                f"warning: the model was trained on {args.dataset!r}; scoring all its tracks includes "
+                f"training tracks and overstates its accuracy",
+                file=sys.stderr,
+            )
+    fs = extract_features(
+        tracks,
+        bundle.config,
+        kinds=(bundle.feature_kind,),
+        cache_dir=args.cache_dir,
+        n_jobs=args.n_jobs,
+        progress=not args.no_progress,
+    )
     if fs.report.skipped is not None and len(fs.report.skipped):
         print(fs.report.summary(), file=sys.stderr)
     heads = bundle.outputs
@@ -217,13 +246,25 @@ def _cmd_evaluate(args) -> int:
         if all(n in tracks.columns for n in names):
             scaler = TargetScaler(names, list(bundle.target_min), list(bundle.target_max))
         else:
-            print(f"warning: {args.dataset!r} lacks target column(s) "
-                  f"{[n for n in names if n not in tracks.columns]}; regression not scored", file=sys.stderr)
-    ev = evaluate(bundle.model, fs, genre_encoder=genre_enc, scaler=scaler, emotion_encoder=emo_enc,
-                  kind=bundle.feature_kind, batch_size=args.batch_size,
-                  channel_axis=len(bundle.input_shape) == 3)
-    metrics = {k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) else v)
-               for k, v in ev.metrics.items()}
+            print(
+                f"warning: {args.dataset!r} lacks target column(s) "
+                f"{[n for n in names if n not in tracks.columns]}; regression not scored",
+                file=sys.stderr,
+            )
+    ev = evaluate(
+        bundle.model,
+        fs,
+        genre_encoder=genre_enc,
+        scaler=scaler,
+        emotion_encoder=emo_enc,
+        kind=bundle.feature_kind,
+        batch_size=args.batch_size,
+        channel_axis=len(bundle.input_shape) == 3,
+    )
+    metrics = {
+        k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) else v)
+        for k, v in ev.metrics.items()
+    }
     print(f"{args.dataset}: {len(fs.tracks)} tracks ({args.split}, {source}), model {args.model}")
     table = ev.table()
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
@@ -241,8 +282,10 @@ def _predictions_table(preds, *, timeline: bool) -> str:
 
     buf = io.StringIO()
     for p in preds:
-        buf.write(f"{p.path}  ({p.duration:.1f} s, {p.n_chunks} chunk{'s' if p.n_chunks != 1 else ''}"
-                  f"{', padded: shorter than one chunk' if p.padded else ''})\n")
+        buf.write(
+            f"{p.path}  ({p.duration:.1f} s, {p.n_chunks} chunk{'s' if p.n_chunks != 1 else ''}"
+            f"{', padded: shorter than one chunk' if p.padded else ''})\n"
+        )
         if p.genres:
             buf.write("  genres   " + "  ".join(f"{g} {prob:.3f}" for g, prob in p.genres) + "\n")
         if p.targets:
@@ -286,8 +329,11 @@ def _cmd_predict(args) -> int:
     preds, failed = [], []
     for f in args.files:
         try:
-            preds.append(predict_file(f, bundle, hop_seconds=args.hop_seconds, batch_size=args.batch_size,
-                                      top_k=args.top_k))
+            preds.append(
+                predict_file(
+                    f, bundle, hop_seconds=args.hop_seconds, batch_size=args.batch_size, top_k=args.top_k
+                )
+            )
         except AudioError as e:
             failed.append(f)
             print(f"{PROG} predict: skipped {f}: {e.reason}", file=sys.stderr, flush=True)
@@ -313,8 +359,13 @@ def _add_data_dir(p, help_text="the dataset's folder (default: $MER_DATA_DIR/<na
 
 
 def _add_jobs(p):
-    p.add_argument("--n-jobs", type=int, default=-1, metavar="N",
-                   help="feature-extraction workers (-1: all cores; 1: in this process)")
+    p.add_argument(
+        "--n-jobs",
+        type=int,
+        default=-1,
+        metavar="N",
+        help="feature-extraction workers (-1: all cores; 1: in this process)",
+    )
 
 
 def _dataset_choices():
@@ -327,19 +378,27 @@ def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of :func:`main` (exposed for documentation and tests)."""
     datasets = _dataset_choices()
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Music emotion recognition and genre classification: demo, datasets, features, "
-                               "training, evaluation and prediction.",
-        epilog="Run 'mer COMMAND --help' for a command's options. Exit codes: 0 ok, 1 failure, 2 usage error.")
+        prog=PROG,
+        description="Music emotion recognition and genre classification: demo, datasets, features, "
+        "training, evaluation and prediction.",
+        epilog="Run 'mer COMMAND --help' for a command's options. "
+        "Exit codes: 0 ok, 1 failure, 2 usage error.",
+    )
     from mer_helpers import __version__
 
     parser.add_argument("--version", action="version", version=f"mer_helpers {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("demo", help="run the whole pipeline on the synthetic demo dataset",
-                       description="Generate (or reuse) the synthetic demo dataset, extract features, train the "
-                                   "seed CRNN with validation, evaluate the held-out test tracks once and save a "
-                                   "model bundle in OUT/model.")
-    p.add_argument("--quick", action="store_true", help="tiny data and one epoch: checks that everything runs")
+    p = sub.add_parser(
+        "demo",
+        help="run the whole pipeline on the synthetic demo dataset",
+        description="Generate (or reuse) the synthetic demo dataset, extract features, train the "
+        "seed CRNN with validation, evaluate the held-out test tracks once and save a "
+        "model bundle in OUT/model.",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="tiny data and one epoch: checks that everything runs"
+    )
     p.add_argument("--full", action="store_true", help="the seed's exact 128×300 input (slow on a CPU)")
     p.add_argument("--out", default="runs/demo", metavar="DIR", help="output folder (default: runs/demo)")
     p.add_argument("--seed", type=int, default=0, help="seed of data generation, split and training")
@@ -347,88 +406,160 @@ def build_parser() -> argparse.ArgumentParser:
     _add_jobs(p)
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("datasets", help="list the datasets and whether they are present; validate one",
-                       description="Without an action: one line per dataset (found, tracks, audio files). "
-                                   "'validate NAME': list missing, unreadable and unannotated files.")
-    p.add_argument("--data-dir", metavar="DIR", default=None,
-                   help="a folder with one sub-folder per dataset (default: $MER_DATA_DIR, then data/)")
+    p = sub.add_parser(
+        "datasets",
+        help="list the datasets and whether they are present; validate one",
+        description="Without an action: one line per dataset (found, tracks, audio files). "
+        "'validate NAME': list missing, unreadable and unannotated files.",
+    )
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=None,
+        help="a folder with one sub-folder per dataset (default: $MER_DATA_DIR, then data/)",
+    )
     actions = p.add_subparsers(dest="action", metavar="ACTION")
-    v = actions.add_parser("validate", help="check one dataset's files against its annotations",
-                           description="Exit code 1 when any file is missing, unreadable or unannotated.")
+    v = actions.add_parser(
+        "validate",
+        help="check one dataset's files against its annotations",
+        description="Exit code 1 when any file is missing, unreadable or unannotated.",
+    )
     v.add_argument("name", choices=datasets, metavar="NAME", help=f"one of: {', '.join(datasets)}")
     _add_data_dir(v)
-    v.add_argument("--no-audio-check", action="store_true", help="check presence only (do not open the files)")
-    v.add_argument("--max-items", type=_positive_int, default=10, metavar="N", help="offenders listed per kind")
+    v.add_argument(
+        "--no-audio-check", action="store_true", help="check presence only (do not open the files)"
+    )
+    v.add_argument(
+        "--max-items", type=_positive_int, default=10, metavar="N", help="offenders listed per kind"
+    )
     p.set_defaults(func=_cmd_datasets, action=None)
 
     def add_feature_opts(q):
-        q.add_argument("--full", action="store_true",
-                       help="the seed's 128 mels × 300 frames per 5 s chunk (default: the demo's 64 × 150)")
-        q.add_argument("--cache-dir", metavar="DIR", default=None,
-                       help="feature cache root (default: $MER_CACHE_DIR, then data/.cache)")
+        q.add_argument(
+            "--full",
+            action="store_true",
+            help="the seed's 128 mels × 300 frames per 5 s chunk (default: the demo's 64 × 150)",
+        )
+        q.add_argument(
+            "--cache-dir",
+            metavar="DIR",
+            default=None,
+            help="feature cache root (default: $MER_CACHE_DIR, then data/.cache)",
+        )
         q.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("features", help="extract a dataset's features into the on-disk cache",
-                       description="Compute (or reuse) the chunk features of every track of DATASET and print the "
-                                   "skip report (tracks without audio or with unreadable audio).")
+    p = sub.add_parser(
+        "features",
+        help="extract a dataset's features into the on-disk cache",
+        description="Compute (or reuse) the chunk features of every track of DATASET and print the "
+        "skip report (tracks without audio or with unreadable audio).",
+    )
     p.add_argument("dataset", choices=datasets, metavar="DATASET", help=f"one of: {', '.join(datasets)}")
     _add_data_dir(p)
     _add_jobs(p)
-    p.add_argument("--kinds", nargs="+", default=["log_mel"], choices=("log_mel", "mfcc", "chroma"),
-                   help="feature kinds (all from one STFT per file; default: log_mel)")
-    p.add_argument("--hop-seconds", type=_positive_float, default=None, metavar="S",
-                   help="chunk hop in seconds (default: back-to-back chunks)")
+    p.add_argument(
+        "--kinds",
+        nargs="+",
+        default=["log_mel"],
+        choices=("log_mel", "mfcc", "chroma"),
+        help="feature kinds (all from one STFT per file; default: log_mel)",
+    )
+    p.add_argument(
+        "--hop-seconds",
+        type=_positive_float,
+        default=None,
+        metavar="S",
+        help="chunk hop in seconds (default: back-to-back chunks)",
+    )
     add_feature_opts(p)
     p.set_defaults(func=_cmd_features)
 
-    p = sub.add_parser("train", help="train and evaluate the seed CRNN on a dataset; save a model bundle",
-                       description="Split DATASET by track (and artist), extract cached features, train the seed "
-                                   "multitask CRNN choosing the epoch on validation, score the test tracks once and "
-                                   "write metrics, figures and the bundle (OUT/model).")
+    p = sub.add_parser(
+        "train",
+        help="train and evaluate the seed CRNN on a dataset; save a model bundle",
+        description="Split DATASET by track (and artist), extract cached features, train the seed "
+        "multitask CRNN choosing the epoch on validation, score the test tracks once and "
+        "write metrics, figures and the bundle (OUT/model).",
+    )
     p.add_argument("dataset", choices=datasets, metavar="DATASET", help=f"one of: {', '.join(datasets)}")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     _add_data_dir(p)
     _add_jobs(p)
-    p.add_argument("--epochs", type=_positive_int, default=None, metavar="N", help="maximum epochs (default 12)")
-    p.add_argument("--batch-size", type=_positive_int, default=None, metavar="N", help="chunks per batch (32)")
-    p.add_argument("--learning-rate", type=_positive_float, default=None, metavar="LR", help="initial LR (1e-3)")
-    p.add_argument("--patience", type=_positive_int, default=None, metavar="N", help="early-stopping patience (4)")
-    p.add_argument("--augment-copies", type=int, default=None, metavar="N",
-                   help="waveform-augmented copies of each training track (default 0)")
+    p.add_argument(
+        "--epochs", type=_positive_int, default=None, metavar="N", help="maximum epochs (default 12)"
+    )
+    p.add_argument(
+        "--batch-size", type=_positive_int, default=None, metavar="N", help="chunks per batch (32)"
+    )
+    p.add_argument(
+        "--learning-rate", type=_positive_float, default=None, metavar="LR", help="initial LR (1e-3)"
+    )
+    p.add_argument(
+        "--patience", type=_positive_int, default=None, metavar="N", help="early-stopping patience (4)"
+    )
+    p.add_argument(
+        "--augment-copies",
+        type=int,
+        default=None,
+        metavar="N",
+        help="waveform-augmented copies of each training track (default 0)",
+    )
     p.add_argument("--no-spec-augment", action="store_true", help="train without SpecAugment masking")
     p.add_argument("--seed", type=int, default=0, help="seed of the split and training")
     add_feature_opts(p)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="score a model bundle on a dataset's held-out tracks",
-                       description="Track-level metrics of a bundle on DATASET in native units. By default only the "
-                                   "'test' tracks (the bundle's recorded split, else the dataset's split column).")
+    p = sub.add_parser(
+        "evaluate",
+        help="score a model bundle on a dataset's held-out tracks",
+        description="Track-level metrics of a bundle on DATASET in native units. By default only the "
+        "'test' tracks (the bundle's recorded split, else the dataset's split column).",
+    )
     p.add_argument("dataset", choices=datasets, metavar="DATASET", help=f"one of: {', '.join(datasets)}")
     p.add_argument("--model", required=True, metavar="DIR", help="model bundle directory")
-    p.add_argument("--split", default="test", choices=("train", "val", "test", "all"),
-                   help="which tracks to score (default: test)")
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=("train", "val", "test", "all"),
+        help="which tracks to score (default: test)",
+    )
     _add_data_dir(p)
     _add_jobs(p)
-    p.add_argument("--batch-size", type=_positive_int, default=64, metavar="N", help="chunks per forward pass")
+    p.add_argument(
+        "--batch-size", type=_positive_int, default=64, metavar="N", help="chunks per forward pass"
+    )
     p.add_argument("--output", metavar="FILE", default=None, help="also write the metrics as JSON")
     p.add_argument("--cache-dir", metavar="DIR", default=None, help="feature cache root")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("predict", help="predict genres, V/A/D and a timeline for audio files",
-                       description="Any WAV/FLAC/OGG/MP3 file, any rate, channel count and length. Files that "
-                                   "cannot be read are named on stderr with the reason; the others are still "
-                                   "predicted and the exit code is 1.")
+    p = sub.add_parser(
+        "predict",
+        help="predict genres, V/A/D and a timeline for audio files",
+        description="Any WAV/FLAC/OGG/MP3 file, any rate, channel count and length. Files that "
+        "cannot be read are named on stderr with the reason; the others are still "
+        "predicted and the exit code is 1.",
+    )
     p.add_argument("files", nargs="+", metavar="FILE", help="audio files")
-    p.add_argument("--model", required=True, metavar="DIR", help="model bundle directory (from train or demo)")
+    p.add_argument(
+        "--model", required=True, metavar="DIR", help="model bundle directory (from train or demo)"
+    )
     p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
     p.add_argument("--top-k", type=_positive_int, default=3, metavar="N", help="genres to list (default 3)")
     p.add_argument("--timeline", action="store_true", help="include the per-chunk predictions")
-    p.add_argument("--output", "-o", metavar="FILE", default=None,
-                   help="write to FILE (atomically) instead of stdout")
-    p.add_argument("--hop-seconds", type=_positive_float, default=None, metavar="S",
-                   help="chunk hop in seconds (default: back-to-back chunks, as in training)")
-    p.add_argument("--batch-size", type=_positive_int, default=32, metavar="N", help="chunks per forward pass")
+    p.add_argument(
+        "--output", "-o", metavar="FILE", default=None, help="write to FILE (atomically) instead of stdout"
+    )
+    p.add_argument(
+        "--hop-seconds",
+        type=_positive_float,
+        default=None,
+        metavar="S",
+        help="chunk hop in seconds (default: back-to-back chunks, as in training)",
+    )
+    p.add_argument(
+        "--batch-size", type=_positive_int, default=32, metavar="N", help="chunks per forward pass"
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=_cmd_predict)
     return parser

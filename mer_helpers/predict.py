@@ -1,18 +1,17 @@
 """Model bundles and prediction on any music file.
 
-A :class:`ModelBundle` is a directory holding a trained Keras model (``model.keras``) and everything inference needs
-(``bundle.json``: the :class:`~mer_helpers.features.FeatureConfig`, the genre and emotion class names, the target
-names and the MinMax scaler that maps the ``reg_output`` head's [0, 1] outputs back to native units, the dataset's
-native scales, training metrics and versions). :func:`predict_file` chunks any audio file exactly as the feature
-cache did for training (:func:`mer_helpers.features.chunk_features`), runs the model on batches of chunks and
-aggregates to the track.
+A :class:`ModelBundle` is a directory holding a trained Keras model (``model.keras``) and everything inference
+needs (``bundle.json``: the :class:`~mer_helpers.features.FeatureConfig`, the genre and emotion class names,
+the target names and the MinMax scaler that maps the ``reg_output`` head's [0, 1] outputs back to native
+units, the dataset's native scales, training metrics and versions). :func:`predict_file` chunks any audio file
+exactly as the feature cache did for training (:func:`mer_helpers.features.chunk_features`), runs the model on
+batches of chunks and aggregates to the track.
 
 Notebook: 09_inference_and_explorer.ipynb
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import importlib
 import json
@@ -60,8 +59,8 @@ def _jsonable(obj):
 
 
 def _register_custom_layers() -> None:
-    """Import the modules whose Keras classes are ``register_keras_serializable`` so safe loading finds them."""
-    names = ["mer_helpers.layers"]
+    """Import the modules with ``register_keras_serializable`` Keras classes so safe loading finds them."""
+    names = ["mer_helpers.layers", "mer_helpers.augment"]
     try:
         import mer_helpers.models as models_pkg
 
@@ -81,7 +80,7 @@ def _model_outputs(model) -> dict[str, int]:
     outputs = model.outputs
     if len(names) != len(outputs):
         names = [t.name.split("/")[0] for t in outputs]
-    return {n: int(t.shape[-1]) for n, t in zip(names, outputs)}
+    return {n: int(t.shape[-1]) for n, t in zip(names, outputs, strict=True)}
 
 
 @dataclass
@@ -132,7 +131,9 @@ class ModelBundle:
         if not isinstance(self.config, FeatureConfig):
             raise ValueError(f"ModelBundle.config must be a FeatureConfig, got {type(self.config).__name__}")
         if self.feature_kind not in FEATURE_KINDS:
-            raise ValueError(f"ModelBundle.feature_kind must be one of {FEATURE_KINDS}, got {self.feature_kind!r}")
+            raise ValueError(
+                f"ModelBundle.feature_kind must be one of {FEATURE_KINDS}, got {self.feature_kind!r}"
+            )
         for name in ("genres", "emotions", "target_names"):
             value = getattr(self, name)
             if value is not None:
@@ -142,12 +143,16 @@ class ModelBundle:
             if value is not None:
                 setattr(self, name, [float(v) for v in np.asarray(value, dtype=float).ravel()])
         if (self.target_min is None) != (self.target_max is None):
-            raise ValueError("ModelBundle needs both target_min and target_max (the MinMax scaler) or neither")
+            raise ValueError(
+                "ModelBundle needs both target_min and target_max (the MinMax scaler) or neither"
+            )
         if self.target_min is not None:
             n = len(self.target_names) if self.target_names is not None else len(self.target_min)
             if len(self.target_min) != n or len(self.target_max) != n:
-                raise ValueError(f"ModelBundle.target_min/target_max have {len(self.target_min)}/"
-                                 f"{len(self.target_max)} values but there are {n} targets {self.target_names}")
+                raise ValueError(
+                    f"ModelBundle.target_min/target_max have {len(self.target_min)}/"
+                    f"{len(self.target_max)} values but there are {n} targets {self.target_names}"
+                )
         if self.target_scales is not None:
             self.target_scales = {str(k): (float(v[0]), float(v[1])) for k, v in self.target_scales.items()}
         if self.model is not None:
@@ -170,13 +175,17 @@ class ModelBundle:
         for head, attr in pairs:
             names = getattr(self, attr)
             if head in outs and names is not None and len(names) != outs[head]:
-                raise ValueError(f"the model's {head} has {outs[head]} units but ModelBundle.{attr} names "
-                                 f"{len(names)}: {names}")
+                raise ValueError(
+                    f"the model's {head} has {outs[head]} units but ModelBundle.{attr} names "
+                    f"{len(names)}: {names}"
+                )
         bins, frames = feature_shape(self.feature_kind, self.config)
         shape = self.input_shape
         if shape[:2] != (bins, frames):
-            raise ValueError(f"the model expects inputs {shape} but FeatureConfig gives {self.feature_kind} chunks "
-                             f"of ({bins}, {frames}); save the config the model was trained with")
+            raise ValueError(
+                f"the model expects inputs {shape} but FeatureConfig gives {self.feature_kind} chunks "
+                f"of ({bins}, {frames}); save the config the model was trained with"
+            )
 
     # ------------------------------------------------------------------ targets
     def decode_targets(self, y01) -> np.ndarray:
@@ -189,15 +198,18 @@ class ModelBundle:
         Returns
         -------
         np.ndarray [shape=(..., n_targets)], float64
-            ``target_min + y01 * (target_max - target_min)`` (a constant target, ``max == min``, uses a range of
-            1, as :class:`mer_helpers.training.TargetScaler` does); unchanged when the bundle has no scaler.
+            ``target_min + y01 * (target_max - target_min)`` (a constant target, ``max == min``, uses a range
+            of 1, as :class:`mer_helpers.training.TargetScaler` does); unchanged when the bundle has no
+            scaler.
         """
         y01 = np.asarray(y01, dtype=np.float64)
         if self.target_min is None:
             return y01
         lo, hi = np.asarray(self.target_min), np.asarray(self.target_max)
         if y01.shape[-1] != lo.shape[0]:
-            raise ValueError(f"decode_targets got {y01.shape[-1]} targets per row, the scaler has {lo.shape[0]}")
+            raise ValueError(
+                f"decode_targets got {y01.shape[-1]} targets per row, the scaler has {lo.shape[0]}"
+            )
         return lo + y01 * np.where(hi > lo, hi - lo, 1.0)
 
     def target_labels(self) -> list[str]:
@@ -213,27 +225,29 @@ class ModelBundle:
 
         import mer_helpers
 
-        return _jsonable({
-            "format_version": BUNDLE_FORMAT_VERSION,
-            "mer_helpers_version": mer_helpers.__version__,
-            "keras_version": keras.__version__,
-            "backend": keras.backend.backend(),
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "model_file": MODEL_FILE,
-            "input_shape": list(self.input_shape) if self.model is not None else None,
-            "outputs": self.outputs if self.model is not None else None,
-            "config": self.config.to_dict(),
-            "feature_kind": self.feature_kind,
-            "genres": self.genres,
-            "emotions": self.emotions,
-            "target_names": self.target_names,
-            "target_min": self.target_min,
-            "target_max": self.target_max,
-            "target_scales": self.target_scales,
-            "dataset": self.dataset,
-            "metrics": self.metrics,
-            "extra": self.extra,
-        })
+        return _jsonable(
+            {
+                "format_version": BUNDLE_FORMAT_VERSION,
+                "mer_helpers_version": mer_helpers.__version__,
+                "keras_version": keras.__version__,
+                "backend": keras.backend.backend(),
+                "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                "model_file": MODEL_FILE,
+                "input_shape": list(self.input_shape) if self.model is not None else None,
+                "outputs": self.outputs if self.model is not None else None,
+                "config": self.config.to_dict(),
+                "feature_kind": self.feature_kind,
+                "genres": self.genres,
+                "emotions": self.emotions,
+                "target_names": self.target_names,
+                "target_min": self.target_min,
+                "target_max": self.target_max,
+                "target_scales": self.target_scales,
+                "dataset": self.dataset,
+                "metrics": self.metrics,
+                "extra": self.extra,
+            }
+        )
 
     def save(self, directory) -> Path:
         """Write ``model.keras`` and ``bundle.json`` into ``directory`` (created if needed).
@@ -275,34 +289,45 @@ class ModelBundle:
         """
         directory = Path(directory)
         if not directory.exists():
-            raise BundleError(f"model bundle {str(directory)!r} does not exist; pass the directory written by "
-                              f"ModelBundle.save (or `mer train`/`mer demo`)")
+            raise BundleError(
+                f"model bundle {str(directory)!r} does not exist; pass the directory written by "
+                f"ModelBundle.save (or `mer train`/`mer demo`)"
+            )
         if not directory.is_dir():
-            raise BundleError(f"model bundle {str(directory)!r} is a file, not a bundle directory (it must hold "
-                              f"{MODEL_FILE} and {META_FILE})")
+            raise BundleError(
+                f"model bundle {str(directory)!r} is a file, not a bundle directory (it must hold "
+                f"{MODEL_FILE} and {META_FILE})"
+            )
         meta_path, model_path = directory / META_FILE, directory / MODEL_FILE
         if not meta_path.exists():
-            raise BundleError(f"model bundle {str(directory)!r} is incomplete: {META_FILE} is missing "
-                              f"(was the save interrupted?)")
+            raise BundleError(
+                f"model bundle {str(directory)!r} is incomplete: {META_FILE} is missing "
+                f"(was the save interrupted?)"
+            )
         try:
             meta = json.loads(meta_path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise BundleError(f"model bundle {str(directory)!r}: {META_FILE} is not valid JSON ({e})") from None
+            raise BundleError(
+                f"model bundle {str(directory)!r}: {META_FILE} is not valid JSON ({e})"
+            ) from None
         if not isinstance(meta, dict):
             raise BundleError(f"model bundle {str(directory)!r}: {META_FILE} must hold a JSON object")
         version = meta.get("format_version")
         if version != BUNDLE_FORMAT_VERSION:
             made_by = meta.get("mer_helpers_version", "an unknown version")
-            raise BundleError(f"model bundle {str(directory)!r} has format_version {version!r} (written by "
-                              f"mer_helpers {made_by}); this mer_helpers reads format_version "
-                              f"{BUNDLE_FORMAT_VERSION} only: re-export the model with a matching version")
+            raise BundleError(
+                f"model bundle {str(directory)!r} has format_version {version!r} (written by "
+                f"mer_helpers {made_by}); this mer_helpers reads format_version "
+                f"{BUNDLE_FORMAT_VERSION} only: re-export the model with a matching version"
+            )
         if not model_path.exists():
             raise BundleError(f"model bundle {str(directory)!r} is incomplete: {MODEL_FILE} is missing")
         try:
             config = FeatureConfig.from_dict(meta["config"])
         except (KeyError, TypeError, ValueError) as e:
-            raise BundleError(f"model bundle {str(directory)!r}: bad or missing FeatureConfig in {META_FILE} ({e})"
-                              ) from None
+            raise BundleError(
+                f"model bundle {str(directory)!r}: bad or missing FeatureConfig in {META_FILE} ({e})"
+            ) from None
         _register_custom_layers()
         import keras
 
@@ -311,23 +336,36 @@ class ModelBundle:
                 warnings.simplefilter("ignore")
                 model = keras.saving.load_model(model_path, compile=compile, safe_mode=True)
         except Exception as e:  # noqa: BLE001 - Keras raises many types; all mean "cannot load"
-            raise BundleError(f"model bundle {str(directory)!r}: cannot load {MODEL_FILE} "
-                              f"({type(e).__name__}: {e})") from None
+            raise BundleError(
+                f"model bundle {str(directory)!r}: cannot load {MODEL_FILE} ({type(e).__name__}: {e})"
+            ) from None
         scales = meta.get("target_scales")
         try:
-            return cls(model=model, config=config, feature_kind=meta.get("feature_kind", "log_mel"),
-                       genres=meta.get("genres"), emotions=meta.get("emotions"),
-                       target_names=meta.get("target_names"), target_min=meta.get("target_min"),
-                       target_max=meta.get("target_max"),
-                       target_scales=None if scales is None else {k: tuple(v) for k, v in scales.items()},
-                       dataset=meta.get("dataset"), metrics=meta.get("metrics"), extra=meta.get("extra"))
+            return cls(
+                model=model,
+                config=config,
+                feature_kind=meta.get("feature_kind", "log_mel"),
+                genres=meta.get("genres"),
+                emotions=meta.get("emotions"),
+                target_names=meta.get("target_names"),
+                target_min=meta.get("target_min"),
+                target_max=meta.get("target_max"),
+                target_scales=None if scales is None else {k: tuple(v) for k, v in scales.items()},
+                dataset=meta.get("dataset"),
+                metrics=meta.get("metrics"),
+                extra=meta.get("extra"),
+            )
         except ValueError as e:
             raise BundleError(f"model bundle {str(directory)!r} is inconsistent: {e}") from None
 
     def __repr__(self) -> str:
-        heads = ", ".join(f"{k}[{v}]" for k, v in self.outputs.items()) if self.model is not None else "no model"
-        return (f"ModelBundle({heads}; {self.feature_kind} {self.input_shape if self.model is not None else ''}; "
-                f"dataset={self.dataset!r})")
+        heads = (
+            ", ".join(f"{k}[{v}]" for k, v in self.outputs.items()) if self.model is not None else "no model"
+        )
+        return (
+            f"ModelBundle({heads}; {self.feature_kind} {self.input_shape if self.model is not None else ''}; "
+            f"dataset={self.dataset!r})"
+        )
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -343,7 +381,8 @@ def _atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-# ---------------------------------------------------------------------------------------------------- prediction
+# ----------------------------------------------------------------------------------------------------
+# prediction
 @dataclass
 class Prediction:
     """What :func:`predict_file` says about one file.
@@ -359,14 +398,15 @@ class Prediction:
     padded : bool
         The file was shorter than one chunk and was zero-padded to one: treat its prediction with care.
     genres : list of (str, float)
-        The ``top_k`` genres with their track-level probabilities (mean of the chunk probabilities), best first.
+        The ``top_k`` genres with their track-level probabilities (mean of the chunk probabilities), best
+        first.
     targets : dict[str, float]
         Track-level regression targets (mean of the chunk outputs) in native units.
     emotion : (str, float) or None
         Most probable categorical emotion and its probability, when the model has an ``emotion_output`` head.
     timeline : pandas.DataFrame
-        One row per chunk: ``start_s``, ``end_s``, each target in native units, ``genre`` and ``genre_prob`` (the
-        chunk's top genre) and ``emotion``/``emotion_prob`` when available.
+        One row per chunk: ``start_s``, ``end_s``, each target in native units, ``genre`` and ``genre_prob``
+        (the chunk's top genre) and ``emotion``/``emotion_prob`` when available.
     genre_probs, emotion_probs : dict[str, float] or None
         The full track-level distributions.
     scales : dict[str, tuple[float, float]]
@@ -397,8 +437,9 @@ class Prediction:
             "padded": self.padded,
             "genres": [{"genre": g, "probability": p} for g, p in self.genres],
             "targets": self.targets,
-            "emotion": None if self.emotion is None else {"emotion": self.emotion[0],
-                                                          "probability": self.emotion[1]},
+            "emotion": None
+            if self.emotion is None
+            else {"emotion": self.emotion[0], "probability": self.emotion[1]},
             "genre_probs": self.genre_probs,
             "emotion_probs": self.emotion_probs,
             "scales": self.scales,
@@ -408,9 +449,13 @@ class Prediction:
         return _jsonable(d)
 
     def summary_row(self) -> dict:
-        """One flat row (the CLI's table/CSV line): path, duration, chunks, padded, top genres, targets, emotion."""
-        row = {"path": self.path, "duration_s": round(self.duration, 3), "n_chunks": self.n_chunks,
-               "padded": self.padded}
+        """One flat row (CLI table/CSV): path, duration, chunks, padded, genres, targets, emotion."""
+        row = {
+            "path": self.path,
+            "duration_s": round(self.duration, 3),
+            "n_chunks": self.n_chunks,
+            "padded": self.padded,
+        }
         for i, (g, p) in enumerate(self.genres, start=1):
             row[f"genre_{i}"] = g
             row[f"genre_{i}_prob"] = p
@@ -421,27 +466,29 @@ class Prediction:
 
 
 def _input_layout(bundle: ModelBundle) -> bool:
-    """Whether the model wants a trailing channel axis ([n, bins, frames, 1]) rather than [n, bins, frames]."""
+    """Whether the model wants a trailing channel axis ([n, bins, frames, 1]) or not ([n, bins, frames])."""
     return len(bundle.input_shape) == 3
 
 
-def predict_features(features: np.ndarray, bundle: ModelBundle, *, batch_size: int = 32,
-                     _pad_to: int | None = None) -> dict[str, np.ndarray]:
+def predict_features(
+    features: np.ndarray, bundle: ModelBundle, *, batch_size: int = 32, _pad_to: int | None = None
+) -> dict[str, np.ndarray]:
     """Run the bundle's model on chunk features.
 
     Parameters
     ----------
     features : np.ndarray [shape=(n_chunks, n_bins, n_frames)], float32
-        :func:`~mer_helpers.features.chunk_features` output for ``bundle.feature_kind``; the channel axis is added
-        here for 2-D models.
+        :func:`~mer_helpers.features.chunk_features` output for ``bundle.feature_kind``; the channel axis is
+        added here for 2-D models.
     batch_size : int
-        Chunks per forward pass (fewer when there are fewer chunks). Every batch has the same size (the last one
-        is zero-padded and the padding's outputs dropped) so the compiled predict function is traced once.
+        Chunks per forward pass (fewer when there are fewer chunks). Every batch has the same size (the last
+        one is zero-padded and the padding's outputs dropped) so the compiled predict function is traced once.
 
     Returns
     -------
     dict[str, np.ndarray [shape=(n_chunks, width)]], float32
-        One array per model output (``reg_output`` stays in [0, 1] space: see :meth:`ModelBundle.decode_targets`).
+        One array per model output (``reg_output`` stays in [0, 1] space: see
+        :meth:`ModelBundle.decode_targets`).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -455,13 +502,13 @@ def predict_features(features: np.ndarray, bundle: ModelBundle, *, batch_size: i
     bs = _pad_to or min(batch_size, n)
     parts: dict[str, list] = {k: [] for k in names}
     for start in range(0, n, bs):
-        xb = X[start:start + bs]
+        xb = X[start : start + bs]
         m = len(xb)
         if m < bs:
             xb = np.concatenate([xb, np.zeros((bs - m,) + xb.shape[1:], xb.dtype)])
         out = bundle.model.predict_on_batch(xb)
         if not isinstance(out, dict):
-            out = dict(zip(names, out if isinstance(out, (list, tuple)) else [out]))
+            out = dict(zip(names, out if isinstance(out, (list, tuple)) else [out], strict=True))
         for k in names:
             parts[k].append(np.asarray(out[k])[:m])
     return {k: np.concatenate(v).astype(np.float32) for k, v in parts.items()}
@@ -470,10 +517,10 @@ def predict_features(features: np.ndarray, bundle: ModelBundle, *, batch_size: i
 def _chunk_windows(n_samples: int, config: FeatureConfig, hop_seconds, window_chunks: int):
     """Yield ``(first_chunk, n_chunks, start_sample, stop_sample, skip)`` for windowed feature extraction.
 
-    Each window's audio ``y[start:stop]`` starts on a chunk boundary and carries ``skip`` context chunks on the left
-    and enough audio on the right that the STFT frames of the window's own chunks see the same neighbouring samples
-    as in a one-shot :func:`~mer_helpers.features.chunk_features` of the whole signal; the context chunks'
-    features are dropped.
+    Each window's audio ``y[start:stop]`` starts on a chunk boundary and carries ``skip`` context chunks on
+    the left and enough audio on the right that the STFT frames of the window's own chunks see the same
+    neighbouring samples as in a one-shot :func:`~mer_helpers.features.chunk_features` of the whole signal;
+    the context chunks' features are dropped.
     """
     from mer_helpers.audio import chunk_geometry, n_chunks
 
@@ -492,11 +539,12 @@ def _chunk_windows(n_samples: int, config: FeatureConfig, hop_seconds, window_ch
 def _decode_mono(path, sr: int, *, block_seconds: float = 30.0) -> np.ndarray:
     """:func:`~mer_helpers.audio.load_audio` ``(path, sr=sr, mono=True)`` with bounded decoding memory.
 
-    ``load_audio`` decodes the whole file at its native rate and channel count before mixing down and resampling
-    (about 320 MB for 10 minutes of 44.1 kHz stereo). Here libsndfile decodes blocks of ``block_seconds``, each is
-    averaged to mono and fed to a streaming soxr resampler with the same ("HQ") quality, which gives the same samples
-    (soxr's streaming and one-shot outputs agree to float32 rounding) while holding only the mono result. Anything libsndfile
-    cannot open, or any failure, goes through ``load_audio`` itself, so errors are its :class:`AudioError`.
+    ``load_audio`` decodes the whole file at its native rate and channel count before mixing down and
+    resampling (about 320 MB for 10 minutes of 44.1 kHz stereo). Here libsndfile decodes blocks of
+    ``block_seconds``, each is averaged to mono and fed to a streaming soxr resampler with the same ("HQ")
+    quality, which gives the same samples (soxr's streaming and one-shot outputs agree to float32 rounding)
+    while holding only the mono result. Anything libsndfile cannot open, or any failure, goes through
+    ``load_audio`` itself, so errors are its :class:`AudioError`.
     """
     from mer_helpers.audio import load_audio
 
@@ -510,8 +558,11 @@ def _decode_mono(path, sr: int, *, block_seconds: float = 30.0) -> np.ndarray:
         info = sf.info(str(p))
         native = int(info.samplerate)
         blocksize = max(1, int(block_seconds * native))
-        stream = None if native == int(sr) else soxr.ResampleStream(native, int(sr), 1, dtype="float32",
-                                                                   quality="HQ")
+        stream = (
+            None
+            if native == int(sr)
+            else soxr.ResampleStream(native, int(sr), 1, dtype="float32", quality="HQ")
+        )
         parts = []
         for block in sf.blocks(str(p), blocksize=blocksize, dtype="float32", always_2d=True):
             if not np.all(np.isfinite(block)):
@@ -528,19 +579,27 @@ def _decode_mono(path, sr: int, *, block_seconds: float = 30.0) -> np.ndarray:
         return load_audio(path, sr=sr, mono=True)
 
 
-def predict_file(path, bundle: ModelBundle, *, hop_seconds: float | None = None, batch_size: int = 32,
-                 top_k: int = 3, window_chunks: int = 16) -> Prediction:
+def predict_file(
+    path,
+    bundle: ModelBundle,
+    *,
+    hop_seconds: float | None = None,
+    batch_size: int = 32,
+    top_k: int = 3,
+    window_chunks: int = 16,
+) -> Prediction:
     """Predict genres, emotion targets and a per-chunk timeline for any audio file.
 
-    The file is decoded to mono at ``bundle.config.sr`` (the samples :func:`~mer_helpers.audio.load_audio` gives,
-    for any format, rate and channel count, decoded block by block so that only the mono signal is held), cut into ``bundle.config.chunk_seconds`` chunks every ``hop_seconds``, and featurised with
-    :func:`~mer_helpers.features.chunk_features` — the function the training feature cache uses — in windows of
-    ``window_chunks`` chunks so that a long file never holds all its chunks' features (or its whole spectrogram) in
-    memory. Chunk boundaries are the one-shot ones; each window carries context audio so the frames at its edges
-    see the same samples as in one pass over the whole file (the values are identical when the chunk hop is a
-    multiple of ``config.hop_length``, and otherwise differ only by the sub-frame placement of the frame grid).
-    Track-level outputs are the mean over chunks of the class probabilities and of the regression outputs, as in
-    :func:`mer_helpers.evaluation.aggregate_tracks`.
+    The file is decoded to mono at ``bundle.config.sr`` (the samples :func:`~mer_helpers.audio.load_audio`
+    gives, for any format, rate and channel count, decoded block by block so that only the mono signal is
+    held), cut into ``bundle.config.chunk_seconds`` chunks every ``hop_seconds``, and featurised with
+    :func:`~mer_helpers.features.chunk_features` — the function the training feature cache uses — in windows
+    of ``window_chunks`` chunks so that a long file never holds all its chunks' features (or its whole
+    spectrogram) in memory. Chunk boundaries are the one-shot ones; each window carries context audio so the
+    frames at its edges see the same samples as in one pass over the whole file (the values are identical when
+    the chunk hop is a multiple of ``config.hop_length``, and otherwise differ only by the sub-frame placement
+    of the frame grid). Track-level outputs are the mean over chunks of the class probabilities and of the
+    regression outputs, as in :func:`mer_helpers.evaluation.aggregate_tracks`.
 
     Parameters
     ----------
@@ -548,14 +607,15 @@ def predict_file(path, bundle: ModelBundle, *, hop_seconds: float | None = None,
         WAV, FLAC, OGG, MP3, … file.
     bundle : ModelBundle
     hop_seconds : float or None
-        Distance between chunk starts (``None``: back-to-back chunks, as in training). Smaller values give a finer
-        timeline at proportionally more compute.
+        Distance between chunk starts (``None``: back-to-back chunks, as in training). Smaller values give a
+        finer timeline at proportionally more compute.
     batch_size : int
         Chunks per forward pass.
     top_k : int
         Genres to report.
     window_chunks : int
-        Chunks featurised at a time (bounds peak memory: about ``window_chunks`` chunks of features and of STFT).
+        Chunks featurised at a time (bounds peak memory: about ``window_chunks`` chunks of features and of
+        STFT).
 
     Returns
     -------
@@ -617,10 +677,12 @@ def predict_file(path, bundle: ModelBundle, *, hop_seconds: float | None = None,
     for first, count, start, stop, skip in windows:
         t0 = time.perf_counter()
         try:
-            feats = chunk_features(y[start:stop], config, kinds=(bundle.feature_kind,), hop_seconds=hop_seconds)
+            feats = chunk_features(
+                y[start:stop], config, kinds=(bundle.feature_kind,), hop_seconds=hop_seconds
+            )
         except ValueError as e:  # chunk_features rejects degenerate signals; report them as unreadable audio
             raise AudioError(path, f"feature extraction failed ({e})") from None
-        X = feats[bundle.feature_kind][skip:skip + count]
+        X = feats[bundle.feature_kind][skip : skip + count]
         del feats
         if len(X) != count:  # pragma: no cover - guards the window arithmetic
             raise RuntimeError(f"window at chunk {first} gave {len(X)} chunks, expected {count}")
@@ -659,16 +721,27 @@ def predict_file(path, bundle: ModelBundle, *, hop_seconds: float | None = None,
     if genre_track is not None:
         order = np.argsort(-genre_track, kind="stable")[:top_k]
         genres = [(genre_names[i], float(genre_track[i])) for i in order]
-        genre_probs = {g: float(p) for g, p in zip(genre_names, genre_track)}
+        genre_probs = {g: float(p) for g, p in zip(genre_names, genre_track, strict=True)}
     emotion, emotion_probs = None, None
     if emo_track is not None:
         i = int(np.argmax(emo_track))
         emotion = (emo_names[i], float(emo_track[i]))
-        emotion_probs = {e: float(p) for e, p in zip(emo_names, emo_track)}
+        emotion_probs = {e: float(p) for e, p in zip(emo_names, emo_track, strict=True)}
     timings["total_s"] = time.perf_counter() - t_start
     scales = None
     if bundle.target_scales:
         scales = {k: v for k, v in bundle.target_scales.items() if k in targets}
-    return Prediction(path=str(path), duration=float(duration), n_chunks=int(n_total), padded=bool(padded),
-                      genres=genres, targets=targets, emotion=emotion, timeline=timeline, genre_probs=genre_probs,
-                      emotion_probs=emotion_probs, scales=scales, timings=timings)
+    return Prediction(
+        path=str(path),
+        duration=float(duration),
+        n_chunks=int(n_total),
+        padded=bool(padded),
+        genres=genres,
+        targets=targets,
+        emotion=emotion,
+        timeline=timeline,
+        genre_probs=genre_probs,
+        emotion_probs=emotion_probs,
+        scales=scales,
+        timings=timings,
+    )

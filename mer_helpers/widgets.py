@@ -1,10 +1,10 @@
-"""An interactive explorer for a trained model: pick a track (from a dataset or any file), listen to it, see its
-log-mel spectrogram and chromagram, its predicted genres, where it sits on the valence-arousal plane and how the
-predictions move along the track.
+"""An interactive explorer for a trained model: pick a track (from a dataset or any file), listen to it, see
+its log-mel spectrogram and chromagram, its predicted genres, where it sits on the valence-arousal plane and
+how the predictions move along the track.
 
-Everything is drawn into matplotlib ``Figure`` objects (no pyplot state, nothing shown) and handed to ipywidgets
-as PNG images, so the explorer builds and updates the same way in a notebook, in a script or in a test without a
-display.
+Everything is drawn into matplotlib ``Figure`` objects (no pyplot state, nothing shown) and handed to
+ipywidgets as PNG images, so the explorer builds and updates the same way in a notebook, in a script or in a
+test without a display.
 
 Notebook: 09_inference_and_explorer.ipynb
 """
@@ -43,7 +43,9 @@ def plot_genre_probs(prediction, *, ax=None, top_k: int | None = None):
     """
     probs = prediction.genre_probs or dict(prediction.genres)
     if not probs:
-        raise ValueError("plot_genre_probs: this prediction has no genre probabilities (no class_output head)")
+        raise ValueError(
+            "plot_genre_probs: this prediction has no genre probabilities (no class_output head)"
+        )
     items = sorted(probs.items(), key=lambda kv: -kv[1])[:top_k]
     if ax is None:
         import matplotlib.pyplot as plt
@@ -55,7 +57,7 @@ def plot_genre_probs(prediction, *, ax=None, top_k: int | None = None):
     ax.set_xlim(0, 1)
     ax.set_xlabel("probability (mean over chunks)")
     ax.set_title("Predicted genres")
-    for bar, v in zip(bars, values):
+    for bar, v in zip(bars, values, strict=True):
         ax.text(min(v + 0.01, 0.9), bar.get_y() + bar.get_height() / 2, f"{v:.2f}", va="center", fontsize=8)
     return bars
 
@@ -89,8 +91,8 @@ class Explorer:
     ----------
     bundle : mer_helpers.predict.ModelBundle
     tracks : pandas.DataFrame or None
-        A Tracks table (``track_id``, ``path`` and any labels); rows without audio are left out. Its true labels
-        (genre, valence/arousal) are shown next to the predictions.
+        A Tracks table (``track_id``, ``path`` and any labels); rows without audio are left out. Its true
+        labels (genre, valence/arousal) are shown next to the predictions.
     hop_seconds : float or None
         Chunk hop of the predictions (a finer timeline costs proportionally more compute).
     preview_seconds : float
@@ -105,8 +107,15 @@ class Explorer:
         The current track's prediction.
     """
 
-    def __init__(self, bundle, tracks=None, *, hop_seconds: float | None = None, preview_seconds: float = 30.0,
-                 top_k: int = 5):
+    def __init__(
+        self,
+        bundle,
+        tracks=None,
+        *,
+        hop_seconds: float | None = None,
+        preview_seconds: float = 30.0,
+        top_k: int = 5,
+    ):
         import ipywidgets as w
 
         self.bundle = bundle
@@ -127,10 +136,16 @@ class Explorer:
                     if col in self.tracks.columns and isinstance(row[col], str):
                         label += f" · {row[col]}"
                 options.append((label, i))
-        self.track_picker = w.Dropdown(options=options, value=None, description="Track",
-                                       layout=w.Layout(width="60%"), disabled=not options)
-        self.path_box = w.Text(placeholder="…or any audio file path", description="File",
-                               layout=w.Layout(width="60%"))
+        self.track_picker = w.Dropdown(
+            options=options,
+            value=None,
+            description="Track",
+            layout=w.Layout(width="60%"),
+            disabled=not options,
+        )
+        self.path_box = w.Text(
+            placeholder="…or any audio file path", description="File", layout=w.Layout(width="60%")
+        )
         self.load_button = w.Button(description="Predict", icon="play")
         self.status = w.HTML(value=self._summary_html())
         self.player = w.Audio(autoplay=False, loop=False, layout=w.Layout(width="60%"))
@@ -141,12 +156,18 @@ class Explorer:
         self.track_picker.observe(self._on_pick, names="value")
         self.load_button.on_click(lambda _: self.select(self.path_box.value.strip()))
         self.path_box.on_submit(lambda _: self.select(self.path_box.value.strip()))
-        self.widget = w.VBox([
-            w.HTML(f"<b>Model</b>: {self._model_text()}"),
-            self.track_picker, w.HBox([self.path_box, self.load_button]),
-            self.status, self.player, self.spectrogram,
-            w.HBox([self.genre_image, self.va_image]), self.timeline_image,
-        ])
+        self.widget = w.VBox(
+            [
+                w.HTML(f"<b>Model</b>: {self._model_text()}"),
+                self.track_picker,
+                w.HBox([self.path_box, self.load_button]),
+                self.status,
+                self.player,
+                self.spectrogram,
+                w.HBox([self.genre_image, self.va_image]),
+                self.timeline_image,
+            ]
+        )
 
     # ------------------------------------------------------------------ display
     def _repr_mimebundle_(self, **kwargs):
@@ -156,8 +177,10 @@ class Explorer:
         b = self.bundle
         heads = ", ".join(f"{k} ({v})" for k, v in b.outputs.items())
         trained = f", trained on {b.dataset}" if b.dataset else ""
-        return f"{b.feature_kind} {b.config.n_mels}×{b.config.n_frames} per {b.config.chunk_seconds:g} s chunk; " \
-               f"heads {heads}{trained}"
+        return (
+            f"{b.feature_kind} {b.config.n_mels}×{b.config.n_frames} per {b.config.chunk_seconds:g} s chunk; "
+            f"heads {heads}{trained}"
+        )
 
     def _summary_html(self) -> str:
         p = self.prediction
@@ -165,8 +188,10 @@ class Explorer:
             return f"<span style='color:#b00'>{self.error}</span>"
         if p is None:
             return "<i>choose a track or enter a file path</i>"
-        parts = [f"<b>{Path(p.path).name}</b>: {p.duration:.1f} s, {p.n_chunks} chunk(s)"
-                 + (" <b>(shorter than one chunk: padded)</b>" if p.padded else "")]
+        parts = [
+            f"<b>{Path(p.path).name}</b>: {p.duration:.1f} s, {p.n_chunks} chunk(s)"
+            + (" <b>(shorter than one chunk: padded)</b>" if p.padded else "")
+        ]
         if p.genres:
             parts.append("genres: " + ", ".join(f"{g} {prob:.2f}" for g, prob in p.genres))
         if p.targets:
@@ -200,8 +225,8 @@ class Explorer:
     def select(self, path):
         """Predict ``path`` and refresh every view; returns the :class:`~mer_helpers.predict.Prediction`.
 
-        An unreadable file is reported in the status line (and ``None`` returned) rather than raised, so a typo
-        in the path box does not break the widget.
+        An unreadable file is reported in the status line (and ``None`` returned) rather than raised, so a
+        typo in the path box does not break the widget.
         """
         from mer_helpers.audio import load_audio
         from mer_helpers.predict import predict_file
@@ -236,8 +261,11 @@ class Explorer:
 
         c = self.bundle.config
         P = np.abs(librosa.stft(y, n_fft=c.n_fft, hop_length=c.hop_length)) ** 2
-        mel = librosa.power_to_db(librosa.feature.melspectrogram(S=P, sr=c.sr, n_mels=c.n_mels, fmin=c.fmin,
-                                                                 fmax=c.fmax), ref=np.max, top_db=80)
+        mel = librosa.power_to_db(
+            librosa.feature.melspectrogram(S=P, sr=c.sr, n_mels=c.n_mels, fmin=c.fmin, fmax=c.fmax),
+            ref=np.max,
+            top_db=80,
+        )
         chroma = librosa.feature.chroma_stft(S=P, sr=c.sr, n_fft=c.n_fft, hop_length=c.hop_length)
         fig = Figure(figsize=(11, 3.2))
         ax1, ax2 = fig.subplots(1, 2)
@@ -273,12 +301,26 @@ class Explorer:
         v, a = tl["valence"].to_numpy(), tl["arousal"].to_numpy()
         plot_va_plane(v, a, scale=self._scale("valence"), ax=ax)
         ax.plot(v, a, color="tab:blue", alpha=0.35, linewidth=1)  # the path through the track
-        ax.scatter([p.targets["valence"]], [p.targets["arousal"]], marker="*", s=220, color="tab:red",
-                   label="track (mean)", zorder=3)
+        ax.scatter(
+            [p.targets["valence"]],
+            [p.targets["arousal"]],
+            marker="*",
+            s=220,
+            color="tab:red",
+            label="track (mean)",
+            zorder=3,
+        )
         truth = self._truth()
         if "valence" in truth and "arousal" in truth:
-            ax.scatter([float(truth["valence"])], [float(truth["arousal"])], marker="X", s=120, color="black",
-                       label="annotation", zorder=3)
+            ax.scatter(
+                [float(truth["valence"])],
+                [float(truth["arousal"])],
+                marker="X",
+                s=120,
+                color="black",
+                label="annotation",
+                zorder=3,
+            )
         ax.legend(fontsize=7, loc="lower right")
         ax.set_title("Valence-arousal (dots: chunks)")
         fig.tight_layout()
@@ -295,25 +337,48 @@ class Explorer:
         centres = ((tl["start_s"] + tl["end_s"]) / 2).to_numpy()
         names = list(p.targets)
         if names:
-            plot_timeline(centres, tl[names].to_numpy(), names=names, ax=ax,
-                          scale=self._scale(names[0]) if p.scales else None)
+            plot_timeline(
+                centres,
+                tl[names].to_numpy(),
+                names=names,
+                ax=ax,
+                scale=self._scale(names[0]) if p.scales else None,
+            )
             if "genre" in tl.columns:
                 lo, previous = ax.get_ylim()[0], None
-                for t, g in zip(centres, tl["genre"]):  # label where the top genre changes
+                for t, g in zip(centres, tl["genre"], strict=True):  # label where the top genre changes
                     if g == previous:
                         continue
                     previous = g
-                    ax.annotate(g, (t, lo), xytext=(0, 3), textcoords="offset points", rotation=90, fontsize=7,
-                                ha="center", va="bottom", color="grey")
+                    ax.annotate(
+                        g,
+                        (t, lo),
+                        xytext=(0, 3),
+                        textcoords="offset points",
+                        rotation=90,
+                        fontsize=7,
+                        ha="center",
+                        va="bottom",
+                        color="grey",
+                    )
         elif "genre_prob" in tl.columns:
-            plot_timeline(centres, tl["genre_prob"].to_numpy(), names="top-genre probability", ax=ax, scale=(0, 1))
+            plot_timeline(
+                centres, tl["genre_prob"].to_numpy(), names="top-genre probability", ax=ax, scale=(0, 1)
+            )
         ax.set_title("Per-chunk predictions (grey: top genre from that chunk on)")
         fig.tight_layout()
         return fig
 
 
-def explore(bundle, tracks=None, *, hop_seconds: float | None = None, preview_seconds: float = 30.0,
-            top_k: int = 5, select=None) -> Explorer:
+def explore(
+    bundle,
+    tracks=None,
+    *,
+    hop_seconds: float | None = None,
+    preview_seconds: float = 30.0,
+    top_k: int = 5,
+    select=None,
+) -> Explorer:
     """Build the interactive explorer for a model bundle.
 
     Parameters

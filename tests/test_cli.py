@@ -37,8 +37,12 @@ def audio(tmp_path_factory):
     sf.write(str(d / "b.flac"), np.stack([music(4.0, 44100)] * 2, axis=1), 44100)
     sf.write(str(d / "c.mp3"), music(0.5, 16000), 16000)
     (d / "bad.ogg").write_bytes(b"OggS but not really" * 20)
-    return {"good": [d / "a.wav", d / "b.flac", d / "c.mp3"], "chunks": [2, 4, 1], "bad": d / "bad.ogg",
-            "missing": d / "missing.wav"}
+    return {
+        "good": [d / "a.wav", d / "b.flac", d / "c.mp3"],
+        "chunks": [2, 4, 1],
+        "bad": d / "bad.ogg",
+        "missing": d / "missing.wav",
+    }
 
 
 def run(argv, capsys):
@@ -58,26 +62,36 @@ def test_help_everywhere(capsys, command):
 
 
 def test_help_is_cheap_and_module_entry_point_works():
-    code = ("import sys; from mer_helpers.cli import main; rc = main(['predict', '--help']); "
-            "print('RC', rc, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    code = (
+        "import sys; from mer_helpers.cli import main; rc = main(['predict', '--help']); "
+        "print('RC', rc, 'tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert "RC 0 False False" in res.stdout
-    res = subprocess.run([sys.executable, "-m", "mer_helpers", "predict"], capture_output=True, text=True, cwd=REPO,
-                         timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "mer_helpers", "predict"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert res.returncode == 2
     assert "the following arguments are required: FILE, --model" in res.stderr
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["predict", "x.wav"], "--model"),
-    (["predict", "x.wav", "--model", "m", "--format", "xml"], "invalid choice"),
-    (["predict", "x.wav", "--model", "m", "--top-k", "0"], "positive integer"),
-    (["predict", "x.wav", "--model", "m", "--hop-seconds", "-1"], "positive number"),
-    (["train", "demo"], "--out"),
-    (["features", "nosuchset"], "invalid choice"),
-    (["frobnicate"], "invalid choice"),
-    ([], "required"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["predict", "x.wav"], "--model"),
+        (["predict", "x.wav", "--model", "m", "--format", "xml"], "invalid choice"),
+        (["predict", "x.wav", "--model", "m", "--top-k", "0"], "positive integer"),
+        (["predict", "x.wav", "--model", "m", "--hop-seconds", "-1"], "positive number"),
+        (["train", "demo"], "--out"),
+        (["features", "nosuchset"], "invalid choice"),
+        (["frobnicate"], "invalid choice"),
+        ([], "required"),
+    ],
+)
 def test_usage_errors_exit_2(capsys, argv, message):
     code, _, err = run(argv, capsys)
     assert code == 2
@@ -94,15 +108,17 @@ def test_parser_lists_every_subcommand():
 def test_predict_table(capsys, bundle_dir, audio):
     code, out, err = run(["predict", *audio["good"], "--model", bundle_dir, "--top-k", "2"], capsys)
     assert code == 0, err
-    for path, n in zip(audio["good"], audio["chunks"]):
+    for path, n in zip(audio["good"], audio["chunks"], strict=True):
         assert f"{path}  (" in out and f"{n} chunk" in out
     assert out.count("genres   ") == 3 and "valence" in out and "(scale 1–9)" in out
     assert "padded: shorter than one chunk" in out  # the 0.5 s MP3
 
 
 def test_predict_json_parses_with_timeline(capsys, bundle_dir, audio):
-    code, out, _ = run(["predict", *audio["good"], "--model", bundle_dir, "--format", "json", "--timeline",
-                        "--top-k", "4"], capsys)
+    code, out, _ = run(
+        ["predict", *audio["good"], "--model", bundle_dir, "--format", "json", "--timeline", "--top-k", "4"],
+        capsys,
+    )
     assert code == 0
     data = json.loads(out)
     assert [d["path"] for d in data] == [str(p) for p in audio["good"]]
@@ -125,8 +141,10 @@ def test_predict_csv_summary_and_timeline(capsys, bundle_dir, audio, tmp_path):
     assert df["genre_1_prob"].between(0, 1).all() and (df["genre_1_prob"] >= df["genre_2_prob"]).all()
 
     target = tmp_path / "timeline.csv"
-    code, out, err = run(["predict", *audio["good"], "--model", bundle_dir, "--format", "csv", "--timeline",
-                          "-o", target], capsys)
+    code, out, err = run(
+        ["predict", *audio["good"], "--model", bundle_dir, "--format", "csv", "--timeline", "-o", target],
+        capsys,
+    )
     assert code == 0 and out == "" and f"wrote {target}" in err
     tl = pd.read_csv(target)
     assert len(tl) == sum(audio["chunks"])
@@ -137,8 +155,9 @@ def test_predict_csv_summary_and_timeline(capsys, bundle_dir, audio, tmp_path):
 def test_bad_file_in_batch(capsys, bundle_dir, audio, tmp_path):
     target = tmp_path / "out.json"
     files = [audio["good"][0], audio["bad"], audio["missing"], audio["good"][1]]
-    code, out, err = run(["predict", *files, "--model", bundle_dir, "--format", "json", "--output", target],
-                         capsys)
+    code, out, err = run(
+        ["predict", *files, "--model", bundle_dir, "--format", "json", "--output", target], capsys
+    )
     assert code == 1
     # the bad ones are named on stderr with their reason ...
     assert f"skipped {audio['bad']}: not a readable audio file" in err
@@ -152,7 +171,9 @@ def test_bad_file_in_batch(capsys, bundle_dir, audio, tmp_path):
 
 def test_no_output_file_when_every_file_fails(capsys, bundle_dir, audio, tmp_path):
     target = tmp_path / "out.csv"
-    code, out, err = run(["predict", audio["bad"], "--model", bundle_dir, "--format", "csv", "-o", target], capsys)
+    code, out, err = run(
+        ["predict", audio["bad"], "--model", bundle_dir, "--format", "csv", "-o", target], capsys
+    )
     assert code == 1 and not target.exists() and out == ""
     assert "1 of 1 file(s) could not be read" in err
 
@@ -168,14 +189,36 @@ def test_no_partial_output_file_when_writing_fails(capsys, bundle_dir, audio, tm
 
     monkeypatch.setattr(cli, "_predictions_csv", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
-        main(["predict", str(audio["good"][0]), "--model", str(bundle_dir), "--format", "csv", "-o", str(target)])
+        main(
+            [
+                "predict",
+                str(audio["good"][0]),
+                "--model",
+                str(bundle_dir),
+                "--format",
+                "csv",
+                "-o",
+                str(target),
+            ]
+        )
     assert target.read_text() == "previous results\n"  # the old file is untouched, no partial one
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
 
 
 def test_output_into_missing_folder_is_a_usage_error(capsys, bundle_dir, audio, tmp_path):
-    code, _, err = run(["predict", audio["good"][0], "--model", bundle_dir, "-o", tmp_path / "nope" / "x.json",
-                        "--format", "json"], capsys)
+    code, _, err = run(
+        [
+            "predict",
+            audio["good"][0],
+            "--model",
+            bundle_dir,
+            "-o",
+            tmp_path / "nope" / "x.json",
+            "--format",
+            "json",
+        ],
+        capsys,
+    )
     assert code == 2 and "does not exist" in err
 
 
@@ -191,12 +234,18 @@ def test_demo_is_wired_to_run_demo(capsys, monkeypatch, tmp_path):
 
     calls = []
     monkeypatch.setattr(pipeline, "run_demo", lambda out, **kw: calls.append((out, kw)) or {})
-    code, _, _ = run(["demo", "--quick", "--out", tmp_path, "--seed", "3", "--n-jobs", "1", "--data-dir", "d"],
-                     capsys)
+    code, _, _ = run(
+        ["demo", "--quick", "--out", tmp_path, "--seed", "3", "--n-jobs", "1", "--data-dir", "d"], capsys
+    )
     assert code == 0
-    assert calls == [(str(tmp_path), {"quick": True, "full": False, "seed": 3, "data_home": "d", "n_jobs": 1})]
+    assert calls == [
+        (str(tmp_path), {"quick": True, "full": False, "seed": 3, "data_home": "d", "n_jobs": 1})
+    ]
     run(["demo"], capsys)
-    assert calls[-1] == ("runs/demo", {"quick": False, "full": False, "seed": 0, "data_home": None, "n_jobs": -1})
+    assert calls[-1] == (
+        "runs/demo",
+        {"quick": False, "full": False, "seed": 0, "data_home": None, "n_jobs": -1},
+    )
 
 
 def test_train_is_wired_to_pipeline_run(capsys, monkeypatch, tmp_path):
@@ -212,8 +261,21 @@ def test_train_is_wired_to_pipeline_run(capsys, monkeypatch, tmp_path):
         return {"genre_accuracy": 0.5}
 
     monkeypatch.setattr(pipeline, "run", fake_run)
-    code, out, _ = run(["train", "gtzan", "--out", tmp_path, "--epochs", "2", "--no-spec-augment", "--full",
-                        "--n-jobs", "1"], capsys)
+    code, out, _ = run(
+        [
+            "train",
+            "gtzan",
+            "--out",
+            tmp_path,
+            "--epochs",
+            "2",
+            "--no-spec-augment",
+            "--full",
+            "--n-jobs",
+            "1",
+        ],
+        capsys,
+    )
     assert code == 0
     assert seen["tracks"]["name"].iloc[0] == "gtzan" and seen["out"] == str(tmp_path)
     cfg = seen["cfg"]
@@ -234,8 +296,23 @@ def folder_dataset(root: Path) -> Path:
 
 def test_features_extracts_and_reports_skips(capsys, tmp_path):
     home = folder_dataset(tmp_path / "mine")
-    code, out, err = run(["features", "folder", "--data-dir", home, "--n-jobs", "1", "--no-progress",
-                          "--cache-dir", tmp_path / "cache", "--kinds", "log_mel", "chroma"], capsys)
+    code, out, err = run(
+        [
+            "features",
+            "folder",
+            "--data-dir",
+            home,
+            "--n-jobs",
+            "1",
+            "--no-progress",
+            "--cache-dir",
+            tmp_path / "cache",
+            "--kinds",
+            "log_mel",
+            "chroma",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "5 tracks" in out and "1 skipped" in out and "metal/broken" in out
     assert "log_mel (" in out and "chroma (" in out
@@ -243,18 +320,38 @@ def test_features_extracts_and_reports_skips(capsys, tmp_path):
 
 
 def test_evaluate_scores_a_bundle_on_a_dataset(capsys, tmp_path):
+    from test_predict import tiny_model
+
     from mer_helpers.features import FeatureConfig
     from mer_helpers.predict import ModelBundle
-    from test_predict import tiny_model
 
     home = folder_dataset(tmp_path / "mine")
     (home / "metal" / "broken.wav").unlink()
     config = FeatureConfig(n_mels=16, hop_length=2205, n_frames=10, chunk_seconds=1.0)
-    ModelBundle(tiny_model(config, n_genres=2), config, genres=["jazz", "metal"], dataset="other").save(tmp_path / "b")
+    ModelBundle(tiny_model(config, n_genres=2), config, genres=["jazz", "metal"], dataset="other").save(
+        tmp_path / "b"
+    )
     out_json = tmp_path / "m.json"
-    code, out, err = run(["evaluate", "folder", "--model", tmp_path / "b", "--data-dir", home, "--split", "all",
-                          "--n-jobs", "1", "--no-progress", "--cache-dir", tmp_path / "cache", "--output", out_json],
-                         capsys)
+    code, out, err = run(
+        [
+            "evaluate",
+            "folder",
+            "--model",
+            tmp_path / "b",
+            "--data-dir",
+            home,
+            "--split",
+            "all",
+            "--n-jobs",
+            "1",
+            "--no-progress",
+            "--cache-dir",
+            tmp_path / "cache",
+            "--output",
+            out_json,
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "4 tracks (all" in out and "genre_accuracy" in out
     metrics = json.loads(out_json.read_text())

@@ -29,10 +29,15 @@ def tracks(tmp_path):
     sf.write(str(tmp_path / "a.wav"), music(3.2, seed=1), 22050)
     sf.write(str(tmp_path / "b.mp3"), music(2.0, 16000, seed=2), 16000)
     sf.write(str(tmp_path / "c.au"), music(1.5, seed=3), 22050, format="AU")
-    return pd.DataFrame({"track_id": ["a", "b", "c", "gone"],
-                         "path": [str(tmp_path / "a.wav"), str(tmp_path / "b.mp3"), str(tmp_path / "c.au"), np.nan],
-                         "genre": ["jazz", "metal", "pop", "blues"], "valence": [6.5, 2.0, 5.0, 5.0],
-                         "arousal": [3.0, 8.0, 5.0, 5.0]})
+    return pd.DataFrame(
+        {
+            "track_id": ["a", "b", "c", "gone"],
+            "path": [str(tmp_path / "a.wav"), str(tmp_path / "b.mp3"), str(tmp_path / "c.au"), np.nan],
+            "genre": ["jazz", "metal", "pop", "blues"],
+            "valence": [6.5, 2.0, 5.0, 5.0],
+            "arousal": [3.0, 8.0, 5.0, 5.0],
+        }
+    )
 
 
 def test_explorer_builds_and_predicts_a_dataset_track(bundle, tracks):
