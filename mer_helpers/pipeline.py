@@ -49,6 +49,10 @@ class RunConfig:
         Frequency/time masking inside the model, active in training only.
     recurrent_dropout : float
         The seed's 0.2; 0.0 enables the cuDNN LSTM kernel on a GPU.
+    bn_momentum : float
+        BatchNormalization momentum. 0.9 rather than Keras' 0.99: a five-minute run has only a few hundred steps,
+        too few for 0.99's moving variance (which starts at 1.0) to reach the first block's true variance (~0.001),
+        and inference-mode validation/test outputs would be near chance (see ``crnn_backbone``).
     seed : int
     n_jobs : int
         Feature-extraction workers.
@@ -66,6 +70,7 @@ class RunConfig:
     augment_copies: int = 0
     spec_augment: bool = True
     recurrent_dropout: float = 0.2
+    bn_momentum: float = 0.9
     seed: int = 0
     n_jobs: int = -1
 
@@ -161,7 +166,7 @@ def run(tracks: pd.DataFrame, out_dir, cfg: RunConfig | None = None, *, targets=
     spec = (SpecAugment(freq_masks=2, freq_width=max(1, fc.n_mels // 10), time_masks=2,
                         time_width=max(1, fc.n_frames // 15), seed=cfg.seed) if cfg.spec_augment else None)
     model = build_crnn((fc.n_mels, fc.n_frames, 1), n_genres=len(genre_enc.classes), n_targets=len(targets),
-                       spec_augment=spec, recurrent_dropout=cfg.recurrent_dropout)
+                       spec_augment=spec, recurrent_dropout=cfg.recurrent_dropout, bn_momentum=cfg.bn_momentum)
     train_batches = ChunkBatches(feats["train"].X["log_mel"], y["train"], batch_size=cfg.batch_size, shuffle=True,
                                  seed=cfg.seed)
     val_batches = ChunkBatches(feats["val"].X["log_mel"], y["val"], batch_size=cfg.batch_size)

@@ -27,6 +27,13 @@ def test_seed_crnn_parameter_count_and_outputs():
     assert model.get_layer("reg_output").activation.__name__ == "linear"
 
 
+def test_bn_momentum_changes_no_weights():
+    model = build_crnn(bn_momentum=0.9)
+    assert model.count_params() == 2_521_227
+    assert {model.get_layer(f"crnn_bn{i}").momentum for i in (1, 2, 3)} == {0.9}
+    assert build_crnn((32, 40, 1)).get_layer("crnn_bn1").momentum == 0.99  # Keras' default, as in the seed
+
+
 def test_crnn_predicts_right_shapes_on_small_input():
     model = build_crnn((32, 40, 1), n_genres=5, n_targets=2)
     out = model.predict(np.random.default_rng(0).random((3, 32, 40, 1), dtype=np.float32), verbose=0)

@@ -13,7 +13,7 @@ __all__ = ["build_crnn", "crnn_backbone"]
 
 def crnn_backbone(inputs, *, conv_filters=(64, 128, 128), dropout: float = 0.3, lstm_units: int = 128,
                   recurrent_dropout: float = 0.2, dense_units: int = 256, dense_dropout: float = 0.4,
-                  spec_augment=None, name: str = "crnn"):
+                  spec_augment=None, bn_momentum: float = 0.99, name: str = "crnn"):
     """The S0 feature extractor: conv blocks → time-major reshape → BiLSTM → Dense(256) → Dropout.
 
     Parameters
@@ -26,6 +26,11 @@ def crnn_backbone(inputs, *, conv_filters=(64, 128, 128), dropout: float = 0.3, 
         slower there); pass 0.0 for GPU training.
     spec_augment : keras.layers.Layer or None
         Applied first; active in training only.
+    bn_momentum : float
+        Momentum of the BatchNormalization moving statistics (Keras' default 0.99, as in the seed). The moving
+        variance starts at 1.0 while the first block's activations on [0, 1]-scaled log-mels have a variance near
+        0.001, so with 0.99 a run needs ~700 steps before inference-mode (validation/test) outputs are right; short
+        CPU runs should use 0.9.
 
     Returns
     -------
@@ -36,7 +41,7 @@ def crnn_backbone(inputs, *, conv_filters=(64, 128, 128), dropout: float = 0.3, 
         x = spec_augment(x)
     for i, filters in enumerate(conv_filters, start=1):
         x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv{i}")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn{i}")(x)
         x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
         x = layers.MaxPooling2D(2, name=f"{name}_pool{i}")(x)
         x = layers.Dropout(dropout, name=f"{name}_drop{i}")(x)
@@ -50,7 +55,7 @@ def crnn_backbone(inputs, *, conv_filters=(64, 128, 128), dropout: float = 0.3, 
 
 
 def build_crnn(input_shape=(128, 300, 1), n_genres: int = 8, n_targets: int = 3, *, spec_augment=None,
-               recurrent_dropout: float = 0.2, name: str = "crnn") -> keras.Model:
+               recurrent_dropout: float = 0.2, bn_momentum: float = 0.99, name: str = "crnn") -> keras.Model:
     """Build the seed multitask CRNN (S0).
 
     3 × [Conv2D(64|128|128, 3×3, same) → BatchNorm → ReLU → MaxPool 2×2 → Dropout 0.3] → Permute((2, 1, 3)) →
@@ -71,6 +76,8 @@ def build_crnn(input_shape=(128, 300, 1), n_genres: int = 8, n_targets: int = 3,
         e.g. :class:`mer_helpers.augment.SpecAugment`; it has no weights, so the count is unchanged.
     recurrent_dropout : float
         The seed's 0.2; 0.0 lets a GPU use the cuDNN LSTM kernel.
+    bn_momentum : float
+        BatchNormalization momentum (see :func:`crnn_backbone`); it changes no weight count.
 
     Returns
     -------
@@ -81,7 +88,8 @@ def build_crnn(input_shape=(128, 300, 1), n_genres: int = 8, n_targets: int = 3,
     Notebook: 04_crnn_training.ipynb
     """
     inputs = keras.Input(shape=tuple(input_shape), name="features")
-    x = crnn_backbone(inputs, recurrent_dropout=recurrent_dropout, spec_augment=spec_augment, name=name)
+    x = crnn_backbone(inputs, recurrent_dropout=recurrent_dropout, spec_augment=spec_augment,
+                      bn_momentum=bn_momentum, name=name)
     reg = layers.Dense(n_targets, activation="linear", name="reg_output")(x)
     cls = layers.Dense(n_genres, activation="softmax", name="class_output")(x)
     return keras.Model(inputs, {"reg_output": reg, "class_output": cls}, name=name)
