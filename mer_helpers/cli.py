@@ -320,14 +320,35 @@ def _predictions_csv(preds, *, timeline: bool) -> str:
     return df.to_csv(index=False)
 
 
+def _expand_inputs(items) -> list[str]:
+    """Files as given; a folder stands for the audio files under it (recursively, sorted).
+
+    A folder without audio files stays in the list, so that it is reported as unreadable with its reason.
+    """
+    from mer_helpers.audio import AUDIO_EXTENSIONS
+
+    files = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(
+                str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS
+            )
+            files.extend(found or [str(item)])
+        else:
+            files.append(str(item))
+    return files
+
+
 def _cmd_predict(args) -> int:
     _quiet_tensorflow()
     from mer_helpers.errors import AudioError
     from mer_helpers.predict import ModelBundle, predict_file
 
     bundle = ModelBundle.load(args.model)
+    files = _expand_inputs(args.files)
     preds, failed = [], []
-    for f in args.files:
+    for f in files:
         try:
             preds.append(
                 predict_file(
@@ -337,8 +358,8 @@ def _cmd_predict(args) -> int:
         except AudioError as e:
             failed.append(f)
             print(f"{PROG} predict: skipped {f}: {e.reason}", file=sys.stderr, flush=True)
-        if not args.quiet and len(args.files) > 1:
-            print(f"[{len(preds) + len(failed)}/{len(args.files)}] {f}", file=sys.stderr, flush=True)
+        if not args.quiet and len(files) > 1:
+            print(f"[{len(preds) + len(failed)}/{len(files)}] {f}", file=sys.stderr, flush=True)
     if preds:
         if args.format == "json":
             text = json.dumps([p.to_dict(timeline=args.timeline) for p in preds], indent=2) + "\n"
@@ -348,7 +369,7 @@ def _cmd_predict(args) -> int:
             text = _predictions_table(preds, timeline=args.timeline)
         _emit(text, args.output)
     if failed:
-        _err(f"{len(failed)} of {len(args.files)} file(s) could not be read: {', '.join(failed)}")
+        _err(f"{len(failed)} of {len(files)} file(s) could not be read: {', '.join(failed)}")
         return 1
     return 0
 
@@ -540,7 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
         "cannot be read are named on stderr with the reason; the others are still "
         "predicted and the exit code is 1.",
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="audio files")
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files (a folder: every audio file in it)")
     p.add_argument(
         "--model", required=True, metavar="DIR", help="model bundle directory (from train or demo)"
     )

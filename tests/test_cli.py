@@ -169,6 +169,18 @@ def test_bad_file_in_batch(capsys, bundle_dir, audio, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temporary file left behind
 
 
+def test_folder_arguments_expand_to_their_audio_files(capsys, bundle_dir, audio, tmp_path):
+    folder = Path(audio["good"][0]).parent
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, out, err = run(["predict", folder, empty, "--model", bundle_dir, "--format", "json", "-q"], capsys)
+    assert code == 1  # bad.ogg and the empty folder
+    paths = [d["path"] for d in json.loads(out)]
+    assert paths == sorted(str(p) for p in audio["good"])
+    assert f"skipped {audio['bad']}: not a readable audio file" in err
+    assert f"skipped {empty}: it is a directory" in err
+
+
 def test_no_output_file_when_every_file_fails(capsys, bundle_dir, audio, tmp_path):
     target = tmp_path / "out.csv"
     code, out, err = run(
