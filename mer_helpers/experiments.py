@@ -277,7 +277,7 @@ def subsample_training(
 
 
 # ------------------------------------------------------------------------------------------------- training
-@dataclass
+@dataclass(eq=False)  # runs compare by identity (their fields hold models and tables)
 class Run:
     """One trained model and its scores.
 
