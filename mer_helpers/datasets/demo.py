@@ -19,7 +19,7 @@ How a track is made
 4. The labels, on the native 1–9 scale of DEAM/PMEmo-style self-assessment, are noisy affine functions of the
    parameters a listener hears::
 
-       valence   = 5 + 0.7·(major ? +1 : −1) + 4.0·(consonance − ½) + 4.5·(brightness − ½) + ε
+       valence   = 5 + 0.6·(major ? +1 : −1) + 4.0·(consonance − ½) + 4.5·(brightness − ½) + ε
        arousal   = 5 + 4.0·(tempo' − ½) + 3.5·(density − ½) + 3.0·(loudness' − ½) + ε
        dominance = 5 + 3.5·(loudness' − ½) + 3.0·(low_end − ½) + 3.0·(distortion − ½) + ε
 
@@ -491,7 +491,7 @@ def _track_params(style: dict, genre: str, rng: np.random.Generator) -> dict:
 def _labels(p: dict, rng: np.random.Generator) -> tuple[float, float, float]:
     tempo = (p["tempo"] - 60.0) / 120.0
     loud = (p["loudness"] + 30.0) / 22.0
-    v = 5 + 0.7 * (1 if p["major"] else -1) + 4.0 * (p["consonance"] - 0.5) + 4.5 * (p["brightness"] - 0.5)
+    v = 5 + 0.6 * (1 if p["major"] else -1) + 4.0 * (p["consonance"] - 0.5) + 4.5 * (p["brightness"] - 0.5)
     a = 5 + 4.0 * (tempo - 0.5) + 3.5 * (p["density"] - 0.5) + 3.0 * (loud - 0.5)
     d = 5 + 3.5 * (loud - 0.5) + 3.0 * (p["low_end"] - 0.5) + 3.0 * (p["distortion"] - 0.5)
     noise = rng.normal(0, _LABEL_NOISE, 3)
@@ -549,7 +549,7 @@ class _Clip:
         self.n = int(round(duration * sr))
         self.duration = duration
         cons = params["consonance"]
-        self.syn = _Synth(sr, rng, params["brightness"], detune=3.0 + 40.0 * (1.0 - cons) ** 1.2)
+        self.syn = _Synth(sr, rng, params["brightness"], detune=3.0 + 50.0 * (1.0 - cons) ** 1.2)
         self.beat = 60.0 / params["tempo"]
         self.step = self.beat / 4.0
         self.bar = 4 * self.beat
@@ -582,9 +582,9 @@ class _Clip:
         notes = [self.degree_pitch(degree + i, base) for i in (0, 2, 4)]
         if self.genre == "hiphop" or (self.genre in ("electronic", "ambient") and self.rng.uniform() < 0.5):
             notes.append(self.degree_pitch(degree + 6, base))  # 7th
-        if self.rng.uniform() < 1.0 - cons:
+        if cons < 0.5 or self.rng.uniform() < 1.0 - cons:
             notes.append(notes[0] + int(self.rng.choice([1, 6, 13])))  # b9 / tritone cluster
-        if cons < 0.35 and self.rng.uniform() < 0.7:
+        if cons < 0.5 and self.rng.uniform() < 1.2 - 2 * cons:
             notes.append(notes[1] + 1)  # minor-second rub against the third
         return notes
 
@@ -629,7 +629,10 @@ class _Clip:
         pat = variants[self.style["pattern"] % len(variants)]
         dens = self.p["density"]
         hat = _HAT[kind]
-        hat_steps = (list(range(0, 16, 2)) if dens < 0.6 or kind in ("metal",) else list(range(16)))
+        if kind == "metal":
+            hat_steps = list(range(0, 16, 2))
+        else:  # onset density: quarter, eighth or sixteenth hats
+            hat_steps = list(range(0, 16, 4 if dens < 0.4 else 2 if dens < 0.7 else 1))
         if kind == "soft":
             hat_steps = [0, 6, 8, 14] if dens > 0.25 else [8]
         if kind == "metal" and dens > 0.8:
@@ -892,9 +895,11 @@ class _Clip:
         # reverb on the whole mix (send), then master tone, saturation, loudness
         send = _reverb(out, sr, st["reverb"])
         out = out + np.float32(st["reverb"] * 1.4) * send * np.float32(_rms(out) / (_rms(send) + 1e-9))
+        low = sosfilt(butter(2, 160, btype="lowpass", fs=sr, output="sos"), out).astype(np.float32)
+        out += np.float32(2.0 * p["low_end"] - 0.6) * low  # low shelf, about -8 dB .. +8 dB
         cut = min(1200.0 * 2 ** (3.2 * p["brightness"]), 0.45 * sr)
         out = sosfilt(butter(2, cut, btype="lowpass", fs=sr, output="sos"), out).astype(np.float32)
-        drive = 1.0 + 4.0 * p["distortion"] ** 2
+        drive = 1.0 + 6.0 * p["distortion"] ** 1.5
         out = out / np.float32(_rms(out) + 1e-9) * 0.25
         out = np.tanh(drive * out) / np.float32(drive)
         # phrase-level dynamics (small), fades
@@ -926,7 +931,7 @@ def _make_clip(root: str, genre_index: int, j: int, artist: int, seed: int, dura
     rel = Path("audio") / genre / f"{track_id}.flac"
     path = Path(root) / rel
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".part")
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.part")  # unique per process; renamed when complete
     try:
         sf.write(str(tmp), y, sr, subtype="PCM_16", format="FLAC", compression_level=0.5)
     except TypeError:  # soundfile < 0.13 has no compression_level
@@ -1049,7 +1054,9 @@ def make_demo_dataset(root, n_per_genre: int = 30, seed: int = 0, *, duration: f
         jobs += [(g, j, owners[j]) for j in range(n_per_genre)]
     rows = Parallel(n_jobs=n_jobs)(
         delayed(_make_clip)(str(root), g, j, a, int(seed), float(duration), int(sr)) for g, j, a in jobs)
-    pd.DataFrame(rows).to_csv(root / _META, index=False)
+    tmp = root / f"{_META}.{os.getpid()}.part"
+    pd.DataFrame(rows).to_csv(tmp, index=False)
+    os.replace(tmp, root / _META)
     (root / _INFO).write_text(json.dumps(info, indent=2) + "\n")
     return load(root, generate=False)
 
@@ -1083,6 +1090,10 @@ def load(data_home, *, generate: bool = True, n_per_genre: int = 30, seed: int =
 
     Notebook: 01_data_and_eda.ipynb
     """
+    unknown = set(kw) - {"duration", "sr", "n_jobs", "overwrite"}
+    if unknown:
+        raise TypeError(f"demo.load() got unexpected options {sorted(unknown)}; it accepts generate, n_per_genre, "
+                        f"seed, duration, sr, n_jobs and overwrite")
     root = Path(data_home).expanduser()
     if generate:
         info = _info(n_per_genre, seed, kw.get("duration", 30.0), kw.get("sr", 22050))
@@ -1090,8 +1101,6 @@ def load(data_home, *, generate: bool = True, n_per_genre: int = 30, seed: int =
             print(f"mer_helpers: generating the demo dataset in {root} ({n_per_genre} tracks x {len(GENRES)} genres, "
                   f"seed {seed}) ...", file=sys.stderr)
             return make_demo_dataset(root, n_per_genre, seed, **kw)
-    elif kw:
-        raise TypeError(f"unexpected options {sorted(kw)} with generate=False")
     if not _is_complete(root):
         raise DatasetError(
             f"no complete demo dataset in {str(root)!r} (missing {_INFO}, {_META} or audio files); create it with "
