@@ -1,0 +1,157 @@
+"""Shared plumbing of the benchmark scripts: the machine description every result carries, JSON, timers.
+
+Not part of the package: the scripts import it as a sibling module (``python benchmarks/bench_*.py`` puts
+``benchmarks/`` on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run from anywhere without installing
+    sys.path.insert(0, str(REPO))
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo, else platform.processor())."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info(*, keras_backend: bool = False) -> dict:
+    """What the figures were measured on: CPU, cores, load, platform, library versions, git commit.
+
+    ``load_average`` (1, 5, 15 min) says how contended the cores were: on a 2-core machine anything well
+    above 2
+    means other jobs were competing and the timings are inflated.
+    """
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "numpy": np.__version__,
+        "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    try:
+        info["git_commit"] = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or None
+        )
+    except (OSError, subprocess.SubprocessError):
+        info["git_commit"] = None
+    for mod in ("librosa", "soundfile", "joblib", "sklearn"):
+        try:
+            info[mod] = __import__(mod).__version__
+        except Exception:  # noqa: BLE001 - a version string is nice to have, never required
+            pass
+    if keras_backend:
+        import keras
+
+        info["keras"] = keras.__version__
+        info["keras_backend"] = keras.backend.backend()
+        info["devices"] = accelerator_devices()
+    return info
+
+
+def accelerator_devices() -> list[str]:
+    """Devices the Keras backend will run on (e.g. ``["cuda:0 NVIDIA H100 80GB HBM3"]`` or ``["cpu:0"]``)."""
+    import keras
+
+    backend = keras.backend.backend()
+    try:
+        if backend == "jax":
+            import jax
+
+            return [f"{d.platform}:{d.id} {getattr(d, 'device_kind', '')}".strip() for d in jax.devices()]
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            return [d.name for d in gpus] or ["cpu:0"]
+        if backend == "torch":
+            import torch
+
+            return [
+                f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())
+            ] or ["cpu:0"]
+    except Exception as e:  # noqa: BLE001
+        return [f"unknown ({type(e).__name__}: {e})"]
+    return ["unknown"]
+
+
+def write_json(result: dict, path) -> None:
+    """Write a result dict as indented JSON (NaN → null), creating the folder."""
+
+    def clean(v):
+        if isinstance(v, dict):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, (np.floating, float)):
+            return None if not np.isfinite(v) else round(float(v), 6)
+        if isinstance(v, (np.integer,)):
+            return int(v)
+        if isinstance(v, np.bool_):
+            return bool(v)
+        return v
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(clean(result), indent=2) + "\n")
+
+
+@contextmanager
+def timer(store: dict, key: str):
+    """``with timer(d, "x"): ...`` stores the wall seconds in ``d["x"]``."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        store[key] = time.perf_counter() - t0
+
+
+def command_line() -> str:
+    """The command that produced a result, for the JSON and the README."""
+    return " ".join([Path(sys.executable).name, *sys.argv])
+
+
+#: Feature resolutions the scripts accept: the seed's 128 × 300, the demo's 64 × 150, and a tiny one for
+# smoke tests.
+CONFIG_CHOICES = ("seed", "demo", "tiny")
+
+
+def resolve_config(name: str):
+    """``"seed"``: ``FeatureConfig()`` (128 × 300); ``"demo"``: ``pipeline.DEMO_CONFIG`` (64 × 150);
+    ``"tiny"``:
+    32 × 40 (hop 2757), only to check that a script runs."""
+    from mer_helpers.features import FeatureConfig
+    from mer_helpers.pipeline import DEMO_CONFIG
+
+    configs = {
+        "seed": FeatureConfig(),
+        "demo": DEMO_CONFIG,
+        "tiny": FeatureConfig(n_mels=32, hop_length=2757, n_frames=40),
+    }
+    if name not in configs:
+        raise SystemExit(f"unknown --config {name!r}; choose one of {', '.join(configs)}")
+    return configs[name]

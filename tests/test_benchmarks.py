@@ -1,0 +1,279 @@
+"""Smoke tests: every benchmark script runs end to end on tiny inputs and writes the JSON it documents.
+
+No timing is asserted (timings depend on the machine); the tests check that the scripts run, that the JSON
+has the
+documented keys with consistent values (chunk counts, ratios computed from the stage times, the machine
+description), that the training benchmark runs under ``KERAS_BACKEND=jax`` with TensorFlow unimportable (as
+on the
+GPU machine), and that feature extraction runs on a local Dask cluster when ``distributed`` is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "benchmarks"
+EMOTIFY = REPO.parent / "shared" / "data" / "emotify"
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg"}
+
+
+def run_script(args, *, env=None, timeout=900):
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=REPO, env=env or ENV, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, f"{args} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+    return proc
+
+
+@pytest.fixture
+def audio_dir(tmp_path):
+    """Three short clips in two sub-folders (genres): 11 s stereo 44.1 kHz MP3, 6 s mono WAV, 2 s FLAC."""
+    from conftest import write_tone
+
+    (tmp_path / "audio" / "rock").mkdir(parents=True)
+    (tmp_path / "audio" / "pop").mkdir(parents=True)
+    write_tone(tmp_path / "audio" / "rock" / "1.mp3", sr=44100, seconds=11.0, channels=2)
+    write_tone(tmp_path / "audio" / "pop" / "1.wav", sr=22050, seconds=6.0, freq=330.0)
+    write_tone(tmp_path / "audio" / "pop" / "2.flac", sr=16000, seconds=2.0, freq=550.0)
+    return tmp_path / "audio"
+
+
+def check_machine(m: dict):
+    assert m["cpu_count"] >= 1 and m["cpus_usable"] >= 1
+    assert isinstance(m["platform"], str) and m["platform"]
+    assert len(m["load_average"]) == 3
+
+
+@pytest.mark.slow
+def test_bench_extract_runs_and_reports_consistent_figures(audio_dir, tmp_path):
+    out = tmp_path / "extract.json"
+    run_script(
+        [
+            str(BENCH / "bench_extract.py"),
+            "--data-dir",
+            str(audio_dir),
+            "--limit",
+            "2",
+            "--config",
+            "tiny",
+            "--n-jobs",
+            "2",
+            "--json",
+            str(out),
+        ]
+    )
+    r = json.loads(out.read_text())
+    check_machine(r["machine"])
+    assert r["n_files"] == 2 and r["feature_shape"] == [32, 40]
+    # the extractor and the naive loop cut the same chunks
+    assert r["n_chunks"] == r["n_chunks_naive"] > 0 and r["n_skipped"] == 0
+    s = r["seconds"]
+    assert r["speedup_vs_naive"] == pytest.approx(s["naive"] / s["extractor"], rel=1e-2)
+    assert r["ratio_to_decode_floor"] == pytest.approx(s["extractor"] / s["decode"], rel=1e-2)
+    assert r["ratio_to_load_floor"] == pytest.approx(s["extractor"] / s["load"], rel=1e-2)
+    # float16 storage: 2 bytes per value plus the .npy headers
+    assert r["store_bytes"] >= 2 * r["n_chunks"] * 32 * 40
+    assert set(r["breakdown_ms"]) >= {"decode", "load_audio", "features", "save_float16"}
+
+
+def test_find_audio_limit_is_a_seeded_subset(audio_dir, tmp_path):
+    sys.path.insert(0, str(BENCH))
+    try:
+        from bench_extract import find_audio
+    finally:
+        sys.path.remove(str(BENCH))
+    every = find_audio(audio_dir)
+    assert [str(Path(p).relative_to(audio_dir)) for p in every] == ["pop/1.wav", "pop/2.flac", "rock/1.mp3"]
+    subset = find_audio(audio_dir, 2, seed=3)
+    assert len(subset) == 2 and set(subset) <= set(every) and subset == sorted(subset)
+    assert find_audio(audio_dir, 2, seed=3) == subset
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="no audio files"):
+        find_audio(tmp_path / "empty")
+    with pytest.raises(SystemExit, match="is not a folder"):
+        find_audio(tmp_path / "missing")
+
+
+@pytest.mark.slow
+def test_bench_train_runs_and_compares_both_feeders(tmp_path):
+    out = tmp_path / "train.json"
+    run_script(
+        [
+            str(BENCH / "bench_train.py"),
+            "--config",
+            "tiny",
+            "--n-samples",
+            "16",
+            "--batch-size",
+            "8",
+            "--rounds",
+            "1",
+            "--no-augment-cost",
+            "--json",
+            str(out),
+        ]
+    )
+    r = json.loads(out.read_text())
+    check_machine(r["machine"])
+    assert r["input_shape"] == [32, 40, 1] and r["n_samples"] == 16
+    assert set(r["samples_per_s"]) == {"pipeline", "memory"}
+    assert all(v > 0 for v in r["samples_per_s"].values())
+    assert r["ratio_pipeline_to_memory"] == pytest.approx(
+        r["samples_per_s"]["pipeline"] / r["samples_per_s"]["memory"], rel=1e-3
+    )
+    # the seed CRNN's layers at this input: same count as build_crnn gives
+    from mer_helpers.models import build_crnn, count_params
+
+    assert r["n_params"] == count_params(build_crnn((32, 40, 1), n_genres=8, n_targets=3))
+
+
+BLOCK_TF = r"""
+import runpy, sys
+class NoTensorFlow:  # as on the GPU machine, where TensorFlow is not installed
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ImportError("tensorflow is blocked for this test")
+sys.meta_path.insert(0, NoTensorFlow())
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+assert "tensorflow" not in sys.modules
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_bench_train_gpu_switches_run_under_jax_without_tensorflow(tmp_path):
+    out = tmp_path / "train_jax.json"
+    env = {
+        **ENV,
+        "KERAS_BACKEND": "jax",
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+    }  # two CPU "devices" for DataParallel
+    run_script(
+        [
+            "-c",
+            BLOCK_TF,
+            str(BENCH / "bench_train.py"),
+            "--config",
+            "tiny",
+            "--n-samples",
+            "16",
+            "--batch-size",
+            "8",
+            "--rounds",
+            "1",
+            "--no-augment-cost",
+            "--mixed-precision",
+            "--jit",
+            "--recurrent-dropout",
+            "0",
+            "--data-parallel",
+            "--json",
+            str(out),
+        ],
+        env=env,
+    )
+    r = json.loads(out.read_text())
+    assert r["machine"]["keras_backend"] == "jax"
+    assert r["mixed_precision"] is True and r["jit_compile"] is True and r["recurrent_dropout"] == 0.0
+    assert r["data_parallel_devices"] == 2
+    assert r["tensorflow_imported"] is False
+    assert all(np.isfinite(v) and v > 0 for v in r["samples_per_s"].values())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not EMOTIFY.exists(), reason="../shared/data/emotify is absent")
+def test_bench_emotify_runs_on_a_few_real_tracks(tmp_path):
+    out = tmp_path / "emotify.json"
+    run_script(
+        [
+            str(BENCH / "bench_emotify.py"),
+            "--data-dir",
+            str(EMOTIFY),
+            "--config",
+            "tiny",
+            "--limit",
+            "16",
+            "--epochs",
+            "1",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--n-jobs",
+            "2",
+            "--json",
+            str(out),
+        ]
+    )
+    r = json.loads(out.read_text())
+    check_machine(r["machine"])
+    assert r["n_tracks"] == 16 and r["genres"] == ["classical", "electronic", "pop", "rock"]
+    for method in ("crnn", "baseline", "majority"):
+        s = r["summary"][method]
+        for key in ("genre_accuracy", "genre_macro_f1", "emotion_accuracy", "emotion_macro_f1"):
+            assert 0.0 <= s[key] <= 1.0
+    assert r["per_split"]["crnn"][0]["epochs_run"] == 1
+
+
+@pytest.mark.skipif(not EMOTIFY.exists(), reason="../shared/data/emotify is absent")
+def test_emotify_splits_are_track_level_and_stratified():
+    sys.path.insert(0, str(BENCH))
+    try:
+        from bench_emotify import load_tracks, make_splits
+    finally:
+        sys.path.remove(str(BENCH))
+    tracks = load_tracks(EMOTIFY, None, seed=0)
+    assert len(tracks) == 400
+    (split,) = make_splits(tracks, folds=0, val_size=0.15, test_size=0.2, seed=0)
+    assert (split == "test").sum() == pytest.approx(80, abs=4)
+    for genre, share in tracks[split == "test"]["genre"].value_counts(normalize=True).items():
+        assert share == pytest.approx(0.25, abs=0.05), genre
+    folds = make_splits(tracks, folds=4, val_size=0.15, test_size=0.2, seed=0)
+    test_ids = [set(tracks.loc[s == "test", "track_id"]) for s in folds]
+    assert (
+        sum(len(t) for t in test_ids) == 400 and len(set().union(*test_ids)) == 400
+    )  # each track tested once
+    assert make_splits(tracks, folds=0, val_size=0.15, test_size=0.2, seed=0)[0].equals(split)
+    small = load_tracks(EMOTIFY, 12, seed=1)
+    assert len(small) == 12 and small["genre"].value_counts().tolist() == [3, 3, 3, 3]
+
+
+DASK_SCRIPT = r"""
+import json, sys, joblib, pandas as pd
+from distributed import Client, LocalCluster
+from mer_helpers.cache import extract_features
+from mer_helpers.features import FeatureConfig
+files = sys.argv[1:]
+tracks = pd.DataFrame({"track_id": range(len(files)), "path": files})
+cfg = FeatureConfig(n_mels=32, hop_length=2757, n_frames=40)
+with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+        Client(cluster) as client, joblib.parallel_backend("dask"):
+    # backend=None: the active joblib backend (dask) is used; backend="dask" by name breaks in joblib 1.6
+    fs = extract_features(tracks, cfg, cache_dir=sys.argv[0] + "_cache", progress=False)
+local = extract_features(tracks, cfg, cache_dir=sys.argv[0] + "_local", n_jobs=1, progress=False)
+print("RESULT" + json.dumps({"n": len(fs), "same": bool((fs.X["log_mel"] == local.X["log_mel"]).all()),
+                             "skipped": len(fs.report.skipped)}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    importlib.util.find_spec("distributed") is None,
+    reason="dask[distributed] is not installed (optional: pip install 'dask[distributed]')",
+)
+def test_extraction_runs_on_a_local_dask_cluster(audio_dir, tmp_path):
+    files = sorted(str(p) for p in audio_dir.rglob("*.*"))
+    proc = run_script(["-c", DASK_SCRIPT.replace("sys.argv[0]", repr(str(tmp_path / "c"))), *files])
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT"))
+    r = json.loads(line[len("RESULT") :])
+    assert r["skipped"] == 0 and r["same"] is True
+    assert r["n"] == 2 + 1 + 1  # 11 s → 2 chunks, 6 s → 1, 2 s → 1 padded
