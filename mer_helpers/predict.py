@@ -563,18 +563,28 @@ def _decode_mono(path, sr: int, *, block_seconds: float = 30.0) -> np.ndarray:
             if native == int(sr)
             else soxr.ResampleStream(native, int(sr), 1, dtype="float32", quality="HQ")
         )
-        parts = []
+        # the output is written into one preallocated array (the header's frame count says how long it will
+        # be), so the peak is the mono signal itself rather than its blocks plus their concatenation
+        y = np.empty(int(np.ceil(info.frames * int(sr) / native)) + 64, dtype=np.float32)
+        n = 0
+
+        def put(part):
+            nonlocal y, n
+            if n + len(part) > len(y):  # a header that undercounts: grow
+                y = np.concatenate([y[:n], np.empty(max(len(part), len(y) // 4), np.float32)])
+            y[n : n + len(part)] = part
+            n += len(part)
+
         for block in sf.blocks(str(p), blocksize=blocksize, dtype="float32", always_2d=True):
             if not np.all(np.isfinite(block)):
                 raise RuntimeError("let load_audio report it")
             mono = block.mean(axis=1, keepdims=True)
-            parts.append(mono[:, 0] if stream is None else stream.resample_chunk(mono, last=False)[:, 0])
+            put(mono[:, 0] if stream is None else stream.resample_chunk(mono, last=False)[:, 0])
         if stream is not None:
-            parts.append(stream.resample_chunk(np.zeros((0, 1), np.float32), last=True)[:, 0])
-        y = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-        if y.size == 0:
+            put(stream.resample_chunk(np.zeros((0, 1), np.float32), last=True)[:, 0])
+        if n == 0:
             raise RuntimeError("let load_audio report it")
-        return np.ascontiguousarray(y, dtype=np.float32)
+        return y[:n]
     except Exception:  # noqa: BLE001 - load_audio gives the user-facing error (or decodes via audioread)
         return load_audio(path, sr=sr, mono=True)
 

@@ -251,6 +251,22 @@ def test_block_decoding_gives_load_audio_samples(tmp_path, ext, sr, channels):
     )  # soxr streaming vs one-shot: float32 rounding at most
 
 
+def test_block_decoding_survives_a_header_that_undercounts(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from mer_helpers.audio import load_audio
+    from mer_helpers.predict import _decode_mono
+
+    path = write(tmp_path / "x.flac", music(20.0, 44100), 44100, channels=2)
+    ref = load_audio(path, sr=22050)
+    real_info = sf.info
+    monkeypatch.setattr(
+        sf, "info", lambda p: SimpleNamespace(samplerate=real_info(p).samplerate, frames=1000)
+    )
+    y = _decode_mono(path, 22050, block_seconds=3.0)
+    np.testing.assert_allclose(y, ref, rtol=0, atol=1e-6)
+
+
 def test_block_decoding_errors_are_load_audio_errors(tmp_path):
     from mer_helpers.predict import _decode_mono
 
