@@ -19,7 +19,7 @@ How a track is made
 4. The labels, on the native 1–9 scale of DEAM/PMEmo-style self-assessment, are noisy affine functions of the
    parameters a listener hears::
 
-       valence   = 5 + 0.6·(major ? +1 : −1) + 4.0·(consonance − ½) + 4.5·(brightness − ½) + ε
+       valence   = 5 + 0.5·(major ? +1 : −1) + 3.5·(consonance − ½) + 5.5·(brightness − ½) + ε
        arousal   = 5 + 4.0·(tempo' − ½) + 3.5·(density − ½) + 3.0·(loudness' − ½) + ε
        dominance = 5 + 3.5·(loudness' − ½) + 3.0·(low_end − ½) + 3.0·(distortion − ½) + ε
 
@@ -66,7 +66,7 @@ EMOTIONS = ("happy", "tense", "sad", "calm")
 SCALES = {"valence": (1.0, 9.0), "arousal": (1.0, 9.0), "dominance": (1.0, 9.0)}
 
 #: Bumped whenever the synthesis changes, so an old folder is regenerated instead of silently reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 _META = "metadata.csv"
 _INFO = "demo.json"
 _LABEL_NOISE = 0.35
@@ -491,7 +491,7 @@ def _track_params(style: dict, genre: str, rng: np.random.Generator) -> dict:
 def _labels(p: dict, rng: np.random.Generator) -> tuple[float, float, float]:
     tempo = (p["tempo"] - 60.0) / 120.0
     loud = (p["loudness"] + 30.0) / 22.0
-    v = 5 + 0.6 * (1 if p["major"] else -1) + 4.0 * (p["consonance"] - 0.5) + 4.5 * (p["brightness"] - 0.5)
+    v = 5 + 0.5 * (1 if p["major"] else -1) + 3.5 * (p["consonance"] - 0.5) + 5.5 * (p["brightness"] - 0.5)
     a = 5 + 4.0 * (tempo - 0.5) + 3.5 * (p["density"] - 0.5) + 3.0 * (loud - 0.5)
     d = 5 + 3.5 * (loud - 0.5) + 3.0 * (p["low_end"] - 0.5) + 3.0 * (p["distortion"] - 0.5)
     noise = rng.normal(0, _LABEL_NOISE, 3)
