@@ -216,3 +216,15 @@ def test_transfer_errors():
         extract_backbone(decision)
     with pytest.raises(ValueError, match="no 'backbone' layer"):
         set_backbone_trainable(plain)
+
+
+@pytest.mark.parametrize("backbone", ["cnn2d", "bilstm_cnn1d", "resnet", "crnn"])
+def test_batchnorm_momentum_option(backbone):
+    def momenta(model):
+        bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+        return {layer.momentum for layer in bns}
+
+    assert momenta(build_model(backbone, TINY, n_genres=3, bn_momentum=0.9)) == {0.9}
+    assert momenta(build_model(backbone, TINY, n_genres=3, bn_momentum=0.99)) == {0.99}
+    if backbone != "crnn":  # the zoo's default; the seed CRNN keeps Keras' 0.99
+        assert momenta(build_model(backbone, TINY, n_genres=3)) == {0.9}

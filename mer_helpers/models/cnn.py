@@ -19,6 +19,7 @@ def cnn2d_backbone(
     dense_units: int = 256,
     dense_dropout: float = 0.5,
     spec_augment=None,
+    bn_momentum: float = 0.9,
     name: str = "cnn2d",
 ):
     """S3's 2-D CNN: 3 × [Conv2D(32|64|128, 3×3, same) → BN → ReLU → MaxPool 2×2 → Dropout] → pooling →
@@ -39,6 +40,10 @@ def cnn2d_backbone(
         How the last feature map becomes a vector: global average / max pooling or flattening.
     dense_units, dense_dropout : int, float
         The Dense layer before the heads.
+    bn_momentum : float
+        BatchNorm moving-average momentum. 0.9 (Keras: 0.99) lets the inference statistics settle within a few
+        dozen steps; with 0.99 and the ~30 steps per epoch of a small dataset they lag the weights for many
+        epochs and the model predicts one class at inference although training accuracy is high.
     spec_augment : keras.layers.Layer or None
         Applied to the input first (active in training only).
 
@@ -51,7 +56,7 @@ def cnn2d_backbone(
     x = inputs if spec_augment is None else spec_augment(inputs)
     for i, f in enumerate(filters, start=1):
         x = layers.Conv2D(f, 3, padding="same", name=f"{name}_conv{i}")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn{i}")(x)
         x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
         x = layers.MaxPooling2D(2, padding="same", name=f"{name}_pool{i}")(x)
         x = layers.Dropout(dropout, name=f"{name}_drop{i}")(x)

@@ -10,7 +10,7 @@ from keras import layers
 __all__ = ["residual_block", "resnet_backbone"]
 
 
-def residual_block(x, filters: int, *, stride: int = 1, name: str):
+def residual_block(x, filters: int, *, stride: int = 1, bn_momentum: float = 0.9, name: str):
     """Basic residual block: Conv 3×3 (stride) → BN → ReLU → Conv 3×3 → BN, plus a shortcut (1×1 conv → BN if
     the shape changes, identity otherwise), → ReLU.
 
@@ -27,15 +27,15 @@ def residual_block(x, filters: int, *, stride: int = 1, name: str):
     """
     shortcut = x
     y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv1")(x)
-    y = layers.BatchNormalization(name=f"{name}_bn1")(y)
+    y = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn1")(y)
     y = layers.Activation("relu", name=f"{name}_relu1")(y)
     y = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
-    y = layers.BatchNormalization(name=f"{name}_bn2")(y)
+    y = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn2")(y)
     if stride != 1 or x.shape[-1] != filters:
         shortcut = layers.Conv2D(
             filters, 1, strides=stride, padding="same", use_bias=False, name=f"{name}_proj"
         )(x)
-        shortcut = layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
+        shortcut = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_proj_bn")(shortcut)
     y = layers.Add(name=f"{name}_add")([y, shortcut])
     return layers.Activation("relu", name=f"{name}_out")(y)
 
@@ -48,6 +48,7 @@ def resnet_backbone(
     pooling: str = "avg",
     dropout: float = 0.3,
     spec_augment=None,
+    bn_momentum: float = 0.9,
     name: str = "resnet",
 ):
     """S4's residual CNN: Conv 7×7/2 (64) → BN → ReLU → MaxPool 3×3/2 → blocks 64, 128/2, 256/2, 512/2 →
@@ -68,6 +69,10 @@ def resnet_backbone(
         Global pooling of the last feature map.
     dropout : float
         On the pooled embedding.
+    bn_momentum : float
+        BatchNorm moving-average momentum. 0.9 (Keras: 0.99) lets the inference statistics settle within a few
+        dozen steps; with 0.99 and the ~30 steps per epoch of a small dataset they lag the weights for many
+        epochs and the model predicts one class at inference although training accuracy is high.
     spec_augment : keras.layers.Layer or None
 
     Returns
@@ -78,11 +83,11 @@ def resnet_backbone(
         raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r}")
     x = inputs if spec_augment is None else spec_augment(inputs)
     x = layers.Conv2D(stem_filters, 7, strides=2, padding="same", use_bias=False, name=f"{name}_stem_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_stem_bn")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_stem_bn")(x)
     x = layers.Activation("relu", name=f"{name}_stem_relu")(x)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"{name}_stem_pool")(x)
     for i, f in enumerate(block_filters, start=1):
-        x = residual_block(x, f, stride=1 if i == 1 else 2, name=f"{name}_block{i}")
+        x = residual_block(x, f, stride=1 if i == 1 else 2, bn_momentum=bn_momentum, name=f"{name}_block{i}")
     pool = layers.GlobalAveragePooling2D if pooling == "avg" else layers.GlobalMaxPooling2D
     x = pool(name=f"{name}_pool")(x)
     return layers.Dropout(dropout, name=f"{name}_drop")(x)

@@ -48,6 +48,10 @@ def lstm_backbone(
     dropout, recurrent_dropout : float
         LSTM input and recurrent dropout (``recurrent_dropout=0.0`` for the cuDNN kernel: module docstring).
     dense_units, dense_dropout : int, float
+    bn_momentum : float
+        BatchNorm moving-average momentum. 0.9 (Keras: 0.99) lets the inference statistics settle within a few
+        dozen steps; with 0.99 and the ~30 steps per epoch of a small dataset they lag the weights for many
+        epochs and the model predicts one class at inference although training accuracy is high.
     spec_augment : keras.layers.Layer or None
 
     Returns
@@ -79,6 +83,7 @@ def bilstm_cnn1d_backbone(
     dense_units: int = 128,
     dense_dropout: float = 0.3,
     spec_augment=None,
+    bn_momentum: float = 0.9,
     name: str = "bilstm_cnn1d",
 ):
     """S3's BiLSTM-CNN1D: 2 × [Conv1D(256|128) over frames → BN → ReLU → MaxPool1D(2) → Dropout] →
@@ -101,6 +106,10 @@ def bilstm_cnn1d_backbone(
     recurrent_dropout : float
         0.2 as in the seed; 0.0 for the cuDNN kernel (module docstring).
     dense_units, dense_dropout : int, float
+    bn_momentum : float
+        BatchNorm moving-average momentum. 0.9 (Keras: 0.99) lets the inference statistics settle within a few
+        dozen steps; with 0.99 and the ~30 steps per epoch of a small dataset they lag the weights for many
+        epochs and the model predicts one class at inference although training accuracy is high.
     spec_augment : keras.layers.Layer or None
 
     Returns
@@ -111,7 +120,7 @@ def bilstm_cnn1d_backbone(
     x = frames_as_sequence(x, name=name)
     for i, f in enumerate(conv_filters, start=1):
         x = layers.Conv1D(f, kernel_size, padding="same", name=f"{name}_conv{i}")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn{i}")(x)
         x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
         x = layers.MaxPooling1D(2, padding="same", name=f"{name}_pool{i}")(x)
         x = layers.Dropout(dropout, name=f"{name}_drop{i}")(x)
