@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mer_helpers import DatasetError
-from mer_helpers import datasets
+from mer_helpers import DatasetError, datasets
 from mer_helpers.audio import load_audio
 from mer_helpers.datasets import demo
 from mer_helpers.datasets.demo import GENRES, make_demo_dataset
@@ -27,13 +26,13 @@ def small(tmp_path_factory):
 
 
 def _audio(df):
-    return {tid: load_audio(p, sr=None) for tid, p in zip(df.track_id, df.path)}
+    return {tid: load_audio(p, sr=None) for tid, p in zip(df.track_id, df.path, strict=True)}
 
 
 def test_files_exist_and_decode(small):
     root, df = small
     assert len(df) == 2 * len(GENRES)
-    for genre, tid, path in zip(df.genre, df.track_id, df.path):
+    for genre, tid, path in zip(df.genre, df.track_id, df.path, strict=True):
         assert os.path.isabs(path)
         assert path == str((root / "audio" / genre / f"{tid}.flac").resolve())
         import soundfile as sf
@@ -42,7 +41,7 @@ def test_files_exist_and_decode(small):
         assert (info.format, info.subtype, info.channels, info.samplerate) == ("FLAC", "PCM_16", 1, SR)
         y = load_audio(path, sr=None)
         assert y.dtype == np.float32 and y.shape == (int(DUR * SR),)
-        assert 0.001 < np.sqrt(np.mean(y ** 2)) < 0.5 and np.abs(y).max() <= 1.0
+        assert 0.001 < np.sqrt(np.mean(y**2)) < 0.5 and np.abs(y).max() <= 1.0
     # resampling on load works on these files too
     assert load_audio(df.path[0], sr=16000).shape == (int(DUR * 16000),)
     assert json.loads((root / "demo.json").read_text())["n_per_genre"] == 2
@@ -50,9 +49,25 @@ def test_files_exist_and_decode(small):
 
 def test_metadata_columns_dtypes_ranges(small):
     root, df = small
-    for col in ("track_id", "path", "genre", "artist", "valence", "arousal", "dominance", "emotion", "duration",
-                "gen_tempo", "gen_mode", "gen_consonance", "gen_brightness", "gen_density", "gen_loudness_db",
-                "gen_low_end", "gen_distortion"):
+    for col in (
+        "track_id",
+        "path",
+        "genre",
+        "artist",
+        "valence",
+        "arousal",
+        "dominance",
+        "emotion",
+        "duration",
+        "gen_tempo",
+        "gen_mode",
+        "gen_consonance",
+        "gen_brightness",
+        "gen_density",
+        "gen_loudness_db",
+        "gen_low_end",
+        "gen_distortion",
+    ):
         assert col in df.columns, col
     assert df.track_id.is_unique
     assert df.track_id.str.fullmatch(r"demo_[a-z]+_\d{3}").all()
@@ -65,8 +80,11 @@ def test_metadata_columns_dtypes_ranges(small):
     assert np.allclose(df.duration, DUR)
     assert set(df.gen_mode) <= {"major", "minor"}
     assert df.gen_tempo.between(60, 190).all()
-    assert df.attrs == {"dataset": "demo", "scales": {"valence": (1.0, 9.0), "arousal": (1.0, 9.0),
-                                                      "dominance": (1.0, 9.0)}, "data_home": str(root)}
+    assert df.attrs == {
+        "dataset": "demo",
+        "scales": {"valence": (1.0, 9.0), "arousal": (1.0, 9.0), "dominance": (1.0, 9.0)},
+        "data_home": str(root),
+    }
     # load() reads back exactly what make_demo_dataset returned
     again = demo.load(root, generate=False)
     pd.testing.assert_frame_equal(again, df)
@@ -74,8 +92,9 @@ def test_metadata_columns_dtypes_ranges(small):
 
 def test_emotion_is_the_va_quadrant(small):
     _, df = small
-    expected = np.where(df.arousal >= 5, np.where(df.valence >= 5, "happy", "tense"),
-                        np.where(df.valence >= 5, "calm", "sad"))
+    expected = np.where(
+        df.arousal >= 5, np.where(df.valence >= 5, "happy", "tense"), np.where(df.valence >= 5, "calm", "sad")
+    )
     assert (df.emotion.to_numpy() == expected).all()
     assert demo.emotion_quadrant(5.0, 5.0) == "happy"
     assert demo.emotion_quadrant(4.99, 5.0) == "tense"
@@ -93,8 +112,12 @@ def test_artists_never_span_genres(small):
             assert len(owners) == n
             assert sizes.min() >= (1 if n == 1 else 2) and sizes.max() <= 4, (n, g, sizes)
     # artists are named per genre, so ids of two genres can never collide
-    big = pd.DataFrame({"genre": [g for g in range(8) for _ in range(30)],
-                        "artist": [a for g in range(8) for a in demo._artist_groups(30, 0, g)]})
+    big = pd.DataFrame(
+        {
+            "genre": [g for g in range(8) for _ in range(30)],
+            "artist": [a for g in range(8) for a in demo._artist_groups(30, 0, g)],
+        }
+    )
     assert big.groupby("genre").artist.nunique().between(8, 15).all()
 
 
@@ -163,7 +186,9 @@ def test_datasets_load_generate_false_on_empty_folder(tmp_path):
 def test_datasets_load_generates_with_a_message(tmp_path, capsys):
     df = datasets.load("demo", tmp_path, n_per_genre=1, seed=1, duration=1.5, n_jobs=1)
     err = capsys.readouterr().err
-    assert "generating the demo dataset" in err and str(tmp_path) in err and len(err.strip().splitlines()) == 1
+    assert (
+        "generating the demo dataset" in err and str(tmp_path) in err and len(err.strip().splitlines()) == 1
+    )
     assert len(df) == len(GENRES) and df.attrs["dataset"] == "demo"
     again = datasets.load("demo", tmp_path, generate=False)
     pd.testing.assert_frame_equal(again, df)
@@ -175,8 +200,9 @@ def test_load_rejects_unknown_options(tmp_path):
         demo.load(tmp_path, n_tracks=3)
 
 
-@pytest.mark.parametrize("kw", [dict(n_per_genre=0), dict(n_per_genre=2.5), dict(seed=-1), dict(duration=0),
-                                dict(sr=100)])
+@pytest.mark.parametrize(
+    "kw", [dict(n_per_genre=0), dict(n_per_genre=2.5), dict(seed=-1), dict(duration=0), dict(sr=100)]
+)
 def test_bad_arguments(tmp_path, kw):
     args = dict(n_per_genre=1, seed=0, duration=1.0)
     args.update(kw)
@@ -185,7 +211,7 @@ def test_bad_arguments(tmp_path, kw):
 
 
 def test_label_design_without_audio():
-    """Over many simulated tracks: each label spreads widely, varies within genre, and the dimensions differ."""
+    """Over many simulated tracks: each label spreads widely, varies within genre, dimensions differ."""
     rows = []
     for g, genre in enumerate(GENRES):
         owners = demo._artist_groups(60, 0, g)
@@ -212,7 +238,7 @@ def test_chunks_of_a_track_differ(small):
     """The arrangement evolves: 1 s excerpts of one track are not copies of each other."""
     _, df = small
     y = load_audio(df.path[df.genre == "pop"].iloc[0], sr=None)
-    a, b = y[SR // 2:SR // 2 + SR], y[2 * SR:3 * SR]
+    a, b = y[SR // 2 : SR // 2 + SR], y[2 * SR : 3 * SR]
     assert not np.allclose(a, b, atol=1e-3)
 
 
@@ -237,7 +263,7 @@ def test_genre_is_learnable_but_no_single_statistic_gives_it(tmp_path):
         f = chunk_features(y, config, kinds=("mfcc", "chroma"))
         m, c = f["mfcc"][0], f["chroma"][0]
         X.append(np.concatenate([m.mean(1), m.std(1), c.mean(1), c.std(1)]))
-        rms.append([np.log(np.sqrt(np.mean(y ** 2)))])
+        rms.append([np.log(np.sqrt(np.mean(y**2)))])
     cv = GroupKFold(n_splits=3)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     acc = cross_val_score(model, np.array(X), df.genre, cv=cv, groups=df.artist).mean()

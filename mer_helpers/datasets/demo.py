@@ -1,11 +1,11 @@
 """The embedded default dataset: synthetic music in 8 genres with valence/arousal/dominance labels.
 
-No dataset can be downloaded here, so the notebooks and the demo run on music this module synthesises offline. Each
-track is real audio (a 16-bit mono FLAC file) of a short piece in one of 8 genres — ambient, classical, electronic,
-folk, hiphop, metal, pop, rock — each with its own tempo range, drum patterns, swing, instruments (additive and
-FM synthesis, Karplus-Strong plucked strings, distorted saw guitars), harmony and texture. The styles overlap on
-purpose: no single global statistic (loudness, mean spectral centroid, tempo, zero-crossing rate, ...) tells the
-genre, but a model that looks at rhythm, timbre and harmony together can.
+No dataset can be downloaded here, so the notebooks and the demo run on music this module synthesises offline.
+Each track is real audio (a 16-bit mono FLAC file) of a short piece in one of 8 genres — ambient, classical,
+electronic, folk, hiphop, metal, pop, rock — each with its own tempo range, drum patterns, swing, instruments
+(additive and FM synthesis, Karplus-Strong plucked strings, distorted saw guitars), harmony and texture. The
+styles overlap on purpose: no single global statistic (loudness, mean spectral centroid, tempo,
+zero-crossing rate...) tells the genre, but a model that looks at rhythm, timbre and harmony together can.
 
 How a track is made
 -------------------
@@ -14,8 +14,8 @@ How a track is made
 2. Tracks come in groups by a synthetic *artist* (2–4 tracks of one genre). An artist has a style — favourite
    instruments, key, drum kit, and a centre for each parameter — so tracks of one artist sound alike and an
    artist-grouped split is a harder, more honest test than a track split (notebook 08).
-3. The piece is arranged in phrases (chord progression A, A', B, fills, an intro without lead or drums) so that
-   the 5 s chunks of one track differ.
+3. The piece is arranged in phrases (chord progression A, A', B, fills, an intro without lead or drums)
+   so that the 5 s chunks of one track differ.
 4. The labels, on the native 1–9 scale of DEAM/PMEmo-style self-assessment, are noisy affine functions of the
    parameters a listener hears::
 
@@ -23,14 +23,14 @@ How a track is made
        arousal   = 5 + 4.0·(tempo' − ½) + 3.5·(density − ½) + 3.0·(loudness' − ½) + ε
        dominance = 5 + 3.5·(loudness' − ½) + 3.0·(low_end − ½) + 3.0·(distortion − ½) + ε
 
-   with ``tempo' = (tempo − 60) / 120``, ``loudness' = (loudness_db + 30) / 22``, ``ε ~ N(0, 0.35)``, clipped to
-   [1, 9]. ``emotion`` is the valence/arousal quadrant: ``happy`` (V ≥ 5, A ≥ 5), ``tense`` (V < 5, A ≥ 5), ``sad``
-   (V < 5, A < 5), ``calm`` (V ≥ 5, A < 5). The parameters are kept as ``gen_*`` columns so notebooks can show what
-   a model picked up.
+   with ``tempo' = (tempo − 60) / 120``, ``loudness' = (loudness_db + 30) / 22``, ``ε ~ N(0, 0.35)``, clipped
+   to [1, 9]. ``emotion`` is the valence/arousal quadrant: ``happy`` (V ≥ 5, A ≥ 5), ``tense`` (V < 5, A ≥ 5),
+   ``sad`` (V < 5, A < 5), ``calm`` (V ≥ 5, A < 5). The parameters are kept as ``gen_*`` columns so notebooks
+   can show what a model picked up.
 
-Reproducibility: track ``j`` of genre ``g`` draws everything from ``np.random.SeedSequence([seed, g, j])`` (and its
-artist from ``[seed, g, artist]``), so the audio does not depend on ``n_jobs`` and, apart from the last track of a
-genre (whose artist group can change), not on ``n_per_genre`` either.
+Reproducibility: track ``j`` of genre ``g`` draws everything from ``np.random.SeedSequence([seed, g, j])``
+(and its artist from ``[seed, g, artist]``), so the audio does not depend on ``n_jobs`` and, apart from the
+last track of a genre (whose artist group can change), not on ``n_per_genre`` either.
 
 Layout written under ``root``::
 
@@ -71,47 +71,154 @@ _META = "metadata.csv"
 _INFO = "demo.json"
 _LABEL_NOISE = 0.35
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Genre styles: overlapping parameter ranges and the instruments each genre draws from.
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 _STYLES = {
-    "ambient": dict(tempo=(60, 108), p_major=0.6, consonance=(0.45, 1.0), brightness=(0.05, 0.6),
-                    density=(0.0, 0.55), loudness=(-30, -12), low_end=(0.0, 0.8), distortion=(0.0, 0.4),
-                    swing=(0.0, 0.0), p_drums=0.3, drums=("soft",), bass=("drone",), chords=("pad", "bellpad"),
-                    lead=("bell", "softsine", "none"), texture=("wind",), reverb=(0.45, 0.7)),
-    "classical": dict(tempo=(66, 144), p_major=0.55, consonance=(0.35, 1.0), brightness=(0.2, 0.75),
-                      density=(0.1, 0.9), loudness=(-30, -12), low_end=(0.0, 0.65), distortion=(0.0, 0.3),
-                      swing=(0.0, 0.0), p_drums=0.0, drums=("none",), bass=("cello",),
-                      chords=("strings", "piano_arp"), lead=("violin", "flute"), texture=("room",),
-                      reverb=(0.3, 0.55)),
-    "electronic": dict(tempo=(110, 145), p_major=0.5, consonance=(0.2, 0.9), brightness=(0.3, 0.95),
-                       density=(0.25, 1.0), loudness=(-26, -8), low_end=(0.3, 1.0), distortion=(0.0, 0.7),
-                       swing=(0.0, 0.08), p_drums=1.0, drums=("four",), bass=("fm_off", "saw_off"),
-                       chords=("supersaw", "pluck_arp"), lead=("sawlead", "square", "none"),
-                       texture=("riser",), reverb=(0.15, 0.4)),
-    "folk": dict(tempo=(78, 132), p_major=0.7, consonance=(0.5, 1.0), brightness=(0.3, 0.85),
-                 density=(0.2, 0.85), loudness=(-28, -11), low_end=(0.05, 0.7), distortion=(0.0, 0.3),
-                 swing=(0.0, 0.2), p_drums=0.5, drums=("folk",), bass=("pluckbass", "none"),
-                 chords=("strum", "fingerpick"), lead=("flute", "fiddle", "none"), texture=("room",),
-                 reverb=(0.15, 0.35)),
-    "hiphop": dict(tempo=(70, 105), p_major=0.35, consonance=(0.2, 0.9), brightness=(0.1, 0.65),
-                   density=(0.25, 0.9), loudness=(-26, -8), low_end=(0.4, 1.0), distortion=(0.0, 0.5),
-                   swing=(0.08, 0.3), p_drums=1.0, drums=("boombap",), bass=("808",),
-                   chords=("epiano", "pad"), lead=("softsine", "epiano_lead", "none"), texture=("vinyl",),
-                   reverb=(0.1, 0.3)),
-    "metal": dict(tempo=(96, 184), p_major=0.15, consonance=(0.0, 0.6), brightness=(0.35, 1.0),
-                  density=(0.4, 1.0), loudness=(-24, -8), low_end=(0.3, 1.0), distortion=(0.5, 1.0),
-                  swing=(0.0, 0.0), p_drums=1.0, drums=("metal",), bass=("sawbass",), chords=("power",),
-                  lead=("guitarlead", "none"), texture=("none",), reverb=(0.08, 0.25)),
-    "pop": dict(tempo=(90, 128), p_major=0.75, consonance=(0.5, 1.0), brightness=(0.4, 0.95),
-                density=(0.25, 0.85), loudness=(-26, -9), low_end=(0.25, 0.85), distortion=(0.0, 0.4),
-                swing=(0.0, 0.1), p_drums=1.0, drums=("pop",), bass=("sawbass", "pluckbass"),
-                chords=("piano", "pluck_arp", "strum"), lead=("square", "sawlead", "softsine"),
-                texture=("none",), reverb=(0.15, 0.4)),
-    "rock": dict(tempo=(100, 160), p_major=0.5, consonance=(0.2, 0.85), brightness=(0.35, 0.9),
-                 density=(0.3, 0.9), loudness=(-25, -8), low_end=(0.25, 0.9), distortion=(0.2, 0.8),
-                 swing=(0.0, 0.05), p_drums=1.0, drums=("rock",), bass=("sawbass",), chords=("overdrive",),
-                 lead=("guitarlead", "none"), texture=("none",), reverb=(0.1, 0.3)),
+    "ambient": dict(
+        tempo=(60, 108),
+        p_major=0.6,
+        consonance=(0.45, 1.0),
+        brightness=(0.05, 0.6),
+        density=(0.0, 0.55),
+        loudness=(-30, -12),
+        low_end=(0.0, 0.8),
+        distortion=(0.0, 0.4),
+        swing=(0.0, 0.0),
+        p_drums=0.3,
+        drums=("soft",),
+        bass=("drone",),
+        chords=("pad", "bellpad"),
+        lead=("bell", "softsine", "none"),
+        texture=("wind",),
+        reverb=(0.45, 0.7),
+    ),
+    "classical": dict(
+        tempo=(66, 144),
+        p_major=0.55,
+        consonance=(0.35, 1.0),
+        brightness=(0.2, 0.75),
+        density=(0.1, 0.9),
+        loudness=(-30, -12),
+        low_end=(0.0, 0.65),
+        distortion=(0.0, 0.3),
+        swing=(0.0, 0.0),
+        p_drums=0.0,
+        drums=("none",),
+        bass=("cello",),
+        chords=("strings", "piano_arp"),
+        lead=("violin", "flute"),
+        texture=("room",),
+        reverb=(0.3, 0.55),
+    ),
+    "electronic": dict(
+        tempo=(110, 145),
+        p_major=0.5,
+        consonance=(0.2, 0.9),
+        brightness=(0.3, 0.95),
+        density=(0.25, 1.0),
+        loudness=(-26, -8),
+        low_end=(0.3, 1.0),
+        distortion=(0.0, 0.7),
+        swing=(0.0, 0.08),
+        p_drums=1.0,
+        drums=("four",),
+        bass=("fm_off", "saw_off"),
+        chords=("supersaw", "pluck_arp"),
+        lead=("sawlead", "square", "none"),
+        texture=("riser",),
+        reverb=(0.15, 0.4),
+    ),
+    "folk": dict(
+        tempo=(78, 132),
+        p_major=0.7,
+        consonance=(0.5, 1.0),
+        brightness=(0.3, 0.85),
+        density=(0.2, 0.85),
+        loudness=(-28, -11),
+        low_end=(0.05, 0.7),
+        distortion=(0.0, 0.3),
+        swing=(0.0, 0.2),
+        p_drums=0.5,
+        drums=("folk",),
+        bass=("pluckbass", "none"),
+        chords=("strum", "fingerpick"),
+        lead=("flute", "fiddle", "none"),
+        texture=("room",),
+        reverb=(0.15, 0.35),
+    ),
+    "hiphop": dict(
+        tempo=(70, 105),
+        p_major=0.35,
+        consonance=(0.2, 0.9),
+        brightness=(0.1, 0.65),
+        density=(0.25, 0.9),
+        loudness=(-26, -8),
+        low_end=(0.4, 1.0),
+        distortion=(0.0, 0.5),
+        swing=(0.08, 0.3),
+        p_drums=1.0,
+        drums=("boombap",),
+        bass=("808",),
+        chords=("epiano", "pad"),
+        lead=("softsine", "epiano_lead", "none"),
+        texture=("vinyl",),
+        reverb=(0.1, 0.3),
+    ),
+    "metal": dict(
+        tempo=(96, 184),
+        p_major=0.15,
+        consonance=(0.0, 0.6),
+        brightness=(0.35, 1.0),
+        density=(0.4, 1.0),
+        loudness=(-24, -8),
+        low_end=(0.3, 1.0),
+        distortion=(0.5, 1.0),
+        swing=(0.0, 0.0),
+        p_drums=1.0,
+        drums=("metal",),
+        bass=("sawbass",),
+        chords=("power",),
+        lead=("guitarlead", "none"),
+        texture=("none",),
+        reverb=(0.08, 0.25),
+    ),
+    "pop": dict(
+        tempo=(90, 128),
+        p_major=0.75,
+        consonance=(0.5, 1.0),
+        brightness=(0.4, 0.95),
+        density=(0.25, 0.85),
+        loudness=(-26, -9),
+        low_end=(0.25, 0.85),
+        distortion=(0.0, 0.4),
+        swing=(0.0, 0.1),
+        p_drums=1.0,
+        drums=("pop",),
+        bass=("sawbass", "pluckbass"),
+        chords=("piano", "pluck_arp", "strum"),
+        lead=("square", "sawlead", "softsine"),
+        texture=("none",),
+        reverb=(0.15, 0.4),
+    ),
+    "rock": dict(
+        tempo=(100, 160),
+        p_major=0.5,
+        consonance=(0.2, 0.85),
+        brightness=(0.35, 0.9),
+        density=(0.3, 0.9),
+        loudness=(-25, -8),
+        low_end=(0.25, 0.9),
+        distortion=(0.2, 0.8),
+        swing=(0.0, 0.05),
+        p_drums=1.0,
+        drums=("rock",),
+        bass=("sawbass",),
+        chords=("overdrive",),
+        lead=("guitarlead", "none"),
+        texture=("none",),
+        reverb=(0.1, 0.3),
+    ),
 }
 _CONTINUOUS = ("tempo", "consonance", "brightness", "density", "loudness", "low_end", "distortion", "swing")
 
@@ -119,12 +226,20 @@ _MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
 _MINOR = np.array([0, 2, 3, 5, 7, 8, 10])
 _ROMAN_MAJOR = ("I", "ii", "iii", "IV", "V", "vi", "vii°")
 _ROMAN_MINOR = ("i", "ii°", "III", "iv", "v", "VI", "VII")
-_PROGS_MAJOR = ((0, 4, 5, 3), (0, 3, 4, 3), (0, 5, 3, 4), (5, 3, 0, 4), (0, 3, 0, 4), (0, 1, 4, 0), (3, 4, 2, 5))
+_PROGS_MAJOR = (
+    (0, 4, 5, 3),
+    (0, 3, 4, 3),
+    (0, 5, 3, 4),
+    (5, 3, 0, 4),
+    (0, 3, 0, 4),
+    (0, 1, 4, 0),
+    (3, 4, 2, 5),
+)
 _PROGS_MINOR = ((0, 5, 2, 6), (0, 3, 4, 0), (0, 6, 5, 6), (0, 3, 6, 2), (0, 5, 3, 4), (0, 0, 5, 6))
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Low-level synthesis (vectorised numpy; every note is cached per clip because progressions loop).
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 _TN = 4096  # wavetable length
 _KMAX = 48  # harmonics in a wavetable
 _SINES = None  # [_KMAX, _TN] float32, built on first use
@@ -153,7 +268,7 @@ class _Synth:
         self._tables: dict = {}
         self._notes: dict = {}
 
-    # -- building blocks --------------------------------------------------------------------------------------
+    # -- building blocks -------------------------------------------------------------------------------------
     def t(self, n: int) -> np.ndarray:
         return np.arange(n, dtype=np.float32) / np.float32(self.sr)
 
@@ -169,7 +284,7 @@ class _Synth:
             elif kind == "square":
                 a = np.where(k % 2 == 1, 1.0 / k, 0.0)
             elif kind == "tri":
-                a = np.where(k % 2 == 1, 1.0 / k ** 2, 0.0)
+                a = np.where(k % 2 == 1, 1.0 / k**2, 0.0)
             elif kind == "organ":
                 a = np.where(np.isin(k, (1, 2, 3, 4, 6, 8)), 1.0 / k, 0.0)
             elif kind == "flute":
@@ -179,13 +294,21 @@ class _Synth:
             else:
                 raise ValueError(kind)
             a = a / np.sqrt(1.0 + (k * f / cutoff) ** 4)
-            tab = (a.astype(np.float32) @ _sines()[:K])
+            tab = a.astype(np.float32) @ _sines()[:K]
             tab /= np.abs(tab).max() + 1e-9
             self._tables[key] = tab
         return tab
 
-    def osc(self, tab: np.ndarray, f: float, n: int, *, vib: float = 0.0, vib_rate: float = 5.0,
-            phase: float = 0.0) -> np.ndarray:
+    def osc(
+        self,
+        tab: np.ndarray,
+        f: float,
+        n: int,
+        *,
+        vib: float = 0.0,
+        vib_rate: float = 5.0,
+        phase: float = 0.0,
+    ) -> np.ndarray:
         """Wavetable oscillator; ``vib`` is the vibrato depth as a frequency ratio (0.006 ≈ 10 cents)."""
         if vib:
             t = self.t(n)
@@ -206,7 +329,7 @@ class _Synth:
         r = int(release * self.sr)
         if r > 0:
             r = min(r, n)
-            e[n - r:] *= np.linspace(1.0, 0.0, r, dtype=np.float32)
+            e[n - r :] *= np.linspace(1.0, 0.0, r, dtype=np.float32)
         return e
 
     def _cached(self, key, make):
@@ -216,7 +339,7 @@ class _Synth:
             self._notes[key] = x
         return x
 
-    # -- pitched instruments (each returns a float32 array of n samples, peak ≈ 1) ----------------------------
+    # -- pitched instruments (each returns a float32 array of n samples, peak ≈ 1) ---------------------------
     def note(self, inst: str, midi: float, n: int) -> np.ndarray:
         return self._cached((inst, midi, n), lambda: self._note(inst, midi, n).astype(np.float32))
 
@@ -228,12 +351,15 @@ class _Synth:
         if inst in ("pad", "strings", "supersaw"):
             tab = self.table("saw", f * det, cut * (0.6 if inst == "pad" else 1.0))
             vib = 0.004 if inst == "strings" else 0.0
-            x = self.osc(tab, f * det, n, vib=vib, vib_rate=5.2) + self.osc(tab, f / det, n, vib=vib, vib_rate=4.7,
-                                                                              phase=0.37)
+            x = self.osc(tab, f * det, n, vib=vib, vib_rate=5.2) + self.osc(
+                tab, f / det, n, vib=vib, vib_rate=4.7, phase=0.37
+            )
             if inst == "supersaw":
-                x = x + 0.7 * self.osc(tab, f * det ** 2.3, n, phase=0.71)
+                x = x + 0.7 * self.osc(tab, f * det**2.3, n, phase=0.71)
             att = {"pad": 0.9, "strings": 0.18, "supersaw": 0.01}[inst]
-            return 0.5 * x * self.env(n, att, 0.6, 0.8 if inst != "supersaw" else 0.5, min(0.5, n / self.sr / 3))
+            return (
+                0.5 * x * self.env(n, att, 0.6, 0.8 if inst != "supersaw" else 0.5, min(0.5, n / self.sr / 3))
+            )
         if inst == "bellpad":
             tab = self.table("organ", f, cut)
             x = self.osc(tab, f * det, n) + self.osc(tab, f / det, n, phase=0.5)
@@ -259,12 +385,16 @@ class _Synth:
             t = self.t(n)
             x = np.sin(2 * np.pi * f * t) + 0.25 * np.sin(4 * np.pi * f * t + 0.3)
             att = 0.04 if inst == "softsine" else 1.0
-            return 0.8 * x * self.env(n, att, 0.8, 0.7, min(0.3 if inst == "softsine" else 1.0, n / self.sr / 2))
+            return (
+                0.8 * x * self.env(n, att, 0.8, 0.7, min(0.3 if inst == "softsine" else 1.0, n / self.sr / 2))
+            )
         if inst in ("violin", "fiddle", "cello"):
             tab = self.table("saw", f, cut * (0.8 if inst != "fiddle" else 1.2))
             vib = 0.006 if inst != "fiddle" else 0.004
             att = 0.06 if inst != "fiddle" else 0.02
-            return self.osc(tab, f, n, vib=vib, vib_rate=5.5) * self.env(n, att, 0.5, 0.85, min(0.08, n / self.sr / 3))
+            return self.osc(tab, f, n, vib=vib, vib_rate=5.5) * self.env(
+                n, att, 0.5, 0.85, min(0.08, n / self.sr / 3)
+            )
         if inst == "flute":
             tab = self.table("flute", f, cut)
             x = self.osc(tab, f, n, vib=0.004, vib_rate=4.8)
@@ -301,9 +431,11 @@ class _Synth:
         raise ValueError(f"unknown instrument {inst!r}")
 
     def karplus_strong(self, f: float, n: int, *, decay: float) -> np.ndarray:
-        """Plucked string: a noise burst through a delay line with an averaging filter, computed one period at a time.
+        """Plucked string: a noise burst through a delay line with an averaging filter, computed one period at
+        a time.
 
-        The integer delay detunes by up to half a sample, so the note is rendered slightly off and resampled to ``f``.
+        The integer delay detunes by up to half a sample, so the note is rendered slightly off and resampled
+        to ``f``.
         """
         sr = self.sr
         P = max(2, int(round(sr / f - 0.5)))
@@ -314,16 +446,18 @@ class _Synth:
         smooth = 1 + int(3 * (1 - self.bright))  # darker pluck: smoother excitation
         for _ in range(smooth):
             burst = 0.5 * (burst + np.roll(burst, 1))
-        y[1:P + 1] = burst
-        g = np.float32(0.5 * math.exp(-P / (sr * decay / 6.9)))  # ½(y[n-P] + y[n-P-1]) × loss: −60 dB in `decay` s
+        y[1 : P + 1] = burst
+        g = np.float32(
+            0.5 * math.exp(-P / (sr * decay / 6.9))
+        )  # ½(y[n-P] + y[n-P-1]) × loss: −60 dB in `decay` s
         for s in range(P + 1, m + 1, P):
             e = min(s + P, m + 1)
-            y[s:e] = g * (y[s - P:e - P] + y[s - P - 1:e - P - 1])
+            y[s:e] = g * (y[s - P : e - P] + y[s - P - 1 : e - P - 1])
         x = np.interp(np.arange(n) * ratio, np.arange(m), y[1:]).astype(np.float32)
         x *= self.env(n, 0.001, 1.0, 1.0, min(0.05, n / sr / 3))
         return x / (np.abs(x).max() + 1e-9)
 
-    # -- drums -------------------------------------------------------------------------------------------------
+    # -- drums -----------------------------------------------------------------------------------------------
     def drum(self, kind: str, kit: dict) -> np.ndarray:
         return self._cached(("drum", kind), lambda: self._drum(kind, kit).astype(np.float32))
 
@@ -346,9 +480,13 @@ class _Synth:
         if kind in ("kick", "softkick", "tom1", "tom2", "timpani"):
             n = int((0.45 if kind != "timpani" else 1.2) * sr)
             t = self.t(n)
-            f0, f1, dec = {"kick": (kit["kick_hi"], kit["kick_lo"], kit["kick_decay"]),
-                           "softkick": (90.0, 50.0, 0.25), "tom1": (220.0, 150.0, 0.22),
-                           "tom2": (160.0, 100.0, 0.28), "timpani": (110.0, 98.0, 0.7)}[kind]
+            f0, f1, dec = {
+                "kick": (kit["kick_hi"], kit["kick_lo"], kit["kick_decay"]),
+                "softkick": (90.0, 50.0, 0.25),
+                "tom1": (220.0, 150.0, 0.22),
+                "tom2": (160.0, 100.0, 0.28),
+                "timpani": (110.0, 98.0, 0.7),
+            }[kind]
             freq = f1 + (f0 - f1) * np.exp(-t / 0.035)
             ph = np.cumsum(freq, dtype=np.float64) / sr
             x = np.sin(2 * np.pi * ph).astype(np.float32) * np.exp(-t / dec)
@@ -363,15 +501,21 @@ class _Synth:
                 e = e + 0.6 * (t >= 0.03) * np.exp(-np.maximum(t - 0.03, 0) / 0.09)
                 return self._noise(n, 900, 4000) * e * 1.5
             if kind == "rim":
-                return (np.sin(2 * np.pi * 520 * t) * np.exp(-t / 0.02) + 0.6 * self._noise(n, 2000, 7000)
-                        * np.exp(-t / 0.015))
+                return np.sin(2 * np.pi * 520 * t) * np.exp(-t / 0.02) + 0.6 * self._noise(
+                    n, 2000, 7000
+                ) * np.exp(-t / 0.015)
             body = np.sin(2 * np.pi * kit["snare_tone"] * t) * np.exp(-t / 0.05)
             noise = self._noise(n, 1200, 9000) * np.exp(-t / kit["snare_decay"])
             return 0.7 * body + 1.2 * noise
         if kind in ("hat", "openhat", "shaker", "crash", "ride", "tamb"):
-            dur, lo, dec, att = {"hat": (0.12, 7000, 0.025, 0.0), "openhat": (0.45, 6500, 0.16, 0.0),
-                                 "shaker": (0.15, 5000, 0.035, 0.012), "crash": (1.8, 3500, 0.6, 0.0),
-                                 "ride": (0.9, 5000, 0.35, 0.0), "tamb": (0.25, 6000, 0.07, 0.0)}[kind]
+            dur, lo, dec, att = {
+                "hat": (0.12, 7000, 0.025, 0.0),
+                "openhat": (0.45, 6500, 0.16, 0.0),
+                "shaker": (0.15, 5000, 0.035, 0.012),
+                "crash": (1.8, 3500, 0.6, 0.0),
+                "ride": (0.9, 5000, 0.35, 0.0),
+                "tamb": (0.25, 6000, 0.07, 0.0),
+            }[kind]
             n = int(dur * sr)
             t = self.t(n)
             e = np.exp(-t / dec)
@@ -391,14 +535,14 @@ def _add(buf: np.ndarray, x: np.ndarray, start: int, gain: float = 1.0) -> None:
         x, start = x[-start:], 0
     m = min(len(x), len(buf) - start)
     if m > 0:
-        buf[start:start + m] += gain * x[:m]
+        buf[start : start + m] += gain * x[:m]
 
 
 def _comb(x: np.ndarray, delay: int, g: float) -> np.ndarray:
     """Feedback comb ``y[n] = x[n] + g·y[n-D]`` computed one block at a time.
 
-    The recursion is first unrolled (``y[n] = w[n] + g²·y[n-2D]`` with ``w[n] = x[n] + g·x[n-D]``, and so on) until
-    the delay is at least 2048 samples, so the Python loop runs a few hundred times whatever ``D`` is.
+    The recursion is first unrolled (``y[n] = w[n] + g²·y[n-2D]`` with ``w[n] = x[n] + g·x[n-D]``, and so on)
+    until the delay is at least 2048 samples, so the Python loop runs a few hundred times whatever ``D`` is.
     """
     w = x.astype(np.float32, copy=True)
     g = np.float32(g)
@@ -407,7 +551,7 @@ def _comb(x: np.ndarray, delay: int, g: float) -> np.ndarray:
         delay, g = 2 * delay, g * g
     for s in range(delay, len(w), delay):
         e = min(s + delay, len(w))
-        w[s:e] += g * w[s - delay:e - delay]
+        w[s:e] += g * w[s - delay : e - delay]
     return w
 
 
@@ -433,15 +577,15 @@ def _rms(x: np.ndarray) -> float:
     return math.sqrt(float(x @ x) / max(1, x.size))
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Parameters, artists, labels
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def _artist_groups(n: int, seed: int, genre_index: int) -> list[int]:
-    """Artist index of each of ``n`` tracks: groups of 2–3 drawn in sequence, a lone last track joins the one before
-    (so groups have 2–4 tracks; ``n = 1`` gives one artist)."""
+    """Artist index of each of ``n`` tracks: groups of 2–3 drawn in sequence, a lone last track joins the one
+    before (so groups have 2–4 tracks; ``n = 1`` gives one artist)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, genre_index, 1_000_003]))
     sizes = rng.integers(2, 4, size=n)
-    owner, a, j = [], 0, 0
+    owner, a = [], 0
     for s in sizes:
         owner.extend([a] * int(s))
         a += 1
@@ -468,11 +612,19 @@ def _artist_style(seed: int, genre_index: int, artist: int) -> dict:
         chords=str(rng.choice(st["chords"])),
         lead=str(rng.choice(st["lead"])),
         reverb=float(rng.uniform(*st["reverb"])),
-        kit=dict(kick_hi=float(rng.uniform(110, 180)), kick_lo=float(rng.uniform(42, 60)),
-                 kick_decay=float(rng.uniform(0.12, 0.3)), kick_click=float(rng.uniform(0.1, 0.6)),
-                 snare_tone=float(rng.uniform(160, 240)), snare_decay=float(rng.uniform(0.06, 0.16))),
-        mix=dict(drums=float(rng.uniform(0.8, 1.2)), chords=float(rng.uniform(0.8, 1.2)),
-                 lead=float(rng.uniform(0.8, 1.2))),
+        kit=dict(
+            kick_hi=float(rng.uniform(110, 180)),
+            kick_lo=float(rng.uniform(42, 60)),
+            kick_decay=float(rng.uniform(0.12, 0.3)),
+            kick_click=float(rng.uniform(0.1, 0.6)),
+            snare_tone=float(rng.uniform(160, 240)),
+            snare_decay=float(rng.uniform(0.06, 0.16)),
+        ),
+        mix=dict(
+            drums=float(rng.uniform(0.8, 1.2)),
+            chords=float(rng.uniform(0.8, 1.2)),
+            lead=float(rng.uniform(0.8, 1.2)),
+        ),
         pattern=int(rng.integers(0, 1000)),
     )
 
@@ -495,12 +647,13 @@ def _labels(p: dict, rng: np.random.Generator) -> tuple[float, float, float]:
     a = 5 + 4.0 * (tempo - 0.5) + 3.5 * (p["density"] - 0.5) + 3.0 * (loud - 0.5)
     d = 5 + 3.5 * (loud - 0.5) + 3.0 * (p["low_end"] - 0.5) + 3.0 * (p["distortion"] - 0.5)
     noise = rng.normal(0, _LABEL_NOISE, 3)
-    return tuple(float(np.clip(x + e, 1.0, 9.0)) for x, e in zip((v, a, d), noise))
+    return tuple(float(np.clip(x + e, 1.0, 9.0)) for x, e in zip((v, a, d), noise, strict=True))
 
 
 def emotion_quadrant(valence, arousal, *, midpoint: float = 5.0):
-    """The valence/arousal quadrant: ``happy`` (V ≥ m, A ≥ m), ``tense`` (V < m, A ≥ m), ``sad`` (V < m, A < m),
-    ``calm`` (V ≥ m, A < m).
+    """The valence/arousal quadrant of ratings, with ``m = midpoint``.
+
+    ``happy`` (V ≥ m, A ≥ m), ``tense`` (V < m, A ≥ m), ``sad`` (V < m, A < m), ``calm`` (V ≥ m, A < m).
 
     Parameters
     ----------
@@ -513,31 +666,60 @@ def emotion_quadrant(valence, arousal, *, midpoint: float = 5.0):
     """
     v = np.asarray(valence, dtype=float)
     a = np.asarray(arousal, dtype=float)
-    out = np.where(a >= midpoint, np.where(v >= midpoint, "happy", "tense"),
-                   np.where(v >= midpoint, "calm", "sad"))
+    out = np.where(
+        a >= midpoint, np.where(v >= midpoint, "happy", "tense"), np.where(v >= midpoint, "calm", "sad")
+    )
     return str(out) if out.ndim == 0 else out.astype(object)
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Arrangement and rendering of one clip
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 _DRUM_PATTERNS = {  # 16 steps per bar: {drum: [(step, velocity), ...]} variants
-    "rock": [dict(kick=[0, 8], snare=[4, 12]), dict(kick=[0, 8, 10], snare=[4, 12]),
-             dict(kick=[0, 6, 8], snare=[4, 12]), dict(kick=[0, 3, 8, 10], snare=[4, 12])],
-    "metal": [dict(kick=[0, 2, 4, 6, 8, 10, 12, 14], snare=[4, 12]), dict(kick=[0, 3, 6, 8, 11, 14], snare=[4, 12]),
-              dict(kick=[0, 2, 8, 10], snare=[4, 12])],
-    "pop": [dict(kick=[0, 8], snare=[4, 12]), dict(kick=[0, 7, 8], snare=[4, 12]), dict(kick=[0, 8, 11], clap=[4, 12]),
-            dict(kick=[0, 10], clap=[4, 12])],
-    "four": [dict(kick=[0, 4, 8, 12], clap=[4, 12], openhat=[2, 6, 10, 14]),
-             dict(kick=[0, 4, 8, 12], snare=[4, 12], openhat=[2, 6, 10, 14]),
-             dict(kick=[0, 4, 8, 12, 14], clap=[4, 12], openhat=[2, 10])],
-    "boombap": [dict(kick=[0, 7, 10], snare=[4, 12]), dict(kick=[0, 3, 10], snare=[4, 12]),
-                dict(kick=[0, 10, 11], snare=[4, 12]), dict(kick=[0, 6, 9], snare=[4, 13])],
-    "folk": [dict(softkick=[0, 8], tamb=[4, 12]), dict(softkick=[0, 6, 8], rim=[4, 12]), dict(softkick=[0], tamb=[8])],
+    "rock": [
+        dict(kick=[0, 8], snare=[4, 12]),
+        dict(kick=[0, 8, 10], snare=[4, 12]),
+        dict(kick=[0, 6, 8], snare=[4, 12]),
+        dict(kick=[0, 3, 8, 10], snare=[4, 12]),
+    ],
+    "metal": [
+        dict(kick=[0, 2, 4, 6, 8, 10, 12, 14], snare=[4, 12]),
+        dict(kick=[0, 3, 6, 8, 11, 14], snare=[4, 12]),
+        dict(kick=[0, 2, 8, 10], snare=[4, 12]),
+    ],
+    "pop": [
+        dict(kick=[0, 8], snare=[4, 12]),
+        dict(kick=[0, 7, 8], snare=[4, 12]),
+        dict(kick=[0, 8, 11], clap=[4, 12]),
+        dict(kick=[0, 10], clap=[4, 12]),
+    ],
+    "four": [
+        dict(kick=[0, 4, 8, 12], clap=[4, 12], openhat=[2, 6, 10, 14]),
+        dict(kick=[0, 4, 8, 12], snare=[4, 12], openhat=[2, 6, 10, 14]),
+        dict(kick=[0, 4, 8, 12, 14], clap=[4, 12], openhat=[2, 10]),
+    ],
+    "boombap": [
+        dict(kick=[0, 7, 10], snare=[4, 12]),
+        dict(kick=[0, 3, 10], snare=[4, 12]),
+        dict(kick=[0, 10, 11], snare=[4, 12]),
+        dict(kick=[0, 6, 9], snare=[4, 13]),
+    ],
+    "folk": [
+        dict(softkick=[0, 8], tamb=[4, 12]),
+        dict(softkick=[0, 6, 8], rim=[4, 12]),
+        dict(softkick=[0], tamb=[8]),
+    ],
     "soft": [dict(softkick=[0]), dict(softkick=[0, 10])],
 }
-_HAT = {"rock": "hat", "metal": "ride", "pop": "hat", "four": "hat", "boombap": "hat", "folk": "shaker",
-        "soft": "shaker"}
+_HAT = {
+    "rock": "hat",
+    "metal": "ride",
+    "pop": "hat",
+    "four": "hat",
+    "boombap": "hat",
+    "folk": "shaker",
+    "soft": "shaker",
+}
 
 
 class _Clip:
@@ -559,7 +741,7 @@ class _Clip:
         self.tonic = 48 + params["key"]  # C3..B3
         self.humanize = 0.0 if genre == "electronic" else 0.006
 
-    # -- time grid --------------------------------------------------------------------------------------------
+    # -- time grid -------------------------------------------------------------------------------------------
     def at(self, bar: int, step: float) -> int:
         """Sample index of a 16th step in a bar (odd steps swung)."""
         s = bar * 16 + step
@@ -573,7 +755,7 @@ class _Clip:
     def samples(self, steps: float) -> int:
         return max(1, int(steps * self.step * self.sr))
 
-    # -- harmony ----------------------------------------------------------------------------------------------
+    # -- harmony ---------------------------------------------------------------------------------------------
     def degree_pitch(self, degree: int, base: int) -> int:
         return base + int(self.scale[degree % 7]) + 12 * (degree // 7)
 
@@ -608,7 +790,7 @@ class _Clip:
         self.progression = "-".join((_ROMAN_MAJOR if self.p["major"] else _ROMAN_MINOR)[d] for d in prog_a)
         return out
 
-    # -- layers -----------------------------------------------------------------------------------------------
+    # -- layers ----------------------------------------------------------------------------------------------
     def render(self) -> np.ndarray:
         plan = self.plan()
         st = self.style
@@ -639,7 +821,7 @@ class _Clip:
             pat = dict(pat, kick=list(range(16)))  # double bass
         buf = np.zeros(self.n, dtype=np.float32)
         drop_intro = self.rng.uniform() < 0.4
-        for b, (deg, ph, bip, sec) in enumerate(plan):
+        for b, (_deg, ph, bip, _sec) in enumerate(plan):
             if ph == 0 and drop_intro and bip < self.phrase_bars // 2:
                 continue
             fill = bip == self.phrase_bars - 1 and kind not in ("soft", "folk")
@@ -658,8 +840,12 @@ class _Clip:
                 toms = ["snare", "snare", "tom1", "tom1", "tom2", "tom2", "kick", "snare"]
                 fill_steps = range(8, 16) if dens > 0.5 else range(8, 16, 2)
                 for i, s in enumerate(fill_steps):
-                    _add(buf, self.syn.drum(toms[i % 8] if dens > 0.5 else toms[2 * i], kit), self.at(b, s),
-                         0.6 + 0.04 * i)
+                    _add(
+                        buf,
+                        self.syn.drum(toms[i % 8] if dens > 0.5 else toms[2 * i], kit),
+                        self.at(b, s),
+                        0.6 + 0.04 * i,
+                    )
             if bip == 0 and ph > 0 and kind not in ("soft", "folk"):
                 _add(buf, self.syn.drum("crash", kit), self.at(b, 0), 0.7)
         return buf
@@ -671,7 +857,7 @@ class _Clip:
             return buf
         base = self.tonic - 12
         dens = self.p["density"]
-        for b, (deg, ph, bip, sec) in enumerate(plan):
+        for b, (deg, _ph, _bip, _sec) in enumerate(plan):
             root = self.degree_pitch(deg, base)
             if root > base + 7:
                 root -= 12
@@ -688,12 +874,15 @@ class _Clip:
             if inst == "cello":
                 steps = [0, 8] if dens < 0.5 else [0, 4, 8, 12]
                 pitches = [root, root + 7] if len(steps) == 2 else [root, root + 7, root + 12, root + 7]
-                for s, m in zip(steps, pitches):
+                for s, m in zip(steps, pitches, strict=True):
                     _add(buf, self.syn.note("cello", m, self.samples(16 // len(steps))), self.at(b, s), 0.9)
                 continue
             if inst == "pluckbass":
-                for s, m in ((0, root), (8, root + 7)) if dens < 0.6 else ((0, root), (6, root), (8, root + 7),
-                                                                           (12, root + 12)):
+                for s, m in (
+                    ((0, root), (8, root + 7))
+                    if dens < 0.6
+                    else ((0, root), (6, root), (8, root + 7), (12, root + 12))
+                ):
                     _add(buf, self.syn.note("pluckbass", m, self.samples(8)), self.at(b, s), 0.9)
                 continue
             if inst in ("fm_off", "saw_off"):
@@ -708,8 +897,12 @@ class _Clip:
             else:
                 steps, length = range(0, 16, 2), 1.8
             for s in steps:
-                _add(buf, self.syn.note("sawbass", root, self.samples(length)), self.at(b, s),
-                     1.0 if s % 4 == 0 else 0.8)
+                _add(
+                    buf,
+                    self.syn.note("sawbass", root, self.samples(length)),
+                    self.at(b, s),
+                    1.0 if s % 4 == 0 else 0.8,
+                )
         return buf
 
     def chords(self, plan) -> np.ndarray:
@@ -719,7 +912,7 @@ class _Clip:
         dens = self.p["density"]
         voicings = {}
         last = None
-        for b, (deg, ph, bip, sec) in enumerate(plan):
+        for b, (deg, _ph, bip, sec) in enumerate(plan):
             if (deg, sec) not in voicings:
                 voicings[(deg, sec)] = self.chord(deg, base)
             notes = voicings[(deg, sec)]
@@ -732,8 +925,12 @@ class _Clip:
                 length = 32 + 6 if inst in ("pad", "bellpad") else hold + 2
                 for s in range(0, 16, hold):
                     for m in notes:
-                        _add(buf, self.syn.note("pad" if inst == "pad" else inst, m, self.samples(length)),
-                             self.at(b, s), 1.0 / len(notes))
+                        _add(
+                            buf,
+                            self.syn.note("pad" if inst == "pad" else inst, m, self.samples(length)),
+                            self.at(b, s),
+                            1.0 / len(notes),
+                        )
                 continue
             if inst in ("piano_arp", "pluck_arp", "fingerpick"):
                 rate = 2 if dens > 0.55 else 4 if inst != "pluck_arp" else 2
@@ -745,8 +942,11 @@ class _Clip:
                     _add(buf, self.syn.note(name, m, self.samples(rate * 2.5)), self.at(b, s), 0.8)
                 continue
             if inst in ("strum", "piano"):
-                pattern = ((0, 1.0), (4, 0.7), (8, 0.9), (12, 0.7)) if dens < 0.55 else \
-                    ((0, 1.0), (4, 0.7), (6, 0.5), (10, 0.6), (12, 0.7), (14, 0.5))
+                pattern = (
+                    ((0, 1.0), (4, 0.7), (8, 0.9), (12, 0.7))
+                    if dens < 0.55
+                    else ((0, 1.0), (4, 0.7), (6, 0.5), (10, 0.6), (12, 0.7), (14, 0.5))
+                )
                 name = "guitar" if inst == "strum" else "piano"
                 for j, (s, vel) in enumerate(pattern):
                     up = j % 2 == 1 and inst == "strum"
@@ -754,19 +954,30 @@ class _Clip:
                     start = self.at(b, s)
                     nxt = pattern[j + 1][0] if j + 1 < len(pattern) else 16
                     for k, m in enumerate(order):
-                        _add(buf, self.syn.note(name, m, self.samples(nxt - s + 2)),
-                             start + int(k * (0.012 if inst == "strum" else 0.002) * self.sr), vel / len(notes))
+                        _add(
+                            buf,
+                            self.syn.note(name, m, self.samples(nxt - s + 2)),
+                            start + int(k * (0.012 if inst == "strum" else 0.002) * self.sr),
+                            vel / len(notes),
+                        )
                 continue
             if inst == "supersaw":
                 steps = (0, 3, 6, 10, 12) if dens > 0.6 else (0, 8)
                 for s in steps:
                     length = 2.5 if len(steps) > 2 else 7.5
                     for m in notes:
-                        _add(buf, self.syn.note("supersaw", m, self.samples(length)), self.at(b, s), 1.0 / len(notes))
+                        _add(
+                            buf,
+                            self.syn.note("supersaw", m, self.samples(length)),
+                            self.at(b, s),
+                            1.0 / len(notes),
+                        )
                 continue
             if inst in ("power", "overdrive"):
                 root = notes[0] - 12
-                voice = [root, root + 7, root + 12] if inst == "power" else [root, root + 7, root + 12, notes[1]]
+                voice = (
+                    [root, root + 7, root + 12] if inst == "power" else [root, root + 7, root + 12, notes[1]]
+                )
                 if self.genre == "metal" and self.p["consonance"] < 0.25:
                     voice = [root, root + 6, root + 12]  # tritone
                 end_of_phrase = bip == self.phrase_bars - 1
@@ -780,8 +991,12 @@ class _Clip:
                     steps, length = [0], 16.0
                 for s in steps:
                     for m in voice:
-                        _add(buf, self.syn.note(inst, m, self.samples(length)), self.at(b, s),
-                             (1.0 if s % 4 == 0 else 0.75) / len(voice))
+                        _add(
+                            buf,
+                            self.syn.note(inst, m, self.samples(length)),
+                            self.at(b, s),
+                            (1.0 if s % 4 == 0 else 0.75) / len(voice),
+                        )
                 continue
             raise ValueError(inst)
         return buf
@@ -802,7 +1017,7 @@ class _Clip:
         for sec in ("A", "B"):
             hits = [s for s in range(32) if rng.uniform() < p_note[s % 16]] or [0]
             deg, degs = int(rng.integers(0, 5)), []
-            for s in hits:
+            for _ in hits:
                 deg = int(np.clip(deg + rng.choice([-2, -1, -1, 0, 1, 1, 2, 3]), -2, 9))
                 degs.append(deg)
             motifs[sec] = (hits, degs)
@@ -813,7 +1028,7 @@ class _Clip:
                 continue
             hits, degs = motifs[sec]
             vary = bip >= 2
-            for i, (s, d) in enumerate(zip(hits, degs)):
+            for i, (s, d) in enumerate(zip(hits, degs, strict=True)):
                 bar = b + s // 16
                 if bar >= len(plan):
                     break
@@ -827,8 +1042,12 @@ class _Clip:
                     m += int(rng.choice([-1, 1]))  # chromatic, dissonant
                 nxt = hits[i + 1] if i + 1 < len(hits) else 32
                 steps = (nxt - s) if sustained else max(nxt - s, 6)
-                _add(buf, self.syn.note(inst, m, self.samples(min(steps, 8) + 0.5)), self.at(b, s % 16 + 16 * (s // 16)),
-                     rng.uniform(0.75, 1.0))
+                _add(
+                    buf,
+                    self.syn.note(inst, m, self.samples(min(steps, 8) + 0.5)),
+                    self.at(b, s % 16 + 16 * (s // 16)),
+                    rng.uniform(0.75, 1.0),
+                )
         return buf
 
     def texture(self, kind: str, plan) -> np.ndarray | None:
@@ -855,7 +1074,7 @@ class _Clip:
             m = self.samples(16)
             ramp = np.linspace(0, 1, m, dtype=np.float32) ** 2
             noise = self.syn._noise(m, 2000) * ramp
-            for b, (deg, ph, bip, sec) in enumerate(plan):
+            for b, (_deg, _ph, bip, _sec) in enumerate(plan):
                 if bip == self.phrase_bars - 1 and rng.uniform() < 0.6:
                     _add(out, noise, self.at(b, 0), 1.0)
             return out
@@ -865,8 +1084,12 @@ class _Clip:
         from scipy.signal import butter, sosfilt
 
         p, st, sr = self.p, self.style, self.sr
-        gains = {"drums": 1.0 * st["mix"]["drums"], "bass": 0.35 + 0.9 * p["low_end"],
-                 "chords": 0.75 * st["mix"]["chords"], "lead": 0.6 * st["mix"]["lead"]}
+        gains = {
+            "drums": 1.0 * st["mix"]["drums"],
+            "bass": 0.35 + 0.9 * p["low_end"],
+            "chords": 0.75 * st["mix"]["chords"],
+            "lead": 0.6 * st["mix"]["lead"],
+        }
         if self.genre in ("metal", "rock"):
             gains["chords"] *= 1.2
         if self.genre in ("ambient", "classical"):
@@ -877,8 +1100,12 @@ class _Clip:
             if r < 1e-6:
                 continue
             x = x / np.float32(r)
-            if name == "chords" and st["chords"] in ("power", "overdrive") or name == "lead" and st["lead"] == \
-                    "guitarlead":
+            if (
+                name == "chords"
+                and st["chords"] in ("power", "overdrive")
+                or name == "lead"
+                and st["lead"] == "guitarlead"
+            ):
                 drive = 1.5 + 6.0 * p["distortion"]
                 x = np.tanh(drive * x / 3.0) * np.float32(3.0 / math.sqrt(drive))
                 sos = butter(2, 500 + 5000 * p["brightness"], btype="lowpass", fs=sr, output="sos")
@@ -890,8 +1117,12 @@ class _Clip:
             out += np.float32(gains[name]) * x
         tex = self.texture(texture, plan)
         if tex is not None:
-            out += np.float32(0.12 + 0.1 * p["density"]) * tex / np.float32(_rms(tex) + 1e-9) * np.float32(
-                0.5 if texture in ("room",) else 1.0)
+            out += (
+                np.float32(0.12 + 0.1 * p["density"])
+                * tex
+                / np.float32(_rms(tex) + 1e-9)
+                * np.float32(0.5 if texture in ("room",) else 1.0)
+            )
         # reverb on the whole mix (send), then master tone, saturation, loudness
         send = _reverb(out, sr, st["reverb"])
         out = out + np.float32(st["reverb"] * 1.4) * send * np.float32(_rms(out) / (_rms(send) + 1e-9))
@@ -939,25 +1170,46 @@ def _make_clip(root: str, genre_index: int, j: int, artist: int, seed: int, dura
     os.replace(tmp, path)
     v, a, d = (round(x, 3) for x in (valence, arousal, dominance))
     return {
-        "track_id": track_id, "path": rel.as_posix(), "genre": genre, "artist": f"demo_{genre}_artist{artist:02d}",
-        "valence": v, "arousal": a, "dominance": d, "emotion": emotion_quadrant(v, a),
+        "track_id": track_id,
+        "path": rel.as_posix(),
+        "genre": genre,
+        "artist": f"demo_{genre}_artist{artist:02d}",
+        "valence": v,
+        "arousal": a,
+        "dominance": d,
+        "emotion": emotion_quadrant(v, a),
         "duration": round(len(y) / sr, 4),
-        "gen_tempo": round(params["tempo"], 2), "gen_mode": "major" if params["major"] else "minor",
-        "gen_key": int(params["key"]), "gen_consonance": round(params["consonance"], 4),
-        "gen_brightness": round(params["brightness"], 4), "gen_density": round(params["density"], 4),
-        "gen_loudness_db": round(params["loudness"], 2), "gen_low_end": round(params["low_end"], 4),
-        "gen_distortion": round(params["distortion"], 4), "gen_swing": round(params["swing"], 4),
-        "gen_drums": bool(style["drums"]), "gen_bass": style["bass"], "gen_chords": style["chords"],
-        "gen_lead": style["lead"], "gen_progression": clip.progression,
+        "gen_tempo": round(params["tempo"], 2),
+        "gen_mode": "major" if params["major"] else "minor",
+        "gen_key": int(params["key"]),
+        "gen_consonance": round(params["consonance"], 4),
+        "gen_brightness": round(params["brightness"], 4),
+        "gen_density": round(params["density"], 4),
+        "gen_loudness_db": round(params["loudness"], 2),
+        "gen_low_end": round(params["low_end"], 4),
+        "gen_distortion": round(params["distortion"], 4),
+        "gen_swing": round(params["swing"], 4),
+        "gen_drums": bool(style["drums"]),
+        "gen_bass": style["bass"],
+        "gen_chords": style["chords"],
+        "gen_lead": style["lead"],
+        "gen_progression": clip.progression,
     }
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Public API
-# --------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def _info(n_per_genre, seed, duration, sr) -> dict:
-    return {"dataset": "demo", "generator_version": GENERATOR_VERSION, "n_per_genre": int(n_per_genre),
-            "seed": int(seed), "duration": float(duration), "sr": int(sr), "genres": list(GENRES)}
+    return {
+        "dataset": "demo",
+        "generator_version": GENERATOR_VERSION,
+        "n_per_genre": int(n_per_genre),
+        "seed": int(seed),
+        "duration": float(duration),
+        "sr": int(sr),
+        "genres": list(GENRES),
+    }
 
 
 def _read_info(root: Path) -> dict | None:
@@ -968,7 +1220,8 @@ def _read_info(root: Path) -> dict | None:
 
 
 def _is_complete(root: Path, info: dict | None = None) -> bool:
-    """``root`` holds a demo dataset (matching ``info`` when given) whose metadata and audio files all exist."""
+    """``root`` holds a demo dataset (matching ``info`` when given) whose metadata and audio files all
+    exist."""
     stored = _read_info(root)
     if stored is None or (info is not None and stored != info) or not (root / _META).is_file():
         return False
@@ -992,13 +1245,22 @@ def _remove_old(root: Path) -> None:
                 f.unlink()
 
 
-def make_demo_dataset(root, n_per_genre: int = 30, seed: int = 0, *, duration: float = 30.0, sr: int = 22050,
-                      n_jobs: int = -1, overwrite: bool = False) -> pd.DataFrame:
+def make_demo_dataset(
+    root,
+    n_per_genre: int = 30,
+    seed: int = 0,
+    *,
+    duration: float = 30.0,
+    sr: int = 22050,
+    n_jobs: int = -1,
+    overwrite: bool = False,
+) -> pd.DataFrame:
     """Synthesise the demo dataset: ``n_per_genre`` tracks in each of the 8 :data:`GENRES`, with V/A/D labels.
 
-    Writes ``root/audio/<genre>/<track_id>.flac`` (16-bit mono FLAC), ``root/metadata.csv`` and ``root/demo.json``
-    (the generation parameters). A folder that already holds a complete dataset made with the same parameters is
-    reused as it is, unless ``overwrite``. See the module docstring for how tracks and labels are made.
+    Writes ``root/audio/<genre>/<track_id>.flac`` (16-bit mono FLAC), ``root/metadata.csv`` and
+    ``root/demo.json`` (the generation parameters). A folder that already holds a complete dataset made with
+    the same parameters is reused as it is, unless ``overwrite``. See the module docstring for how tracks and
+    labels are made.
 
     Parameters
     ----------
@@ -1020,8 +1282,9 @@ def make_demo_dataset(root, n_per_genre: int = 30, seed: int = 0, *, duration: f
     Returns
     -------
     pandas.DataFrame
-        The Tracks table, as :func:`load` returns it: ``track_id``, ``path`` (absolute), ``genre``, ``artist``,
-        ``valence``, ``arousal``, ``dominance`` (1–9), ``emotion``, ``duration`` (s) and the ``gen_*`` parameters.
+        The Tracks table, as :func:`load` returns it: ``track_id``, ``path`` (absolute), ``genre``,
+        ``artist``, ``valence``, ``arousal``, ``dominance`` (1–9), ``emotion``, ``duration`` (s) and the
+        ``gen_*`` parameters.
 
     Examples
     --------
@@ -1053,7 +1316,8 @@ def make_demo_dataset(root, n_per_genre: int = 30, seed: int = 0, *, duration: f
         owners = _artist_groups(n_per_genre, seed, g)
         jobs += [(g, j, owners[j]) for j in range(n_per_genre)]
     rows = Parallel(n_jobs=n_jobs)(
-        delayed(_make_clip)(str(root), g, j, a, int(seed), float(duration), int(sr)) for g, j, a in jobs)
+        delayed(_make_clip)(str(root), g, j, a, int(seed), float(duration), int(sr)) for g, j, a in jobs
+    )
     tmp = root / f"{_META}.{os.getpid()}.part"
     pd.DataFrame(rows).to_csv(tmp, index=False)
     os.replace(tmp, root / _META)
@@ -1071,9 +1335,9 @@ def load(data_home, *, generate: bool = True, n_per_genre: int = 30, seed: int =
     data_home : str or os.PathLike
         The dataset folder (``data/demo`` by default, see :func:`mer_helpers.datasets.resolve_data_home`).
     generate : bool
-        Generate the dataset with :func:`make_demo_dataset` when the folder has no complete one, or has one made with
-        other parameters; a one-line note goes to stderr. ``False`` reads what is there and raises when there is
-        nothing.
+        Generate the dataset with :func:`make_demo_dataset` when the folder has no complete one, or has one
+        made with other parameters; a one-line note goes to stderr. ``False`` reads what is there and raises
+        when there is nothing.
     n_per_genre, seed, **kw
         Passed to :func:`make_demo_dataset` (``duration``, ``sr``, ``n_jobs``, ``overwrite``).
 
@@ -1092,21 +1356,29 @@ def load(data_home, *, generate: bool = True, n_per_genre: int = 30, seed: int =
     """
     unknown = set(kw) - {"duration", "sr", "n_jobs", "overwrite"}
     if unknown:
-        raise TypeError(f"demo.load() got unexpected options {sorted(unknown)}; it accepts generate, n_per_genre, "
-                        f"seed, duration, sr, n_jobs and overwrite")
+        raise TypeError(
+            f"demo.load() got unexpected options {sorted(unknown)}; it accepts generate, n_per_genre, "
+            f"seed, duration, sr, n_jobs and overwrite"
+        )
     root = Path(data_home).expanduser()
     if generate:
         info = _info(n_per_genre, seed, kw.get("duration", 30.0), kw.get("sr", 22050))
         if kw.get("overwrite") or not _is_complete(root, info):
-            print(f"mer_helpers: generating the demo dataset in {root} ({n_per_genre} tracks x {len(GENRES)} genres, "
-                  f"seed {seed}) ...", file=sys.stderr)
+            print(
+                f"mer_helpers: generating the demo dataset in {root} "
+                f"({n_per_genre} tracks x {len(GENRES)} genres, seed {seed}) ...",
+                file=sys.stderr,
+            )
             return make_demo_dataset(root, n_per_genre, seed, **kw)
     if not _is_complete(root):
         raise DatasetError(
-            f"no complete demo dataset in {str(root)!r} (missing {_INFO}, {_META} or audio files); create it with "
-            f"mer_helpers.datasets.make_demo_dataset({str(root)!r}) or load('demo', ..., generate=True)")
-    df = pd.read_csv(root / _META, dtype={"track_id": str, "artist": str, "genre": str, "emotion": str,
-                                          "gen_mode": str})
+            f"no complete demo dataset in {str(root)!r} (missing {_INFO}, {_META} or audio files); "
+            f"create it with "
+            f"mer_helpers.datasets.make_demo_dataset({str(root)!r}) or load('demo', ..., generate=True)"
+        )
+    df = pd.read_csv(
+        root / _META, dtype={"track_id": str, "artist": str, "genre": str, "emotion": str, "gen_mode": str}
+    )
     df["path"] = [str((root / p).resolve()) for p in df["path"]]
     df.attrs = {"dataset": "demo", "scales": dict(SCALES), "data_home": str(root)}
     return df
