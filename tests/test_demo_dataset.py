@@ -47,6 +47,14 @@ def test_files_exist_and_decode(small):
     assert json.loads((root / "demo.json").read_text())["n_per_genre"] == 2
 
 
+@pytest.mark.parametrize("sr", [8000, 44100])
+def test_other_sample_rates(tmp_path, sr):
+    df = make_demo_dataset(tmp_path, n_per_genre=1, seed=0, duration=1.0, sr=sr, n_jobs=1)
+    for path in df.path:
+        y = load_audio(path, sr=None)
+        assert y.shape == (sr,) and np.isfinite(y).all() and np.abs(y).max() > 0.001
+
+
 def test_metadata_columns_dtypes_ranges(small):
     root, df = small
     for col in (

@@ -466,11 +466,12 @@ class _Synth:
 
         x = self.rng.standard_normal(n, dtype=np.float32)
         if lo and hi:
-            sos = butter(2, [lo, min(hi, 0.45 * self.sr)], btype="bandpass", fs=self.sr, output="sos")
+            hi = min(hi, 0.45 * self.sr)
+            sos = butter(2, [min(lo, 0.5 * hi), hi], btype="bandpass", fs=self.sr, output="sos")
         elif lo:
-            sos = butter(2, lo, btype="highpass", fs=self.sr, output="sos")
+            sos = butter(2, min(lo, 0.4 * self.sr), btype="highpass", fs=self.sr, output="sos")
         elif hi:
-            sos = butter(2, hi, btype="lowpass", fs=self.sr, output="sos")
+            sos = butter(2, min(hi, 0.45 * self.sr), btype="lowpass", fs=self.sr, output="sos")
         else:
             return x
         return sosfilt(sos, x).astype(np.float32)
@@ -1067,7 +1068,7 @@ class _Clip:
             clicks = np.zeros(n, dtype=np.float32)
             pos = rng.integers(0, n, size=int(3 * n / sr))
             clicks[pos] = rng.uniform(0.5, 2.0, size=len(pos)).astype(np.float32)
-            sos = butter(2, 2500, btype="highpass", fs=sr, output="sos")
+            sos = butter(2, min(2500, 0.4 * sr), btype="highpass", fs=sr, output="sos")
             return hiss + sosfilt(sos, clicks).astype(np.float32)
         if kind == "riser":
             out = np.zeros(n, dtype=np.float32)
@@ -1108,7 +1109,8 @@ class _Clip:
             ):
                 drive = 1.5 + 6.0 * p["distortion"]
                 x = np.tanh(drive * x / 3.0) * np.float32(3.0 / math.sqrt(drive))
-                sos = butter(2, 500 + 5000 * p["brightness"], btype="lowpass", fs=sr, output="sos")
+                cab = min(500 + 5000 * p["brightness"], 0.45 * sr)
+                sos = butter(2, cab, btype="lowpass", fs=sr, output="sos")
                 x = sosfilt(sos, x).astype(np.float32)  # cabinet
                 x = x / np.float32(_rms(x) + 1e-9)
             if name == "chords" and self.genre == "electronic":  # sidechain pump on the beat
