@@ -234,6 +234,7 @@ def run(args) -> dict:
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     config = resolve_config(args.config)
+    machine = machine_info(keras_backend=True)  # the load average at the start
     t_all = time.perf_counter()
     tracks = load_tracks(args.data_dir, args.limit, args.seed)
     splits = make_splits(
@@ -323,7 +324,7 @@ def run(args) -> dict:
     return {
         "benchmark": "emotify",
         "command": command_line(),
-        "machine": machine_info(keras_backend=True),
+        "machine": machine,
         "data_dir": str(Path(args.data_dir).resolve()),
         "n_tracks": len(tracks),
         "config": args.config,
