@@ -15,8 +15,9 @@ signal (chords, drums, noise), written once to a temporary folder.
 
 Usage::
 
-    python benchmarks/bench_predict.py                 # both resolutions, 3 repeats
+    python benchmarks/bench_predict.py --json benchmarks/results/predict_cpu.json   # demo and seed, 3 repeats
     python benchmarks/bench_predict.py --model runs/demo/model --repeats 5
+    python benchmarks/bench_predict.py --config tiny --minutes 0.2 0.5 --repeats 1   # smoke test
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-RESOLUTIONS = {"demo": dict(n_mels=64, hop_length=736, n_frames=150), "seed": dict()}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import CONFIG_CHOICES, command_line, machine_info, resolve_config, write_json  # noqa: E402
 
 
 def synth_music(seconds: float, sr: int = 44100, *, seed: int = 0) -> np.ndarray:
@@ -67,10 +69,9 @@ def make_bundle(resolution: str, model_dir: str | None):
 
     if model_dir:
         return ModelBundle.load(model_dir)
-    from mer_helpers.features import FeatureConfig
     from mer_helpers.models import build_crnn
 
-    config = FeatureConfig(**RESOLUTIONS[resolution])
+    config = resolve_config(resolution)
     model = build_crnn((config.n_mels, config.n_frames, 1), n_genres=8, n_targets=3)
     return ModelBundle(
         model,
@@ -82,13 +83,16 @@ def make_bundle(resolution: str, model_dir: str | None):
     )
 
 
-def write_audio(folder: Path) -> dict:
+def write_audio(folder: Path, short_minutes: float = 3.0, long_minutes: float = 10.0) -> dict:
     import soundfile as sf
 
     files = {}
-    for name, seconds in (("warmup", 12.0), ("three_min", 180.0), ("ten_min", 600.0)):
+    for name, seconds in (("warmup", 12.0), ("short", 60 * short_minutes), ("long", 60 * long_minutes)):
         path = folder / f"{name}.mp3"
-        sf.write(str(path), synth_music(seconds), 44100, format="MP3", subtype="MPEG_LAYER_III")
+        y = synth_music(seconds)
+        with sf.SoundFile(str(path), "w", 44100, 2, format="MP3", subtype="MPEG_LAYER_III") as f:
+            for start in range(0, len(y), 44100 * 10):  # blocks: libsndfile can crash on long single writes
+                f.write(y[start : start + 44100 * 10])
         files[name] = str(path)
     return files
 
@@ -99,8 +103,10 @@ def latency(bundle, files: dict, repeats: int) -> dict:
     predict_file(files["warmup"], bundle)  # traces the predict function
     runs = []
     for _ in range(repeats):
-        p = predict_file(files["three_min"], bundle)
+        cpu0 = time.process_time()
+        p = predict_file(files["short"], bundle)
         t = dict(p.timings)
+        t["cpu_s"] = time.process_time() - cpu0  # all threads of this process (TF's included)
         t["overhead_s"] = t["total_s"] - t["decode_s"] - t["features_s"] - t["model_s"]
         runs.append(t)
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
@@ -142,7 +148,7 @@ def child_memory(
     sampler.start()
     tracemalloc.start()
     t0 = time.perf_counter()
-    p = predict.predict_file(files["ten_min"], bundle, window_chunks=window_chunks)
+    p = predict.predict_file(files["long"], bundle, window_chunks=window_chunks)
     seconds = time.perf_counter() - t0
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -183,7 +189,17 @@ def memory(resolution: str, model_dir: str | None, files: dict, window_chunks: i
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="a saved bundle instead of untrained seed CRNNs")
-    parser.add_argument("--resolutions", nargs="+", default=list(RESOLUTIONS), choices=list(RESOLUTIONS))
+    parser.add_argument(
+        "--config", nargs="+", default=["demo", "seed"], choices=CONFIG_CHOICES, help="feature resolutions"
+    )
+    parser.add_argument(
+        "--minutes",
+        nargs=2,
+        type=float,
+        default=[3.0, 10.0],
+        metavar=("LATENCY", "MEMORY"),
+        help="lengths of the latency and the memory test files (default 3 and 10)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--json", default=None, help="also write the results here")
@@ -204,15 +220,20 @@ def main(argv=None) -> int:
         )
         return 0
 
-    import keras
-
-    results = {"cpu_count": os.cpu_count(), "keras": keras.__version__, "backend": keras.backend.backend()}
-    resolutions = ["bundle"] if args.model else args.resolutions
+    short, long = args.minutes
+    results = {
+        "command": command_line(),
+        "machine_start": machine_info(keras_backend=True),
+        "minutes": {"latency": short, "memory": long},
+        "repeats": args.repeats,
+    }
+    resolutions = ["bundle"] if args.model else args.config
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        files = write_audio(Path(tmp))
+        files = write_audio(Path(tmp), short, long)
         print(
-            f"wrote test audio in {time.perf_counter() - t0:.1f} s: 12 s, 3 and 10 min MP3, 44.1 kHz stereo"
+            f"wrote test audio in {time.perf_counter() - t0:.1f} s: {short:g} and {long:g} min MP3, 44.1 kHz "
+            f"stereo; load average {results['machine_start']['load_average']}"
         )
         for res in resolutions:
             bundle = make_bundle(res, args.model)
@@ -221,11 +242,14 @@ def main(argv=None) -> int:
             label = f"{res}: {c.n_mels}×{c.n_frames} per {c.chunk_seconds:g} s, {n_params:,} params"
             lat = latency(bundle, files, args.repeats)
             results[f"latency_{res}"] = lat
-            print(f"\n{label}\n3-minute MP3 ({lat['n_chunks']} chunks), median of {args.repeats}:")
+            print(f"\n{label}\n{short:g}-minute MP3 ({lat['n_chunks']} chunks), median of {args.repeats}:")
             for k in ("decode_s", "features_s", "model_s", "overhead_s", "total_s"):
                 share = 100 * lat[k] / lat["total_s"]
                 print(f"  {k[:-2]:<10}{lat[k]:8.2f} s  {share:5.1f} %")
-            print(f"  → {lat['chunks_per_s']:.1f} chunks/s, {180 / lat['total_s']:.1f}× real time")
+            print(
+                f"  → {lat['chunks_per_s']:.1f} chunks/s, {60 * short / lat['total_s']:.1f}× real time "
+                f"(CPU time {lat['cpu_s']:.1f} s)"
+            )
             if args.skip_memory:
                 continue
             variants = [
@@ -237,12 +261,14 @@ def main(argv=None) -> int:
                 m = memory(res, args.model, files, window, decoder)
                 results[f"memory_{res}_window{window}_{decoder}"] = m
                 print(
-                    f"  10-minute file, {kind:<47}: peak RSS +{m['rss_increase_mib']:4.0f} MiB over "
+                    f"  {long:g}-minute file, {kind:<47}: peak RSS +{m['rss_increase_mib']:4.0f} MiB over "
                     f"{m['rss_before_mib']:.0f} MiB, numpy peak {m['tracemalloc_peak_mib']:4.0f} MiB, "
                     f"{m['seconds']:.1f} s"
                 )
+    results["machine_end"] = machine_info()
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        write_json(results, args.json)
+        print(f"wrote {args.json}")
     return 0
 
 

@@ -536,7 +536,7 @@ def _chunk_windows(n_samples: int, config: FeatureConfig, hop_seconds, window_ch
         yield first, count, start, stop, skip
 
 
-def _decode_mono(path, sr: int, *, block_seconds: float = 30.0) -> np.ndarray:
+def _decode_mono(path, sr: int, *, block_seconds: float = 10.0) -> np.ndarray:
     """:func:`~mer_helpers.audio.load_audio` ``(path, sr=sr, mono=True)`` with bounded decoding memory.
 
     ``load_audio`` decodes the whole file at its native rate and channel count before mixing down and
