@@ -194,7 +194,9 @@ def extract_features(tracks: pd.DataFrame, config: FeatureConfig | None = None, 
 
     Notebook: 04_crnn_training.ipynb
     """
-    from joblib import Parallel, delayed
+    from contextlib import nullcontext
+
+    from joblib import Parallel, delayed, parallel_backend
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
@@ -237,14 +239,18 @@ def extract_features(tracks: pd.DataFrame, config: FeatureConfig | None = None, 
                                    augment if copy else None, seed_of(pos, copy))
              for pos, copy, paths in jobs)
     failed = set()
-    kwargs = {"n_jobs": n_jobs, "return_as": "generator"}
-    if backend is not None:
-        kwargs["backend"] = backend
-    for (pos, copy, _), (status, _, _, reason) in zip(jobs, Parallel(**kwargs)(tasks)):
-        bar.update(1)
-        if status == "error" and pos not in failed:
-            failed.add(pos)
-            skipped.append((tracks["track_id"].iloc[pos], tracks["path"].iloc[pos], reason))
+    # the backend is set as a context, not Parallel(backend=...): joblib 1.6 passes an extra keyword to dask
+    # backend when it is named in Parallel (TypeError: Batch.__call__() got an unexpected keyword argument)
+    context = parallel_backend(backend) if backend is not None else nullcontext()
+    if jobs:  # nothing to compute: no joblib call at all
+        with context:
+            # the generator first in zip: it runs to its end, so joblib does not cancel (and restart) its workers
+            for (status, _, _, reason), (pos, copy, _) in zip(Parallel(n_jobs=n_jobs, return_as="generator")(tasks),
+                                                              jobs):
+                bar.update(1)
+                if status == "error" and pos not in failed:
+                    failed.add(pos)
+                    skipped.append((tracks["track_id"].iloc[pos], tracks["path"].iloc[pos], reason))
     bar.close()
 
     # assemble in Tracks-table order, copy-major within a track
