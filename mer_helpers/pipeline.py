@@ -59,7 +59,7 @@ class RunConfig:
     """
 
     features: FeatureConfig = DEMO_CONFIG
-    epochs: int = 12
+    epochs: int = 8
     batch_size: int = 32
     learning_rate: float = 1e-3
     decay_rate: float = 0.85
