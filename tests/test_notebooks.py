@@ -1,6 +1,5 @@
 """Execute every notebook top to bottom in quick mode (MER_QUICK=1), from the repository root."""
 
-import os
 from pathlib import Path
 
 import pytest
