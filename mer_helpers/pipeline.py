@@ -205,7 +205,9 @@ def run(tracks: pd.DataFrame, out_dir, cfg: RunConfig | None = None, *, targets=
                          target_max=scaler.data_max if scaler else None,
                          target_scales={k: tuple(v) for k, v in tracks.attrs.get("scales", {}).items()
                                         if k in targets},
-                         dataset=tracks.attrs.get("dataset"), metrics=metrics)
+                         dataset=tracks.attrs.get("dataset"), metrics=metrics,
+                         extra={"splits": {name: df["track_id"].astype(str).tolist() for name, df in parts.items()},
+                                "run": cfg.to_dict()})
     bundle.save(out / "model")
     times["seconds_total"] = time.perf_counter() - t0
     metrics.update({k: float(v) for k, v in times.items()})
