@@ -178,6 +178,7 @@ def prepare_splits(
     val_size: float = 0.15,
     test_size: float = 0.2,
     stratify: str | None = "genre",
+    group: str | None = "artist",
     seed: int = 0,
     cache_dir=None,
     n_jobs: int = -1,
@@ -201,6 +202,9 @@ def prepare_splits(
         Fractions of tracks; the split is grouped by ``artist`` when every track has one.
     stratify : str or None
         Column whose class mix each part keeps.
+    group : str or None
+        Column whose values never span two parts (artist); used when every track has a value. ``None`` splits
+        by track only (e.g. the quick demo, which has a single artist per genre).
     seed : int
 
     Returns
@@ -216,7 +220,7 @@ def prepare_splits(
 
     config = config or DEMO_CONFIG
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-    group = "artist" if "artist" in tracks.columns and tracks["artist"].notna().all() else None
+    group = group if group in tracks.columns and tracks[group].notna().all() else None
     tracks = tracks.copy()
     tracks["split"] = split_tracks(
         tracks,
@@ -227,8 +231,9 @@ def prepare_splits(
         seed=seed,
     )
     parts = {p: tracks[tracks["split"] == p] for p in ("train", "val", "test")}
-    check_no_leakage(parts["train"], parts["test"])
-    check_no_leakage(parts["train"], parts["val"], names=("train", "val"))
+    on = ("track_id",) if group is None else ("track_id", group)
+    check_no_leakage(parts["train"], parts["test"], on=on)
+    check_no_leakage(parts["train"], parts["val"], on=on, names=("train", "val"))
     feats = {
         p: extract_features(df, config, kinds=kinds, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress)
         for p, df in parts.items()
