@@ -128,6 +128,9 @@ def feature_shape(kind: str, config: FeatureConfig) -> tuple[int, int]:
     bins = {"log_mel": config.n_mels, "mfcc": config.n_mfcc, "chroma": 12}
     if kind not in bins:
         raise ValueError(f"unknown feature kind {kind!r}; choose from {FEATURE_KINDS}")
+    if kind == "mfcc" and config.n_mfcc > config.n_mels:
+        raise ValueError(f"FeatureConfig.n_mfcc ({config.n_mfcc}) cannot exceed n_mels ({config.n_mels}) when MFCCs "
+                         "are computed: they are a DCT of the mel bands")
     return bins[kind], config.n_frames
 
 
@@ -226,6 +229,7 @@ def mfcc(y: np.ndarray, config: FeatureConfig | None = None) -> np.ndarray:
     import librosa
 
     config = config or FeatureConfig()
+    feature_shape("mfcc", config)  # validates n_mfcc <= n_mels
     S_db = _mel_db(_power_spectrogram(_check_signal(y), config), config)
     return fix_frames(librosa.feature.mfcc(S=S_db, n_mfcc=config.n_mfcc), config.n_frames).astype(np.float32)
 

@@ -119,6 +119,9 @@ def test_beat_sync_pools_per_beat(clip):
 def test_config_validation_and_key():
     with pytest.raises(ValueError, match="hop_length"):
         FeatureConfig(hop_length=0)
+    small = FeatureConfig(n_mels=16, n_mfcc=20)  # fine as long as no MFCC is asked for
+    with pytest.raises(ValueError, match="n_mfcc"):
+        chunk_features(np.zeros(22050, dtype=np.float32), small, kinds=("mfcc",))
     with pytest.raises(ValueError, match="normalize"):
         FeatureConfig(normalize="zscore")
     a, b = FeatureConfig(), FeatureConfig(n_mels=64)
