@@ -54,6 +54,8 @@ __all__ = [
     "run",
     "test_once",
     "compare",
+    "KEY_METRICS",
+    "selection_score",
     "single_vs_multitask",
     "lambda_sweep",
     "data_scarcity_curve",
@@ -527,6 +529,33 @@ def compare(
     table = table[keep]
     table.index.name = "run"
     return table
+
+
+#: The few columns a notebook table shows (``compare(runs, metrics=KEY_METRICS)``); absent ones are skipped.
+KEY_METRICS = ("genre_accuracy", "genre_macro_f1", "emotion_macro_f1", "ccc_valence", "ccc_arousal",
+               "ccc_dominance")
+
+
+def selection_score(table: pd.DataFrame) -> pd.Series:
+    """The validation criterion the notebooks choose by: genre macro-F1 + mean CCC over the V/A/D columns
+    (higher is better; a missing part counts 0).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A :func:`compare` table of **validation** scores.
+
+    Returns
+    -------
+    pandas.Series
+        One score per run.
+
+    Notebooks: 05_single_vs_multitask.ipynb, 07_backbones_fusion_ensembles.ipynb
+    """
+    ccc_cols = [c for c in table.columns if c.startswith("ccc_")]
+    ccc = table[ccc_cols].mean(axis=1).fillna(0) if ccc_cols else pd.Series(0.0, index=table.index)
+    f1 = table["genre_macro_f1"].fillna(0) if "genre_macro_f1" in table else pd.Series(0.0, index=table.index)
+    return f1 + ccc
 
 
 # ------------------------------------------------------------------------------------- single vs multi-task

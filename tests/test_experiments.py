@@ -315,3 +315,14 @@ def test_training_option_helpers():
         assert ex.use_mixed_precision(True) == "mixed_float16"
     finally:
         assert ex.use_mixed_precision(False) == "float32"
+
+
+def test_selection_score_is_macro_f1_plus_mean_ccc():
+    import pandas as pd
+
+    from mer_helpers.experiments import selection_score
+
+    table = pd.DataFrame({"genre_macro_f1": [0.5, float("nan")], "ccc_valence": [0.2, 0.4],
+                          "ccc_arousal": [0.4, 0.6]}, index=["a", "b"])
+    assert list(selection_score(table).round(6)) == [0.8, 0.5]
+    assert list(selection_score(table[["ccc_valence"]])) == [0.2, 0.4]
