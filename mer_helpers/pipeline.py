@@ -138,8 +138,9 @@ def run(tracks: pd.DataFrame, out_dir, cfg: RunConfig | None = None, *, targets=
     tracks["split"] = split_tracks(tracks, val_size=cfg.val_size, test_size=cfg.test_size, stratify=genre_column,
                                    group=group, seed=cfg.seed)
     parts = {name: tracks[tracks["split"] == name] for name in ("train", "val", "test")}
-    check_no_leakage(parts["train"], parts["test"])
-    check_no_leakage(parts["train"], parts["val"])
+    on = ("track_id",) if group is None else ("track_id", group)  # what the split guarantees
+    check_no_leakage(parts["train"], parts["test"], on=on)
+    check_no_leakage(parts["train"], parts["val"], on=on, names=("train", "val"))
     _log(f"split: {len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} test tracks"
          f" (stratified by {genre_column}, grouped by {group or 'track'})", verbose)
 
