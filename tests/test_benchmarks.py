@@ -77,9 +77,11 @@ def test_bench_extract_runs_and_reports_consistent_figures(audio_dir, tmp_path):
     # the extractor and the naive loop cut the same chunks
     assert r["n_chunks"] == r["n_chunks_naive"] > 0 and r["n_skipped"] == 0
     s = r["seconds"]
-    assert r["speedup_vs_naive"] == pytest.approx(s["naive"] / s["extractor"], rel=1e-2)
-    assert r["ratio_to_decode_floor"] == pytest.approx(s["extractor"] / s["decode"], rel=1e-2)
-    assert r["ratio_to_load_floor"] == pytest.approx(s["extractor"] / s["load"], rel=1e-2)
+    # the JSON keeps seconds to the millisecond: on this tiny run (~10 ms) that alone moves a ratio by a few %
+    tol = {"rel": 0.1, "abs": 0.05}
+    assert r["speedup_vs_naive"] == pytest.approx(s["naive"] / s["extractor"], **tol)
+    assert r["ratio_to_decode_floor"] == pytest.approx(s["extractor"] / s["decode"], **tol)
+    assert r["ratio_to_load_floor"] == pytest.approx(s["extractor"] / s["load"], **tol)
     # float16 storage: 2 bytes per value plus the .npy headers
     assert r["store_bytes"] >= 2 * r["n_chunks"] * 32 * 40
     assert set(r["breakdown_ms"]) >= {"decode", "load_audio", "features", "save_float16"}
