@@ -6,7 +6,6 @@ Not part of the package: the scripts import it as a sibling module (``python ben
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -100,24 +99,19 @@ def accelerator_devices() -> list[str]:
 
 
 def write_json(result: dict, path) -> None:
-    """Write a result dict as indented JSON (NaN → null), creating the folder."""
+    """Write a result dict as indented JSON (NaN → null, floats to 6 decimals), creating the folder."""
+    from mer_helpers.training import save_json
 
-    def clean(v):
-        if isinstance(v, dict):
-            return {str(k): clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        if isinstance(v, (np.floating, float)):
-            return None if not np.isfinite(v) else round(float(v), 6)
-        if isinstance(v, (np.integer,)):
-            return int(v)
-        if isinstance(v, np.bool_):
-            return bool(v)
-        return v
+    save_json(result, path, digits=6)
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(clean(result), indent=2) + "\n")
+
+def report(result: dict, print_table, json_path=None) -> dict:
+    """The common end of every benchmark: print its table and, when asked, write the JSON."""
+    print_table(result)
+    if json_path:
+        write_json(result, json_path)
+        print(f"wrote {json_path}")
+    return result
 
 
 @contextmanager

@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from _common import CONFIG_CHOICES, command_line, machine_info, resolve_config, write_json  # noqa: E402
+from _common import CONFIG_CHOICES, command_line, machine_info, report, resolve_config  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -405,11 +405,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     result = run(args)
-    print_table(result)
-    if args.json:
-        write_json(result, args.json)
-        print(f"wrote {args.json}")
-    return result
+    return report(result, print_table, args.json)
 
 
 if __name__ == "__main__":

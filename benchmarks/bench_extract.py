@@ -41,9 +41,9 @@ from _common import (  # noqa: E402
     CONFIG_CHOICES,
     command_line,
     machine_info,
+    report,
     resolve_config,
     timer,
-    write_json,
 )
 
 
@@ -380,11 +380,7 @@ def main(argv=None) -> dict:
     )
     args = ap.parse_args(argv)
     result = run(args)
-    print_table(result)
-    if args.json:
-        write_json(result, args.json)
-        print(f"wrote {args.json}")
-    return result
+    return report(result, print_table, args.json)
 
 
 if __name__ == "__main__":

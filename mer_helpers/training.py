@@ -280,18 +280,28 @@ class ChunkBatches(_pydataset_base()):
             self._order = self._rng.permutation(self.n)
 
 
-def save_json(obj, path) -> None:
-    """Write JSON with NaN as null, creating parent folders."""
+def save_json(obj, path, *, digits: int | None = None) -> None:
+    """Write JSON with NaN as null and numpy scalars as Python numbers, creating parent folders.
+
+    Parameters
+    ----------
+    digits : int or None
+        Round floats to this many decimals (``None``: keep them whole).
+    """
     def clean(v):
         if isinstance(v, dict):
             return {str(k): clean(x) for k, x in v.items()}
         if isinstance(v, (list, tuple)):
             return [clean(x) for x in v]
+        if isinstance(v, np.bool_):
+            return bool(v)
         if isinstance(v, (np.floating, float)):
-            return None if not np.isfinite(v) else float(v)
+            if not np.isfinite(v):
+                return None
+            return float(v) if digits is None else round(float(v), digits)
         if isinstance(v, np.integer):
             return int(v)
         return v
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(clean(obj), indent=2))
+    Path(path).write_text(json.dumps(clean(obj), indent=2) + "\n")
