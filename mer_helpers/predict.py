@@ -60,7 +60,7 @@ def _jsonable(obj):
 
 def _register_custom_layers() -> None:
     """Import the modules with ``register_keras_serializable`` Keras classes so safe loading finds them."""
-    names = ["mer_helpers.layers", "mer_helpers.augment"]
+    names = ["mer_helpers.layers", "mer_helpers.losses", "mer_helpers.augment"]
     try:
         import mer_helpers.models as models_pkg
 

@@ -126,7 +126,8 @@ def chunk_targets(features, *, genre_encoder: LabelEncoder | None = None, scaler
 
 
 def compile_multitask(model, *, learning_rate: float = 1e-3, decay_steps: int | None = 1000,
-                      decay_rate: float = 0.9, loss_weights: dict | None = None, jit_compile="auto"):
+                      decay_rate: float = 0.9, loss_weights: dict | None = None, regression_loss="mse",
+                      jit_compile="auto"):
     """Compile a model with one loss per named head (MSE for ``reg_output``, sparse categorical cross-entropy for
     ``class_output`` / ``emotion_output``) and Adam.
 
@@ -139,6 +140,9 @@ def compile_multitask(model, *, learning_rate: float = 1e-3, decay_steps: int | 
         :func:`make_callbacks` may add ``ReduceLROnPlateau``).
     loss_weights : dict or None
         λ per head, e.g. ``{"reg_output": 1.0, "class_output": 0.5}``; default 1 for each.
+    regression_loss : {"mse", "ccc"} or keras.losses.Loss
+        Loss of ``reg_output``: ``"mse"`` (the seed's), ``"ccc"`` = :class:`mer_helpers.losses.ConcordanceLoss`
+        (MSE + ½·(1 − CCC), which stops short runs from predicting a shrunken spread), or any Keras loss.
 
     Returns
     -------
@@ -155,6 +159,16 @@ def compile_multitask(model, *, learning_rate: float = 1e-3, decay_steps: int | 
         raise ValueError(f"no default loss for output(s) {unknown}; name heads one of {list(OUTPUT_LOSSES)}")
     lr = (keras.optimizers.schedules.ExponentialDecay(learning_rate, decay_steps, decay_rate)
           if decay_steps else learning_rate)
+    losses = {n: OUTPUT_LOSSES[n][0] for n in names}
+    if "reg_output" in losses:
+        if isinstance(regression_loss, str):
+            if regression_loss == "ccc":
+                from mer_helpers.losses import ConcordanceLoss
+
+                regression_loss = ConcordanceLoss()
+            elif regression_loss != "mse":
+                raise ValueError(f"regression_loss must be 'mse', 'ccc' or a keras loss, got {regression_loss!r}")
+        losses["reg_output"] = regression_loss
     weights = {n: 1.0 for n in names}
     if loss_weights:
         bad = set(loss_weights) - set(names)
@@ -162,7 +176,7 @@ def compile_multitask(model, *, learning_rate: float = 1e-3, decay_steps: int | 
             raise ValueError(f"loss_weights names unknown output(s) {sorted(bad)}; the model has {names}")
         weights.update(loss_weights)
     model.compile(optimizer=keras.optimizers.Adam(lr),
-                  loss={n: OUTPUT_LOSSES[n][0] for n in names},
+                  loss=losses,
                   loss_weights=weights,
                   metrics={n: [OUTPUT_LOSSES[n][1]] for n in names},
                   jit_compile=jit_compile)

@@ -55,7 +55,8 @@ def crnn_backbone(inputs, *, conv_filters=(64, 128, 128), dropout: float = 0.3, 
 
 
 def build_crnn(input_shape=(128, 300, 1), n_genres: int = 8, n_targets: int = 3, *, spec_augment=None,
-               recurrent_dropout: float = 0.2, bn_momentum: float = 0.99, name: str = "crnn") -> keras.Model:
+               dropout: float = 0.3, recurrent_dropout: float = 0.2, dense_dropout: float = 0.4,
+               bn_momentum: float = 0.99, name: str = "crnn") -> keras.Model:
     """Build the seed multitask CRNN (S0).
 
     3 × [Conv2D(64|128|128, 3×3, same) → BatchNorm → ReLU → MaxPool 2×2 → Dropout 0.3] → Permute((2, 1, 3)) →
@@ -74,8 +75,13 @@ def build_crnn(input_shape=(128, 300, 1), n_genres: int = 8, n_targets: int = 3,
         Regression targets (valence, arousal, dominance).
     spec_augment : keras.layers.Layer or None
         e.g. :class:`mer_helpers.augment.SpecAugment`; it has no weights, so the count is unchanged.
+    dropout : float
+        The seed's 0.3, after every convolution block and on the LSTM's inputs.
     recurrent_dropout : float
         The seed's 0.2; 0.0 lets a GPU use the cuDNN LSTM kernel.
+    dense_dropout : float
+        The seed's 0.4, after Dense(256). Dropout rates change no weight count; lighter rates suit short runs
+        that under-fit (the CPU demo, :data:`mer_helpers.pipeline.DEMO_RUN`).
     bn_momentum : float
         BatchNormalization momentum (see :func:`crnn_backbone`); it changes no weight count.
 
@@ -88,8 +94,8 @@ def build_crnn(input_shape=(128, 300, 1), n_genres: int = 8, n_targets: int = 3,
     Notebook: 04_crnn_training.ipynb
     """
     inputs = keras.Input(shape=tuple(input_shape), name="features")
-    x = crnn_backbone(inputs, recurrent_dropout=recurrent_dropout, spec_augment=spec_augment,
-                      bn_momentum=bn_momentum, name=name)
+    x = crnn_backbone(inputs, dropout=dropout, recurrent_dropout=recurrent_dropout, dense_dropout=dense_dropout,
+                      spec_augment=spec_augment, bn_momentum=bn_momentum, name=name)
     reg = layers.Dense(n_targets, activation="linear", name="reg_output")(x)
     cls = layers.Dense(n_genres, activation="softmax", name="class_output")(x)
     return keras.Model(inputs, {"reg_output": reg, "class_output": cls}, name=name)
