@@ -129,13 +129,13 @@ def command_line() -> str:
     return " ".join([Path(sys.executable).name, *sys.argv])
 
 
-#: Feature resolutions the scripts accept: the seed's 128 × 300, the demo's 64 × 150, and a tiny one for
+#: Feature resolutions the scripts accept: the seed's 128 × 300, the CPU demo's 32 × 75, and a tiny one for
 # smoke tests.
 CONFIG_CHOICES = ("seed", "demo", "tiny")
 
 
 def resolve_config(name: str):
-    """``"seed"``: ``FeatureConfig()`` (128 × 300); ``"demo"``: ``pipeline.DEMO_CONFIG`` (64 × 150);
+    """``"seed"``: ``FeatureConfig()`` (128 × 300); ``"demo"``: ``pipeline.DEMO_CONFIG`` (32 × 75);
     ``"tiny"``:
     32 × 40 (hop 2757), only to check that a script runs."""
     from mer_helpers.features import FeatureConfig

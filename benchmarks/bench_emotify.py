@@ -382,7 +382,7 @@ def main(argv=None) -> dict:
         "--config",
         choices=CONFIG_CHOICES,
         default="demo",
-        help="demo: 64×150 (CPU); seed: 128×300 (the seed's input; GPU); tiny: smoke tests",
+        help="demo: 32×75 (CPU); seed: 128×300 (the seed's input; GPU); tiny: smoke tests",
     )
     ap.add_argument(
         "--epochs", type=int, default=8, help="maximum epochs (early stopping on validation loss)"

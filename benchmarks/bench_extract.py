@@ -364,7 +364,7 @@ def main(argv=None) -> dict:
         "--config",
         choices=CONFIG_CHOICES,
         default="seed",
-        help="seed: 128×300 (FeatureConfig()); demo: 64×150 (pipeline.DEMO_CONFIG)",
+        help="seed: 128×300 (FeatureConfig()); demo: 32×75 (pipeline.DEMO_CONFIG)",
     )
     ap.add_argument("--n-jobs", type=int, default=-1, help="workers for (b) and (c); -1: all usable cores")
     ap.add_argument(

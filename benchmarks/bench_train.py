@@ -308,7 +308,7 @@ def main(argv=None) -> dict:
         "--config",
         choices=CONFIG_CHOICES,
         default="demo",
-        help="demo: 64×150 (default, CPU-friendly); seed: 128×300 (the seed's input, use on a GPU)",
+        help="demo: 32×75 (default, CPU-friendly); seed: 128×300 (the seed's input, use on a GPU)",
     )
     ap.add_argument("--n-samples", type=int, default=256, help="synthetic chunks per epoch")
     ap.add_argument("--data-dir", default=None, help="use real audio features (extract_features) instead")

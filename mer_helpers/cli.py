@@ -459,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument(
             "--full",
             action="store_true",
-            help="the seed's 128 mels × 300 frames per 5 s chunk (default: the demo's 64 × 150)",
+            help="the seed's 128 mels × 300 frames per 5 s chunk (default: the CPU demo's 32 × 75)",
         )
         q.add_argument(
             "--cache-dir",

@@ -193,7 +193,7 @@ def prepare_splits(
     tracks : pandas.DataFrame
         A Tracks table (:func:`mer_helpers.datasets.load`).
     config : FeatureConfig or None
-        Default :data:`mer_helpers.pipeline.DEMO_CONFIG` (64 × 150).
+        Default :data:`mer_helpers.pipeline.DEMO_CONFIG` (32 × 75).
     kinds : sequence of {"log_mel", "mfcc", "chroma"}
         Feature kinds to hold (all from one STFT per file); MFCCs are standardised per coefficient.
     targets : sequence of str
