@@ -115,10 +115,12 @@ def fit_data(x_train, y_train, x_val, y_val, *, batch_size: int, seed: int = 0,
              max_bytes: int | None = None) -> dict:
     """Keyword arguments for ``model.fit``: float32 arrays when they fit in memory, else a streaming feeder.
 
-    In-memory arrays train 1.3–1.8× faster per epoch on a 2-core CPU than the
-    :class:`~mer_helpers.training.ChunkBatches` feeder (measured; the feeder's generator dataset spends >10× the
-    system time in page faults), so small sets such as the demo's are handed to Keras directly; larger ones stream
-    float16 batches from the (memory-mapped) cache.
+    Small sets such as the demo's are handed to Keras as arrays; larger ones stream float16 batches from the
+    (memory-mapped) cache through :class:`~mer_helpers.training.ChunkBatches`. Measured in the demo run (942
+    training chunks, batches of 16, validation every epoch, idle 2-core CPU): 8.7 s per epoch with arrays, 20 s with
+    the feeder, whose run spent 175 s in system time (page faults) against 10 s. ``benchmarks/bench_train.py``
+    (batches of 32, no validation) finds the two level, so the gap comes from small batches and per-epoch
+    validation through the feeder.
 
     Parameters
     ----------
