@@ -332,7 +332,8 @@ def run_demo(out_dir="runs/demo", *, quick: bool = False, full: bool = False, se
     Parameters
     ----------
     quick : bool
-        A tiny dataset (3 tracks per genre) and one epoch: checks that everything runs (≈1 min on 2 cores).
+        A tiny dataset (3 tracks per genre) and one epoch: checks that everything runs (22 s on 2 idle cores,
+        data generation included).
     full : bool
         The seed's exact 128 × 300 input instead of :data:`DEMO_CONFIG`, same recipe (meant for a GPU).
 
