@@ -6,6 +6,7 @@ Not part of the package: the scripts import it as a sibling module (``python ben
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import subprocess
@@ -122,6 +123,12 @@ def timer(store: dict, key: str):
         yield
     finally:
         store[key] = time.perf_counter() - t0
+
+
+def argument_parser(doc: str) -> argparse.ArgumentParser:
+    """The scripts' parser: the module docstring's first paragraph as its description, layout kept."""
+    return argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def command_line() -> str:

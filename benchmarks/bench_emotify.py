@@ -26,7 +26,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
@@ -36,7 +35,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from _common import CONFIG_CHOICES, command_line, machine_info, report, resolve_config  # noqa: E402
+from _common import (  # noqa: E402
+    CONFIG_CHOICES,
+    argument_parser,
+    command_line,
+    machine_info,
+    report,
+    resolve_config,
+)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -374,9 +380,7 @@ def print_table(r: dict) -> None:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = argument_parser(__doc__)
     ap.add_argument("--data-dir", required=True, help="Emotify folder (data.csv + emotifymusic/)")
     ap.add_argument(
         "--config",

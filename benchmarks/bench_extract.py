@@ -28,7 +28,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -39,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from _common import (  # noqa: E402
     CONFIG_CHOICES,
+    argument_parser,
     command_line,
     machine_info,
     report,
@@ -355,9 +355,7 @@ def print_table(r: dict) -> None:
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = argument_parser(__doc__)
     ap.add_argument("--data-dir", required=True, help="folder of audio files (searched recursively)")
     ap.add_argument("--limit", type=int, default=None, help="use N files (a seeded random subset)")
     ap.add_argument(

@@ -33,13 +33,10 @@ import pandas as pd
 
 from mer_helpers.features import FeatureConfig
 
-__all__ = ["RunConfig", "run", "run_demo", "DEMO_CONFIG", "DEMO_RUN", "TARGETS", "fit_data"]
+__all__ = ["RunConfig", "run", "run_demo", "DEMO_CONFIG", "DEMO_RUN", "TARGETS"]
 
 #: The CPU demo's feature resolution: the seed's 5 s chunks at 32 mel bands × 75 frames (hop 1472; module doc).
 DEMO_CONFIG = FeatureConfig(n_mels=32, hop_length=1472, n_frames=75)
-#: Training data up to this size (float32 bytes, train + validation) is fed to Keras as arrays; larger sets stream
-#: from the cache through :class:`mer_helpers.training.ChunkBatches`.
-IN_MEMORY_BYTES = 1 << 30
 #: Regression targets of the seed system.
 TARGETS = ("valence", "arousal", "dominance")
 
@@ -111,40 +108,6 @@ DEMO_RUN = RunConfig(features=DEMO_CONFIG, epochs=28, batch_size=16, learning_ra
                      spec_augment=False)
 
 
-def fit_data(x_train, y_train, x_val, y_val, *, batch_size: int, seed: int = 0,
-             max_bytes: int | None = None) -> dict:
-    """Keyword arguments for ``model.fit``: float32 arrays when they fit in memory, else a streaming feeder.
-
-    Small sets such as the demo's are handed to Keras as arrays; larger ones stream float16 batches from the
-    (memory-mapped) cache through :class:`~mer_helpers.training.ChunkBatches`. Measured in the demo run (942
-    training chunks, batches of 16, validation every epoch, idle 2-core CPU): 8.7 s per epoch with arrays, 20 s with
-    the feeder, whose run spent 175 s in system time (page faults) against 10 s. ``benchmarks/bench_train.py``
-    (batches of 32, no validation) finds the two level, so the gap comes from small batches and per-epoch
-    validation through the feeder.
-
-    Parameters
-    ----------
-    x_train, x_val : np.ndarray [shape=(n_chunks, n_bins, n_frames)]
-    y_train, y_val : dict[str, np.ndarray]
-        Targets per head (:func:`mer_helpers.training.chunk_targets`).
-    max_bytes : int or None
-        Largest float32 size of train + validation kept in memory (default :data:`IN_MEMORY_BYTES`).
-
-    Returns
-    -------
-    dict
-        ``x``, ``validation_data`` and, for arrays, ``y``, ``batch_size`` and ``shuffle=True``.
-    """
-    from mer_helpers.training import ChunkBatches
-
-    limit = IN_MEMORY_BYTES if max_bytes is None else max_bytes
-    if 4 * (np.size(x_train) + np.size(x_val)) <= limit:
-        return dict(x=np.asarray(x_train, np.float32)[..., None], y=y_train, batch_size=batch_size, shuffle=True,
-                    validation_data=(np.asarray(x_val, np.float32)[..., None], y_val))
-    return dict(x=ChunkBatches(x_train, y_train, batch_size=batch_size, shuffle=True, seed=seed),
-                validation_data=ChunkBatches(x_val, y_val, batch_size=batch_size))
-
-
 def _log(msg: str, verbose: bool) -> None:
     if verbose:
         print(msg, file=sys.stderr, flush=True)
@@ -184,6 +147,7 @@ def run(tracks: pd.DataFrame, out_dir, cfg: RunConfig | None = None, *, targets=
         LabelEncoder,
         chunk_targets,
         compile_multitask,
+        fit_data,
         fit_target_scaler,
         make_callbacks,
         save_json,

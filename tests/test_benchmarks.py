@@ -105,21 +105,17 @@ def test_find_audio_limit_is_a_seeded_subset(audio_dir, tmp_path):
         find_audio(tmp_path / "missing")
 
 
+#: bench_train.py at smoke-test size: the tiny input, 16 chunks, one round, no augmentation costing.
+TINY_TRAIN = ["--config", "tiny", "--n-samples", "16", "--batch-size", "8", "--rounds", "1", "--no-augment-cost"]
+
+
 @pytest.mark.slow
 def test_bench_train_runs_and_compares_both_feeders(tmp_path):
     out = tmp_path / "train.json"
     run_script(
         [
             str(BENCH / "bench_train.py"),
-            "--config",
-            "tiny",
-            "--n-samples",
-            "16",
-            "--batch-size",
-            "8",
-            "--rounds",
-            "1",
-            "--no-augment-cost",
+            *TINY_TRAIN,
             "--json",
             str(out),
         ]
@@ -166,15 +162,7 @@ def test_bench_train_gpu_switches_run_under_jax_without_tensorflow(tmp_path):
             "-c",
             BLOCK_TF,
             str(BENCH / "bench_train.py"),
-            "--config",
-            "tiny",
-            "--n-samples",
-            "16",
-            "--batch-size",
-            "8",
-            "--rounds",
-            "1",
-            "--no-augment-cost",
+            *TINY_TRAIN,
             "--mixed-precision",
             "--jit",
             "--recurrent-dropout",

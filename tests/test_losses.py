@@ -82,8 +82,7 @@ def test_build_crnn_dropout_rates_change_no_weights():
 
 
 def test_fit_data_in_memory_and_streaming_give_the_same_batches():
-    from mer_helpers.pipeline import fit_data
-    from mer_helpers.training import ChunkBatches
+    from mer_helpers.training import ChunkBatches, fit_data
 
     rng = np.random.default_rng(0)
     x = rng.random((10, 4, 6)).astype(np.float16)

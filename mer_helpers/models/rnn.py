@@ -48,10 +48,6 @@ def lstm_backbone(
     dropout, recurrent_dropout : float
         LSTM input and recurrent dropout (``recurrent_dropout=0.0`` for the cuDNN kernel: module docstring).
     dense_units, dense_dropout : int, float
-    bn_momentum : float
-        BatchNorm moving-average momentum. 0.9 (Keras: 0.99) lets the inference statistics settle within a few
-        dozen steps; with 0.99 and the ~30 steps per epoch of a small dataset they lag the weights for many
-        epochs and the model predicts one class at inference although training accuracy is high.
     spec_augment : keras.layers.Layer or None
 
     Returns
