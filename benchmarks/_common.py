@@ -101,7 +101,7 @@ def accelerator_devices() -> list[str]:
 
 def write_json(result: dict, path) -> None:
     """Write a result dict as indented JSON (NaN → null, floats to 6 decimals), creating the folder."""
-    from mer_helpers.training import save_json
+    from mer_helpers.files import save_json
 
     save_json(result, path, digits=6)
 
@@ -136,23 +136,19 @@ def command_line() -> str:
     return " ".join([Path(sys.executable).name, *sys.argv])
 
 
-#: Feature resolutions the scripts accept: the seed's 128 × 300, the CPU demo's 32 × 75, and a tiny one for
-# smoke tests.
-CONFIG_CHOICES = ("seed", "demo", "tiny")
+#: Feature resolutions the scripts accept: those of the recipes (``seed``/``gpu``: 128 × 300, ``cpu``: 32 × 75)
+#: and a tiny one for smoke tests.
+CONFIG_CHOICES = ("seed", "cpu", "tiny")
 
 
 def resolve_config(name: str):
-    """``"seed"``: ``FeatureConfig()`` (128 × 300); ``"demo"``: ``pipeline.DEMO_CONFIG`` (32 × 75);
-    ``"tiny"``:
-    32 × 40 (hop 2757), only to check that a script runs."""
+    """The features of recipe ``name`` (:data:`mer_helpers.recipe.RECIPES`), or ``"tiny"``: 32 × 40 (hop 2757),
+    only to check that a script runs."""
     from mer_helpers.features import FeatureConfig
-    from mer_helpers.pipeline import DEMO_CONFIG
+    from mer_helpers.recipe import RECIPES
 
-    configs = {
-        "seed": FeatureConfig(),
-        "demo": DEMO_CONFIG,
-        "tiny": FeatureConfig(n_mels=32, hop_length=2757, n_frames=40),
-    }
-    if name not in configs:
-        raise SystemExit(f"unknown --config {name!r}; choose one of {', '.join(configs)}")
-    return configs[name]
+    if name == "tiny":
+        return FeatureConfig(n_mels=32, hop_length=2757, n_frames=40)
+    if name not in RECIPES:
+        raise SystemExit(f"unknown --config {name!r}; choose one of {', '.join(CONFIG_CHOICES)}")
+    return RECIPES[name].features

@@ -20,7 +20,7 @@ Prints a table (accuracy and macro-F1 for genre and emotion, wall seconds) and w
 
 Usage::
 
-    python benchmarks/bench_emotify.py --data-dir ../shared/data/emotify [--config demo|seed] [--epochs 8]
+    python benchmarks/bench_emotify.py --data-dir ../shared/data/emotify [--config cpu|seed] [--epochs 8]
         [--limit N] [--folds K] [--json benchmarks/results/emotify_cpu.json]
 """
 
@@ -385,7 +385,7 @@ def main(argv=None) -> dict:
     ap.add_argument(
         "--config",
         choices=CONFIG_CHOICES,
-        default="demo",
+        default="cpu",
         help="demo: 32×75 (CPU); seed: 128×300 (the seed's input; GPU); tiny: smoke tests",
     )
     ap.add_argument(

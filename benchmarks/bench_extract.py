@@ -22,7 +22,7 @@ a few files, one BLAS thread) to show where the time goes.
 
 Usage::
 
-    python benchmarks/bench_extract.py --data-dir ../shared/data/emotify [--limit N] [--config seed|demo]
+    python benchmarks/bench_extract.py --data-dir ../shared/data/emotify [--limit N] [--config seed|cpu]
         [--n-jobs -1] [--backend loky] [--json benchmarks/results/extract.json]
 """
 
@@ -362,7 +362,7 @@ def main(argv=None) -> dict:
         "--config",
         choices=CONFIG_CHOICES,
         default="seed",
-        help="seed: 128×300 (FeatureConfig()); demo: 32×75 (pipeline.DEMO_CONFIG)",
+        help="seed: 128×300 (FeatureConfig()); cpu: 32×75 (the cpu recipe)",
     )
     ap.add_argument("--n-jobs", type=int, default=-1, help="workers for (b) and (c); -1: all usable cores")
     ap.add_argument(

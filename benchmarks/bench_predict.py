@@ -72,15 +72,12 @@ def make_bundle(resolution: str, model_dir: str | None):
     from mer_helpers.models import build_crnn
 
     config = resolve_config(resolution)
+    from mer_helpers.labels import ClassEncoder, Heads, TargetScaler
+
     model = build_crnn((config.n_mels, config.n_frames, 1), n_genres=8, n_targets=3)
-    return ModelBundle(
-        model,
-        config,
-        genres=[f"g{i}" for i in range(8)],
-        target_names=["valence", "arousal", "dominance"],
-        target_min=[1, 1, 1],
-        target_max=[9, 9, 9],
-    )
+    heads = Heads({"class_output": ClassEncoder([f"g{i}" for i in range(8)])},
+                  TargetScaler(("valence", "arousal", "dominance"), (1, 1, 1), (9, 9, 9)))
+    return ModelBundle(model, config, heads=heads)
 
 
 def write_audio(folder: Path, short_minutes: float = 3.0, long_minutes: float = 10.0) -> dict:
@@ -190,7 +187,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="a saved bundle instead of untrained seed CRNNs")
     parser.add_argument(
-        "--config", nargs="+", default=["demo", "seed"], choices=CONFIG_CHOICES, help="feature resolutions"
+        "--config", nargs="+", default=["cpu", "seed"], choices=CONFIG_CHOICES, help="feature resolutions"
     )
     parser.add_argument(
         "--minutes",

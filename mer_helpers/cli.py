@@ -2,16 +2,18 @@
 
 Subcommands::
 
-    mer demo [--quick] [--full] [--out DIR]          synthetic demo data → features → seed CRNN → report +
-    bundle mer datasets [--data-dir DIR]                     which datasets are present
-    mer datasets validate NAME [--data-dir DIR]       missing / unreadable / unannotated files of one dataset
-    mer features DATASET [--kinds ...]                fill the feature cache, print the skip report
-    mer train DATASET --out DIR [--epochs N]          train and evaluate the seed CRNN, save a model bundle
-    mer evaluate --model DIR DATASET                  score a bundle on a dataset's test tracks
-    mer predict FILE... --model DIR [--format ...]    genres, V/A/D and a timeline for any audio files
+    mer demo [--quick] [--full] [--out DIR]           synthetic demo data → features → CRNN → report + bundle
+    mer datasets [--data-dir DIR]                      which datasets are present
+    mer datasets validate NAME [--data-dir DIR]        missing / unreadable / unannotated files, bad labels
+    mer features DATASET [--kinds ...]                 fill the feature cache, print the skip report
+    mer train DATASET [--recipe R] [--backbone B]      train every head DATASET's labels support; save a bundle
+    mer evaluate DATASET --model DIR                   score a bundle on a dataset's test tracks
+    mer predict FILE... --model DIR [--format ...]     genres, emotion, V/A/D and a timeline for audio files
+    mer tag FILE... [--model MSD_musicnn]              musicnn's 50 tags for audio files (pretrained)
 
 Exit codes: 0 success, 1 a failure (a bad input file, a missing dataset, an unreadable bundle), 2 a usage
-error. Importing this module is cheap: TensorFlow/Keras are imported only by the subcommands that need them.
+error, 130 interrupted. A user error prints ``mer: error: …`` (never a traceback). Importing this module is
+cheap: TensorFlow/Keras are imported only by the subcommands that need them, with their start-up banner hidden.
 
 Notebook: 09_inference_and_explorer.ipynb
 """
@@ -58,70 +60,72 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _quiet_tensorflow() -> None:
-    """Hide TensorFlow's C++ info/warning lines on stderr (they would bury the CLI's own messages)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def _quiet_keras() -> None:
+    """Import Keras (and TensorFlow) with their C++ start-up lines hidden.
+
+    TensorFlow writes "Could not find cuda drivers…", the CPU-feature note and absl's "All log messages before
+    absl::InitializeLog()…" straight to file descriptor 2 while it is imported, below Python and whatever
+    ``TF_CPP_MIN_LOG_LEVEL`` says; they would bury the CLI's own messages. So stderr's descriptor points to
+    /dev/null for the length of the import and is restored right after (nothing else is changed).
+    """
+    if "keras" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
-def _atomic_write(path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename: no partial file if anything fails."""
-    from mer_helpers.predict import _atomic_write_text
-
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        raise _UsageError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist")
-    _atomic_write_text(path, text)
+def _check_output(path) -> None:
+    if path is None:
+        return
+    parent = Path(path).parent
+    if not parent.exists():
+        raise _UsageError(f"cannot write {str(path)!r}: folder {str(parent)!r} does not exist")
 
 
 def _emit(text: str, output) -> None:
+    """``text`` to stdout, or atomically to the file ``output`` (also when ``text`` is empty)."""
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
-    else:
-        _atomic_write(output, text)
-        print(f"wrote {output}", file=sys.stderr)
+        return
+    from mer_helpers.files import atomic_write_text
+
+    _check_output(output)
+    atomic_write_text(output, text)
+    print(f"wrote {output}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------------- demo
 def _cmd_demo(args) -> int:
-    _quiet_tensorflow()
-    from mer_helpers.pipeline import run_demo
+    _quiet_keras()
+    from mer_helpers import pipeline
 
-    run_demo(
-        args.out,
-        quick=args.quick,
-        full=args.full,
-        seed=args.seed,
-        data_home=args.data_dir,
-        n_jobs=args.n_jobs,
-    )
+    pipeline.run_demo(args.out, quick=args.quick, full=args.full, seed=args.seed, data_home=args.data_dir,
+                      n_jobs=args.n_jobs)
     return 0
 
 
-# ----------------------------------------------------------------------------------------------------
-# datasets
+# ---------------------------------------------------------------------------------------------------- datasets
 def _cmd_datasets(args) -> int:
     import pandas as pd
 
     from mer_helpers import datasets
 
     if args.action == "validate":
-        validate = getattr(datasets, "validate", None)
-        if validate is None:
-            try:
-                from mer_helpers.datasets.base import validate
-            except ImportError:
-                _err("dataset validation is not available in this version of mer_helpers")
-                return 1
         df = datasets.load(args.name, args.data_dir)
-        report = validate(df, check_audio=not args.no_audio_check)
+        report = datasets.validate(df, check_audio=not args.no_audio_check)
         print(report.summary(max_items=args.max_items))
         return 0 if report.ok else 1
-    status = getattr(datasets, "status", None)
-    if status is None:
-        _err("dataset status is not available in this version of mer_helpers")
-        return 1
-    table = status(data_root=args.data_dir).copy()
+    table = datasets.status(data_root=args.data_dir).copy()
     if "note" in table:  # the first sentence is enough here; `datasets validate NAME` / the loaders say more
         table["note"] = [n if len(n) <= 70 else n[:69] + "…" for n in table["note"].astype(str)]
     with pd.option_context("display.width", 200):
@@ -130,149 +134,157 @@ def _cmd_datasets(args) -> int:
     return 0
 
 
-# ----------------------------------------------------------------------------------------------------
-# features
-def _feature_config(full: bool):
-    from mer_helpers.features import FeatureConfig
-    from mer_helpers.pipeline import DEMO_CONFIG
-
-    return FeatureConfig() if full else DEMO_CONFIG
-
-
+# ---------------------------------------------------------------------------------------------------- features
 def _cmd_features(args) -> int:
     from mer_helpers.cache import extract_features
     from mer_helpers.datasets import load
+    from mer_helpers.recipe import get_recipe
 
     tracks = load(args.dataset, args.data_dir)
-    config = _feature_config(args.full)
-    fs = extract_features(
-        tracks,
-        config,
-        kinds=tuple(args.kinds),
-        cache_dir=args.cache_dir,
-        n_jobs=args.n_jobs,
-        progress=not args.no_progress,
-        hop_seconds=args.hop_seconds,
-    )
+    config = get_recipe(args.recipe).features
+    fs = extract_features(tracks, config, kinds=tuple(args.kinds), cache_dir=args.cache_dir, n_jobs=args.n_jobs,
+                          progress=not args.no_progress, hop_seconds=args.hop_seconds)
     shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in fs.X.items())
-    print(
-        f"{args.dataset}: feature config {config.key()} ({config.n_mels} mels × {config.n_frames} frames per "
-        f"{config.chunk_seconds:g} s chunk); {shapes}"
-    )
+    print(f"{args.dataset}: features of recipe {args.recipe!r} ({config.n_mels} mels × {config.n_frames} frames "
+          f"per {config.chunk_seconds:g} s chunk, cache key {config.key()}); {shapes}")
     print(fs.report.summary())
     return 0
 
 
 # ---------------------------------------------------------------------------------------------------- train
-def _cmd_train(args) -> int:
-    _quiet_tensorflow()
-    from dataclasses import replace
+#: ``mer train`` flags that set one recipe field each: (flag, field, type, metavar).
+_RECIPE_FLAGS = (
+    ("--backbone", "backbone", str, "NAME"),
+    ("--epochs", "epochs", _positive_int, "N"),
+    ("--batch-size", "batch_size", _positive_int, "N"),
+    ("--learning-rate", "learning_rate", _positive_float, "LR"),
+    ("--patience", "patience", _positive_int, "N"),
+    ("--augment-copies", "augment_copies", int, "N"),
+)
 
-    from mer_helpers.datasets import load
-    from mer_helpers.pipeline import RunConfig, run, summary_table
 
-    tracks = load(args.dataset, args.data_dir)
-    cfg = RunConfig(seed=args.seed, n_jobs=args.n_jobs)
-    changes = {"features": _feature_config(args.full)}
-    for name in ("epochs", "batch_size", "learning_rate", "patience", "augment_copies"):
+def _train_recipe(args):
+    from mer_helpers.recipe import get_recipe, parse_overrides
+
+    changes = {field: getattr(args, field) for _, field, _, _ in _RECIPE_FLAGS if getattr(args, field) is not None}
+    for name in ("tasks", "targets"):
         value = getattr(args, name)
         if value is not None:
-            changes[name] = value
-    if args.no_spec_augment:
-        changes["spec_augment"] = False
-    cfg = replace(cfg, **changes)
-    metrics = run(tracks, args.out, cfg, cache_dir=args.cache_dir, verbose=True)
-    print(summary_table(metrics))
-    print(f"model bundle: {Path(args.out) / 'model'}")
+            changes[name] = tuple(v.strip() for v in value.split(",") if v.strip())
+    if args.spec_augment is not None:
+        changes["spec_augment"] = args.spec_augment
+    changes["seed"] = args.seed
+    return parse_overrides(get_recipe(args.recipe, **changes), args.set)
+
+
+def _cmd_train(args) -> int:
+    recipe = _train_recipe(args)
+    if args.print_recipe:
+        print(recipe.describe())
+        return 0
+    _quiet_keras()
+    from mer_helpers import pipeline
+    from mer_helpers.datasets import load
+    from mer_helpers.paths import run_dir
+
+    tracks = load(args.dataset, args.data_dir)
+    out = args.out if args.out is not None else run_dir(args.dataset)
+    metrics = pipeline.run(tracks, out, recipe, cache_dir=args.cache_dir, n_jobs=args.n_jobs, verbose=True)
+    print(pipeline.summary_table(metrics, scales=tracks.attrs.get("scales", {})))
+    print(f"run folder: {out} · model bundle: {Path(out) / 'model'}")
     return 0
 
 
-# ----------------------------------------------------------------------------------------------------
-# evaluate
+# ---------------------------------------------------------------------------------------------------- evaluate
 def _cmd_evaluate(args) -> int:
-    _quiet_tensorflow()
-    import numpy as np
-
-    from mer_helpers.cache import extract_features
+    _quiet_keras()
     from mer_helpers.datasets import load
-    from mer_helpers.evaluation import evaluate
+    from mer_helpers.files import save_json
     from mer_helpers.predict import ModelBundle
-    from mer_helpers.training import LabelEncoder, TargetScaler
 
     bundle = ModelBundle.load(args.model)
     tracks = load(args.dataset, args.data_dir)
-    splits = (bundle.extra or {}).get("splits") if isinstance(bundle.extra, dict) else None
-    if args.split != "all":
-        if isinstance(splits, dict) and args.split in splits and (bundle.dataset in (None, args.dataset)):
-            ids = {str(t) for t in splits[args.split]}
-            tracks = tracks[tracks["track_id"].astype(str).isin(ids)]
-            source = "the bundle's own split"
-        elif "split" in tracks.columns and tracks["split"].notna().any():
-            tracks = tracks[tracks["split"] == args.split]
-            source = "the dataset's split column"
-        else:
-            raise _UsageError(
-                f"dataset {args.dataset!r} has no {args.split!r} split (no 'split' column and the "
-                f"bundle records none); pass --split all to score every track — only for a model "
-                f"that was not trained on this dataset"
-            )
-        if tracks.empty:
-            _err(f"no {args.split!r} tracks in {args.dataset!r} ({source})")
-            return 1
-    else:
-        source = "all tracks"
-        if bundle.dataset == args.dataset:
-            print(
-                f"warning: the model was trained on {args.dataset!r}; scoring all its tracks includes "
-                f"training tracks and overstates its accuracy",
-                file=sys.stderr,
-            )
-    fs = extract_features(
-        tracks,
-        bundle.config,
-        kinds=(bundle.feature_kind,),
-        cache_dir=args.cache_dir,
-        n_jobs=args.n_jobs,
-        progress=not args.no_progress,
-    )
-    if fs.report.skipped is not None and len(fs.report.skipped):
-        print(fs.report.summary(), file=sys.stderr)
-    heads = bundle.outputs
-    genre_enc = LabelEncoder(list(bundle.genres)) if bundle.genres and "genre" in tracks.columns else None
-    emo_enc = LabelEncoder(list(bundle.emotions)) if bundle.emotions and "emotion" in tracks.columns else None
-    scaler = None
-    if bundle.target_min is not None and "reg_output" in heads:
-        names = bundle.target_labels()
-        if all(n in tracks.columns for n in names):
-            scaler = TargetScaler(names, list(bundle.target_min), list(bundle.target_max))
-        else:
-            print(
-                f"warning: {args.dataset!r} lacks target column(s) "
-                f"{[n for n in names if n not in tracks.columns]}; regression not scored",
-                file=sys.stderr,
-            )
-    ev = evaluate(
-        bundle.model,
-        fs,
-        genre_encoder=genre_enc,
-        scaler=scaler,
-        emotion_encoder=emo_enc,
-        kind=bundle.feature_kind,
-        batch_size=args.batch_size,
-        channel_axis=len(bundle.input_shape) == 3,
-    )
-    metrics = {
-        k: (float(v) if isinstance(v, (int, float, np.floating, np.integer)) else v)
-        for k, v in ev.metrics.items()
-    }
-    print(f"{args.dataset}: {len(fs.tracks)} tracks ({args.split}, {source}), model {args.model}")
-    table = ev.table()
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    if args.output:
-        from mer_helpers.predict import _jsonable
+    if args.split == "all" and bundle.dataset == args.dataset:
+        print(f"warning: the model was trained on {args.dataset!r}; scoring all its tracks includes training "
+              "tracks and overstates its accuracy", file=sys.stderr)
+    try:
+        ev, report, source = bundle.evaluate(tracks, split=args.split, cache_dir=args.cache_dir,
+                                             n_jobs=args.n_jobs, batch_size=args.batch_size,
+                                             progress=not args.no_progress)
+    except Exception as e:
+        from mer_helpers.errors import BundleError
 
-        _atomic_write(args.output, json.dumps(_jsonable(metrics), indent=2) + "\n")
+        if isinstance(e, BundleError) and "split='all'" in str(e):
+            raise _UsageError(str(e).replace("split='all'", "--split all")) from None
+        raise
+    if len(report.skipped):
+        print(report.summary(), file=sys.stderr)
+    n = len(ev.predictions)
+    print(f"{args.dataset}: {n} tracks ({args.split}, {source}), model {args.model}")
+    print(ev.table().to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if args.output:
+        _check_output(args.output)
+        save_json(ev.metrics, args.output)
         print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------- batches
+def _expand_inputs(items) -> list[str]:
+    """Files as given; a folder stands for the audio files under it (recursively, sorted).
+
+    A folder without audio files stays in the list, so that it is reported as unreadable with its reason.
+    """
+    from mer_helpers.audio import AUDIO_EXTENSIONS
+
+    files = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(str(f) for f in p.rglob("*")
+                           if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS and not f.name.startswith("."))
+            files.extend(found or [str(item)])
+        else:
+            files.append(str(item))
+    return files
+
+
+def _run_batch(files, one, render, *, command: str, output, quiet: bool) -> int:
+    """Apply ``one(path)`` to every file and write ``render(results)`` once, whatever happens.
+
+    A file that fails — unreadable audio, or any other error while it is processed, a ``MemoryError``
+    included — is named on stderr with the reason, and the batch goes on. Ctrl-C stops the batch, but the
+    results finished so far are still written. The output (stdout, or ``output`` written atomically) is always
+    produced, also when it holds no result (``[]`` in JSON). Exit code: 0, 1 when any file failed, 130 when
+    interrupted.
+    """
+    from mer_helpers.errors import MerError
+
+    _check_output(output)
+    results, failed, interrupted = [], [], False
+    for i, f in enumerate(files, start=1):
+        try:
+            results.append(one(f))
+        except KeyboardInterrupt:
+            interrupted = True
+            _err(f"interrupted at {f}; writing the {len(results)} finished result(s)")
+            break
+        except MemoryError:
+            failed.append(f)
+            print(f"{PROG} {command}: skipped {f}: out of memory while processing it", file=sys.stderr,
+                  flush=True)
+        except Exception as e:  # noqa: BLE001 - a batch never dies on one file: the reason goes to stderr
+            failed.append(f)
+            reason = getattr(e, "reason", None) or (str(e) if isinstance(e, MerError) else f"{type(e).__name__}: {e}")
+            print(f"{PROG} {command}: skipped {f}: {reason}", file=sys.stderr, flush=True)
+        if not quiet and len(files) > 1:
+            print(f"[{i}/{len(files)}] {f}", file=sys.stderr, flush=True)
+    _emit(render(results), output)
+    if interrupted:
+        return 130
+    if failed:
+        _err(f"{len(failed)} of {len(files)} file(s) could not be processed: {', '.join(failed)}")
+        return 1
     return 0
 
 
@@ -282,10 +294,13 @@ def _predictions_table(preds, *, timeline: bool) -> str:
 
     buf = io.StringIO()
     for p in preds:
-        buf.write(
-            f"{p.path}  ({p.duration:.1f} s, {p.n_chunks} chunk{'s' if p.n_chunks != 1 else ''}"
-            f"{', padded: shorter than one chunk' if p.padded else ''})\n"
-        )
+        notes = []
+        if p.padded:
+            notes.append("padded: shorter than one chunk")
+        if p.truncated:
+            notes.append(f"truncated: the header says {p.declared_duration:.1f} s")
+        buf.write(f"{p.path}  ({p.duration:.1f} s, {p.n_chunks} chunk{'s' if p.n_chunks != 1 else ''}"
+                  f"{''.join(', ' + n for n in notes)})\n")
         if p.genres:
             buf.write("  genres   " + "  ".join(f"{g} {prob:.3f}" for g, prob in p.genres) + "\n")
         if p.targets:
@@ -307,6 +322,8 @@ def _predictions_table(preds, *, timeline: bool) -> str:
 def _predictions_csv(preds, *, timeline: bool) -> str:
     import pandas as pd
 
+    if not preds:
+        return ""
     if timeline:
         frames = []
         for p in preds:
@@ -320,274 +337,210 @@ def _predictions_csv(preds, *, timeline: bool) -> str:
     return df.to_csv(index=False)
 
 
-def _expand_inputs(items) -> list[str]:
-    """Files as given; a folder stands for the audio files under it (recursively, sorted).
+def _render_predictions(fmt: str, timeline: bool):
+    def render(preds):
+        if fmt == "json":
+            return json.dumps([p.to_dict(timeline=timeline) for p in preds], indent=2) + "\n"
+        if fmt == "csv":
+            return _predictions_csv(preds, timeline=timeline)
+        return _predictions_table(preds, timeline=timeline)
 
-    A folder without audio files stays in the list, so that it is reported as unreadable with its reason.
-    """
-    from mer_helpers.audio import AUDIO_EXTENSIONS
-
-    files = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            found = sorted(
-                str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS
-            )
-            files.extend(found or [str(item)])
-        else:
-            files.append(str(item))
-    return files
+    return render
 
 
 def _cmd_predict(args) -> int:
-    _quiet_tensorflow()
-    from mer_helpers.errors import AudioError
+    _quiet_keras()
     from mer_helpers.predict import ModelBundle, predict_file
 
+    _check_output(args.output)
     bundle = ModelBundle.load(args.model)
-    files = _expand_inputs(args.files)
-    preds, failed = [], []
-    for f in files:
-        try:
-            preds.append(
-                predict_file(
-                    f, bundle, hop_seconds=args.hop_seconds, batch_size=args.batch_size, top_k=args.top_k
-                )
-            )
-        except AudioError as e:
-            failed.append(f)
-            print(f"{PROG} predict: skipped {f}: {e.reason}", file=sys.stderr, flush=True)
-        if not args.quiet and len(files) > 1:
-            print(f"[{len(preds) + len(failed)}/{len(files)}] {f}", file=sys.stderr, flush=True)
-    if preds:
-        if args.format == "json":
-            text = json.dumps([p.to_dict(timeline=args.timeline) for p in preds], indent=2) + "\n"
-        elif args.format == "csv":
-            text = _predictions_csv(preds, timeline=args.timeline)
-        else:
-            text = _predictions_table(preds, timeline=args.timeline)
-        _emit(text, args.output)
-    if failed:
-        _err(f"{len(failed)} of {len(files)} file(s) could not be read: {', '.join(failed)}")
-        return 1
-    return 0
+    return _run_batch(_expand_inputs(args.files),
+                      lambda f: predict_file(f, bundle, hop_seconds=args.hop_seconds, batch_size=args.batch_size,
+                                             top_k=args.top_k),
+                      _render_predictions(args.format, args.timeline), command="predict", output=args.output,
+                      quiet=args.quiet)
+
+
+# ---------------------------------------------------------------------------------------------------- tag
+def _cmd_tag(args) -> int:
+    """``mer tag``: musicnn's 50 tags (MSD or MagnaTagATune) for audio files, with the pretrained weights."""
+    _quiet_keras()
+    from mer_helpers.pretrained import format_results, load_musicnn, tag_file
+
+    _check_output(args.output)
+    model = load_musicnn(args.model)
+    return _run_batch(_expand_inputs(args.files), lambda f: tag_file(f, model, top_k=args.top_k),
+                      lambda results: format_results(results, fmt=args.format, timeline=args.timeline),
+                      command="tag", output=args.output, quiet=args.quiet)
 
 
 # ---------------------------------------------------------------------------------------------------- parser
-def _add_data_dir(p, help_text="the dataset's folder (default: $MER_DATA_DIR/<name>, then data/<name>)"):
+def _add_data_dir(p, help_text="the dataset's folder (default: $MER_DATA_DIR/<name>, then <project>/data/<name>)"):
     p.add_argument("--data-dir", metavar="DIR", default=None, help=help_text)
 
 
 def _add_jobs(p):
-    p.add_argument(
-        "--n-jobs",
-        type=int,
-        default=-1,
-        metavar="N",
-        help="feature-extraction workers (-1: all cores; 1: in this process)",
-    )
+    p.add_argument("--n-jobs", type=int, default=-1, metavar="N",
+                   help="feature-extraction workers (-1: all cores; 1: in this process)")
 
 
-def _dataset_choices():
-    from mer_helpers.datasets import DATASETS
+def _add_cache(p):
+    p.add_argument("--cache-dir", metavar="DIR", default=None,
+                   help="feature cache root (default: $MER_CACHE_DIR, then <project>/data/.cache)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    return DATASETS
+
+def _add_output(p):
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
+    p.add_argument("--timeline", action="store_true", help="include the per-chunk (per-patch) predictions")
+    p.add_argument("--output", "-o", metavar="FILE", default=None,
+                   help="write to FILE (atomically, also when every file fails) instead of stdout")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of :func:`main` (exposed for documentation and tests)."""
-    datasets = _dataset_choices()
+    from mer_helpers import __version__
+    from mer_helpers.datasets import DATASETS
+    from mer_helpers.recipe import RECIPES, TASKS
+
+    datasets = DATASETS
+    cpu = RECIPES["cpu"]
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Music emotion recognition and genre classification: demo, datasets, features, "
-        "training, evaluation and prediction.",
-        epilog="Run 'mer COMMAND --help' for a command's options. "
-        "Exit codes: 0 ok, 1 failure, 2 usage error.",
+        "training, evaluation, prediction and pretrained tagging.",
+        epilog="Run 'mer COMMAND --help' for a command's options. Exit codes: 0 ok, 1 failure, 2 usage error.",
     )
-    from mer_helpers import __version__
-
     parser.add_argument("--version", action="version", version=f"mer_helpers {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser(
-        "demo",
-        help="run the whole pipeline on the synthetic demo dataset",
-        description="Generate (or reuse) the synthetic demo dataset, extract features, train the "
-        "seed CRNN with validation, evaluate the held-out test tracks once and save a "
-        "model bundle in OUT/model.",
-    )
-    p.add_argument(
-        "--quick", action="store_true", help="tiny data and one epoch: checks that everything runs"
-    )
-    p.add_argument("--full", action="store_true", help="the seed's exact 128×300 input (slow on a CPU)")
-    p.add_argument("--out", default="runs/demo", metavar="DIR", help="output folder (default: runs/demo)")
+        "demo", help="run the whole pipeline on the synthetic demo dataset",
+        description="Generate (or reuse) the synthetic demo dataset, extract features, train the reference "
+        f"CRNN with the 'cpu' recipe ({cpu.features.n_mels} mels × {cpu.features.n_frames} frames, up to "
+        f"{cpu.epochs} epochs) with validation, evaluate the held-out test tracks once and save a model "
+        "bundle in OUT/model.")
+    p.add_argument("--quick", action="store_true", help="tiny data and one epoch: checks that everything runs")
+    p.add_argument("--full", action="store_true", help="the reference system's 128×300 input (slow on a CPU)")
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: <project>/runs/demo)")
     p.add_argument("--seed", type=int, default=0, help="seed of data generation, split and training")
-    _add_data_dir(p, "where the demo data is generated (default: $MER_DATA_DIR/demo, then data/demo)")
+    _add_data_dir(p, "where the demo data is generated (default: $MER_DATA_DIR/demo, then <project>/data/demo)")
     _add_jobs(p)
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser(
-        "datasets",
-        help="list the datasets and whether they are present; validate one",
+        "datasets", help="list the datasets and whether they are present; validate one",
         description="Without an action: one line per dataset (found, tracks, audio files). "
-        "'validate NAME': list missing, unreadable and unannotated files.",
-    )
-    p.add_argument(
-        "--data-dir",
-        metavar="DIR",
-        default=None,
-        help="a folder with one sub-folder per dataset (default: $MER_DATA_DIR, then data/)",
-    )
+        "'validate NAME': list missing, unreadable and unannotated files and bad labels.")
+    p.add_argument("--data-dir", metavar="DIR", default=None,
+                   help="a folder with one sub-folder per dataset (default: $MER_DATA_DIR, then <project>/data)")
     actions = p.add_subparsers(dest="action", metavar="ACTION")
-    v = actions.add_parser(
-        "validate",
-        help="check one dataset's files against its annotations",
-        description="Exit code 1 when any file is missing, unreadable or unannotated.",
-    )
+    v = actions.add_parser("validate", help="check one dataset's files and labels",
+                           description="Exit code 1 when any file is missing, unreadable or unannotated, or a "
+                           "label is not usable.")
     v.add_argument("name", choices=datasets, metavar="NAME", help=f"one of: {', '.join(datasets)}")
     _add_data_dir(v)
-    v.add_argument(
-        "--no-audio-check", action="store_true", help="check presence only (do not open the files)"
-    )
-    v.add_argument(
-        "--max-items", type=_positive_int, default=10, metavar="N", help="offenders listed per kind"
-    )
+    v.add_argument("--no-audio-check", action="store_true", help="check presence only (do not open the files)")
+    v.add_argument("--max-items", type=_positive_int, default=10, metavar="N", help="offenders listed per kind")
     p.set_defaults(func=_cmd_datasets, action=None)
 
-    def add_feature_opts(q):
-        q.add_argument(
-            "--full",
-            action="store_true",
-            help="the seed's 128 mels × 300 frames per 5 s chunk (default: the CPU demo's 32 × 75)",
-        )
-        q.add_argument(
-            "--cache-dir",
-            metavar="DIR",
-            default=None,
-            help="feature cache root (default: $MER_CACHE_DIR, then data/.cache)",
-        )
-        q.add_argument("--no-progress", action="store_true", help="no progress bar")
-
     p = sub.add_parser(
-        "features",
-        help="extract a dataset's features into the on-disk cache",
-        description="Compute (or reuse) the chunk features of every track of DATASET and print the "
-        "skip report (tracks without audio or with unreadable audio).",
-    )
+        "features", help="extract a dataset's features into the on-disk cache",
+        description="Compute (or reuse) the chunk features of every track of DATASET and print the skip report "
+        "(tracks without audio or with unreadable audio).")
     p.add_argument("dataset", choices=datasets, metavar="DATASET", help=f"one of: {', '.join(datasets)}")
     _add_data_dir(p)
     _add_jobs(p)
-    p.add_argument(
-        "--kinds",
-        nargs="+",
-        default=["log_mel"],
-        choices=("log_mel", "mfcc", "chroma"),
-        help="feature kinds (all from one STFT per file; default: log_mel)",
-    )
-    p.add_argument(
-        "--hop-seconds",
-        type=_positive_float,
-        default=None,
-        metavar="S",
-        help="chunk hop in seconds (default: back-to-back chunks)",
-    )
-    add_feature_opts(p)
+    p.add_argument("--recipe", choices=list(RECIPES), default="cpu",
+                   help="whose feature configuration (default: cpu)")
+    p.add_argument("--kinds", nargs="+", default=["log_mel"], choices=("log_mel", "mfcc", "chroma"),
+                   help="feature kinds (all from one STFT per file; default: log_mel)")
+    p.add_argument("--hop-seconds", type=_positive_float, default=None, metavar="S",
+                   help="chunk hop in seconds (default: back-to-back chunks)")
+    _add_cache(p)
     p.set_defaults(func=_cmd_features)
 
     p = sub.add_parser(
-        "train",
-        help="train and evaluate the seed CRNN on a dataset; save a model bundle",
-        description="Split DATASET by track (and artist), extract cached features, train the seed "
-        "multitask CRNN choosing the epoch on validation, score the test tracks once and "
-        "write metrics, figures and the bundle (OUT/model).",
-    )
+        "train", help="train every head a dataset's labels support; save a model bundle",
+        description="Plan the heads from DATASET's labels (genre → class_output, emotion → emotion_output, "
+        "numeric targets → reg_output), split by track (and artist), extract cached features, train the "
+        "recipe's model choosing the epoch on validation, score the test tracks once and write metrics, "
+        "figures and the bundle (OUT/model). Flags left out keep the recipe's values; --print-recipe shows "
+        "them.",
+        epilog="recipes: " + "; ".join(f"{n}: {r.features.n_mels}×{r.features.n_frames}, {r.backbone}, "
+                                       f"{r.epochs} epochs, batch {r.batch_size}, lr {r.learning_rate:g}"
+                                       for n, r in RECIPES.items()))
     p.add_argument("dataset", choices=datasets, metavar="DATASET", help=f"one of: {', '.join(datasets)}")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: <project>/runs/DATASET)")
     _add_data_dir(p)
     _add_jobs(p)
-    p.add_argument(
-        "--epochs", type=_positive_int, default=None, metavar="N", help="maximum epochs (default 12)"
-    )
-    p.add_argument(
-        "--batch-size", type=_positive_int, default=None, metavar="N", help="chunks per batch (32)"
-    )
-    p.add_argument(
-        "--learning-rate", type=_positive_float, default=None, metavar="LR", help="initial LR (1e-3)"
-    )
-    p.add_argument(
-        "--patience", type=_positive_int, default=None, metavar="N", help="early-stopping patience (4)"
-    )
-    p.add_argument(
-        "--augment-copies",
-        type=int,
-        default=None,
-        metavar="N",
-        help="waveform-augmented copies of each training track (default 0)",
-    )
-    p.add_argument("--no-spec-augment", action="store_true", help="train without SpecAugment masking")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split and training")
-    add_feature_opts(p)
+    p.add_argument("--recipe", choices=list(RECIPES), default="cpu", help="preset to start from (default: cpu)")
+    p.add_argument("--tasks", default=None, metavar="T[,T]",
+                   help=f"heads to train, of {', '.join(TASKS)} (default: every one the labels support)")
+    p.add_argument("--targets", default=None, metavar="COL[,COL]",
+                   help="numeric label columns of the regression head (default: those of valence, arousal, "
+                   "dominance, energy, danceability the dataset has)")
+    for flag, field, kind, metavar in _RECIPE_FLAGS:
+        p.add_argument(flag, dest=field, type=kind, default=None, metavar=metavar,
+                       help=f"recipe field {field} (cpu recipe: {getattr(cpu, field)})")
+    p.add_argument("--spec-augment", dest="spec_augment", action="store_true", default=None,
+                   help=f"SpecAugment masks in training (cpu recipe: {cpu.spec_augment})")
+    p.add_argument("--no-spec-augment", dest="spec_augment", action="store_false", help="no SpecAugment")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="any other recipe field, e.g. --set regression_loss=mse --set model_options.dropout=0.2 "
+                   "--set label_maps='{\"genre\": {\"Rock-Pop\": \"Rock\"}}' (repeatable)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and training (default 0)")
+    p.add_argument("--print-recipe", action="store_true", help="print the resulting recipe and exit")
+    _add_cache(p)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(
-        "evaluate",
-        help="score a model bundle on a dataset's held-out tracks",
-        description="Track-level metrics of a bundle on DATASET in native units. By default only the "
-        "'test' tracks (the bundle's recorded split, else the dataset's split column).",
-    )
+        "evaluate", help="score a model bundle on a dataset's held-out tracks",
+        description="Track-level metrics of a bundle on DATASET in native units. By default only the 'test' "
+        "tracks (the bundle's recorded split, else the dataset's split column).")
     p.add_argument("dataset", choices=datasets, metavar="DATASET", help=f"one of: {', '.join(datasets)}")
     p.add_argument("--model", required=True, metavar="DIR", help="model bundle directory")
-    p.add_argument(
-        "--split",
-        default="test",
-        choices=("train", "val", "test", "all"),
-        help="which tracks to score (default: test)",
-    )
+    p.add_argument("--split", default="test", choices=("train", "val", "test", "all"),
+                   help="which tracks to score (default: test)")
     _add_data_dir(p)
     _add_jobs(p)
-    p.add_argument(
-        "--batch-size", type=_positive_int, default=64, metavar="N", help="chunks per forward pass"
-    )
+    p.add_argument("--batch-size", type=_positive_int, default=64, metavar="N", help="chunks per forward pass")
     p.add_argument("--output", metavar="FILE", default=None, help="also write the metrics as JSON")
-    p.add_argument("--cache-dir", metavar="DIR", default=None, help="feature cache root")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_cache(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser(
-        "predict",
-        help="predict genres, V/A/D and a timeline for audio files",
-        description="Any WAV/FLAC/OGG/MP3 file, any rate, channel count and length. Files that "
-        "cannot be read are named on stderr with the reason; the others are still "
-        "predicted and the exit code is 1.",
-    )
+        "predict", help="predict genres, emotion, V/A/D and a timeline for audio files",
+        description="Any WAV/FLAC/OGG/MP3 file, any rate, channel count and length. Files that cannot be "
+        "processed are named on stderr with the reason; the others are still predicted and the exit code is 1.")
     p.add_argument("files", nargs="+", metavar="FILE", help="audio files (a folder: every audio file in it)")
-    p.add_argument(
-        "--model", required=True, metavar="DIR", help="model bundle directory (from train or demo)"
-    )
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
+    p.add_argument("--model", required=True, metavar="DIR", help="model bundle directory (from train or demo)")
     p.add_argument("--top-k", type=_positive_int, default=3, metavar="N", help="genres to list (default 3)")
-    p.add_argument("--timeline", action="store_true", help="include the per-chunk predictions")
-    p.add_argument(
-        "--output", "-o", metavar="FILE", default=None, help="write to FILE (atomically) instead of stdout"
-    )
-    p.add_argument(
-        "--hop-seconds",
-        type=_positive_float,
-        default=None,
-        metavar="S",
-        help="chunk hop in seconds (default: back-to-back chunks, as in training)",
-    )
-    p.add_argument(
-        "--batch-size", type=_positive_int, default=32, metavar="N", help="chunks per forward pass"
-    )
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
+    p.add_argument("--hop-seconds", type=_positive_float, default=None, metavar="S",
+                   help="chunk hop in seconds (default: back-to-back chunks, as in training)")
+    p.add_argument("--batch-size", type=_positive_int, default=32, metavar="N", help="chunks per forward pass")
+    _add_output(p)
     p.set_defaults(func=_cmd_predict)
+
+    from mer_helpers.pretrained import MODELS as _MUSICNN_MODELS
+
+    p = sub.add_parser(
+        "tag", help="tag audio files with a pretrained musicnn model (50 MSD or MagnaTagATune tags)",
+        description="musicnn (Pons & Serra, 2019; ISC licence) on 3 s patches of any audio file; a track's "
+        "tags are the mean of its patches'. Weights ship with the package (no network). Files shorter than "
+        "one patch are zero-padded and flagged; files that cannot be read are named on stderr with the "
+        "reason, the others are still tagged and the exit code is 1.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files (a folder: every audio file in it)")
+    p.add_argument("--model", choices=_MUSICNN_MODELS, default=_MUSICNN_MODELS[0], help="default: %(default)s")
+    p.add_argument("--top-k", type=_positive_int, default=5, metavar="N", help="tags to list (default 5)")
+    _add_output(p)
+    p.set_defaults(func=_cmd_tag)
     return parser
 
 
 def main(argv=None) -> int:
-    """Run the command line; return the exit code (0 ok, 1 failure, 2 usage error)."""
+    """Run the command line; return the exit code (0 ok, 1 failure, 2 usage error, 130 interrupted)."""
     from mer_helpers.errors import MerError
 
     parser = build_parser()
@@ -601,7 +554,7 @@ def main(argv=None) -> int:
         parser.print_usage(sys.stderr)
         _err(str(e))
         return 2
-    except (MerError, FileNotFoundError) as e:
+    except (MerError, FileNotFoundError, PermissionError) as e:
         _err(str(e))
         return 1
     except KeyboardInterrupt:

@@ -1,286 +1,37 @@
-"""Experiments on cached features: single- vs multi-task, λ sweeps, transfer and the data-scarcity curve, late
-fusion, ensembles, class imbalance with stratified group k-fold, and one comparison table for all of them.
+"""Experiment sweeps on prepared splits: single- vs multi-task, λ sweeps, transfer and the data-scarcity curve,
+class imbalance with stratified group k-fold, and one comparison table for all of them.
 
-Every experiment follows the same discipline:
+Every sweep is a configuration of the training core (:mod:`mer_helpers.pipeline`), with a
+:class:`~mer_helpers.recipe.Recipe` holding its schedule — no defaults live here:
 
-1. :func:`prepare_splits` splits **tracks** (grouped by artist when known, stratified by genre) before
-   anything is fitted; label encoders, the target scaler and MFCC standardisation are fit on the training
-   tracks only.
-2. :func:`run` trains with ``validation_data`` (early stopping on the validation loss) and scores the
+1. :func:`mer_helpers.pipeline.prepare` splits **tracks** (grouped by artist when known) before anything is
+   fitted; encoders, the target scaler and MFCC standardisation are fit on the training tracks only.
+2. :func:`fit_run` trains with validation data (early stopping on the validation loss) and scores the
    validation tracks; comparisons (:func:`compare`) are made on validation, and the chosen model is scored on
    the test tracks once (:func:`test_once`).
-3. Metrics are track-level (chunk outputs averaged per track) in native units (see
-   :func:`mer_helpers.evaluation.evaluate`).
+3. Several seeds give a spread: :func:`mean_sd` turns a table of runs into mean ± sd per group, so a
+   difference can be compared with the seed-to-seed spread before one thing is called better.
 
-Training options (all keyword arguments of :func:`run` / :func:`train`, or one call before building a model):
+Metrics are track-level (chunk outputs averaged per track) in native units (:func:`mer_helpers.evaluation.evaluate`).
 
-``recurrent_dropout=0.0``
-    a ``model_options`` entry of the recurrent backbones. The seeds' 0.2 disables the fused cuDNN LSTM kernel,
-    so on a GPU it trains several times slower; 0.0 keeps the kernel (use ``dropout`` instead).
-mixed precision
-    :func:`use_mixed_precision` before building the model (GPU with tensor cores; heads stay float32).
-XLA
-    ``jit_compile=True`` (:func:`mer_helpers.training.compile_multitask`'s default ``"auto"`` already compiles
-    under JAX, and under TensorFlow where the model allows).
-TensorBoard
-    ``out_dir=...`` with ``tensorboard=True`` writes ``out_dir/logs`` (``tensorboard --logdir out_dir/logs``).
-several GPUs
-    :func:`data_parallel` — build *and* compile the model inside ``with data_parallel():`` (TensorFlow:
-    ``tf.distribute.MirroredStrategy``; JAX: ``keras.distribution.DataParallel``); each batch is split across
-    the devices, so scale ``batch_size`` (and usually the learning rate) with their number.
-
-Notebooks: 05_single_vs_multitask.ipynb, 06_transfer_learning.ipynb, 07_backbones_fusion_ensembles.ipynb
+Notebooks: 05_single_vs_multitask.ipynb, 06_transfer_learning.ipynb, 07_backbones_fusion_ensembles.ipynb,
+08_categorical_emotion_and_leakage.ipynb
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mer_helpers.features import FeatureConfig
+from mer_helpers.pipeline import Splits, build, evaluate, fit, prepare
+from mer_helpers.recipe import Recipe, get_recipe
 
-__all__ = [
-    "Splits",
-    "Run",
-    "load_tracks",
-    "prepare_splits",
-    "subsample_training",
-    "train",
-    "run",
-    "test_once",
-    "compare",
-    "KEY_METRICS",
-    "selection_score",
-    "single_vs_multitask",
-    "lambda_sweep",
-    "data_scarcity_curve",
-    "build_ensemble",
-    "average_predictions",
-    "smote_resample",
-    "kfold_run",
-    "summarize_folds",
-    "use_mixed_precision",
-    "data_parallel",
-    "QUICK_CONFIG",
-]
-
-#: A small feature resolution for quick (CI) runs: 5 s chunks as 32 mel bands × 75 frames (hop 1472 = 4·368).
-QUICK_CONFIG = FeatureConfig(n_mels=32, hop_length=1472, n_frames=75)
-
-_HEAD_COLUMN = {"class_output": "genre", "emotion_output": "emotion"}
-_WIDTH_ARG = {"class_output": "n_genres", "reg_output": "n_targets", "emotion_output": "n_emotions"}
-
-
-# ----------------------------------------------------------------------------------------------------- data
-def load_tracks(
-    dataset: str = "demo", *, quick: bool = False, seed: int = 0, data_home=None, n_per_genre: int = 30
-) -> pd.DataFrame:
-    """The Tracks table of ``dataset``; for the demo in quick mode the small copy (3 tracks per genre, as
-    ``python -m mer_helpers demo --quick``) in ``data/demo-quick`` next to ``data/demo``, generated on first
-    use.
-
-    Notebooks: 05_single_vs_multitask.ipynb, 06_transfer_learning.ipynb, 07_backbones_fusion_ensembles.ipynb
-    """
-    from mer_helpers.datasets import load, resolve_data_home
-
-    if dataset != "demo":
-        return load(dataset, data_home)
-    if quick:
-        home = Path(data_home) if data_home is not None else resolve_data_home("demo").with_name("demo-quick")
-        return load("demo", home, n_per_genre=3, seed=seed)
-    return load("demo", data_home, n_per_genre=n_per_genre, seed=seed)
-
-
-@dataclass
-class Splits:
-    """Cached features of the train / val / test tracks with everything fit on the training tracks.
-
-    Attributes
-    ----------
-    train, val, test : mer_helpers.cache.FeatureSet
-        Chunk features (``X[kind]`` [n_chunks, n_bins, n_frames]) and the chunk → track index of each part.
-    genre_encoder, emotion_encoder : mer_helpers.training.LabelEncoder or None
-    scaler : mer_helpers.training.TargetScaler or None
-        Min–max scaling of the regression targets, fit on the training tracks.
-    kinds : tuple of str
-        Feature kinds held in ``X``.
-    standardization : dict[str, (float32 array, float32 array)]
-        Per-bin mean and std of the kinds that are standardised (MFCC), from the training chunks.
-    """
-
-    train: object
-    val: object
-    test: object
-    genre_encoder: object = None
-    scaler: object = None
-    emotion_encoder: object = None
-    kinds: tuple = ("log_mel",)
-    standardization: dict = field(default_factory=dict)
-
-    def input_shape(self, kind: str = "log_mel") -> tuple[int, int, int]:
-        """``(n_bins, n_frames, 1)`` of one chunk of ``kind``."""
-        return tuple(self.train.X[kind].shape[1:]) + (1,)
-
-    def head_widths(self, heads) -> dict:
-        """``build_model`` keyword arguments for the heads named, e.g. ``{"n_genres": 8, "n_targets": 3}``."""
-        widths = {
-            "class_output": len(self.genre_encoder.classes) if self.genre_encoder else None,
-            "reg_output": len(self.scaler.names) if self.scaler else None,
-            "emotion_output": len(self.emotion_encoder.classes) if self.emotion_encoder else None,
-        }
-        out = {}
-        for h in heads:
-            if h not in widths:
-                raise ValueError(f"unknown head {h!r}; choose from {list(widths)}")
-            if widths[h] is None:
-                raise ValueError(f"head {h!r} needs labels these splits were not prepared with")
-            out[_WIDTH_ARG[h]] = widths[h]
-        return out
-
-    def targets(self, part: str, heads=None) -> dict:
-        """Chunk targets of ``part`` ("train", "val", "test") for ``heads`` (default: all available)."""
-        from mer_helpers.training import chunk_targets
-
-        y = chunk_targets(
-            getattr(self, part),
-            genre_encoder=self.genre_encoder,
-            scaler=self.scaler,
-            emotion_encoder=self.emotion_encoder,
-        )
-        return y if heads is None else {h: y[h] for h in heads}
-
-    def inputs(self, part: str, kind="log_mel"):
-        """``X`` of ``part``: one kind (array) or several (dict kind → array, as fusion inputs)."""
-        fs = getattr(self, part)
-        if isinstance(kind, str):
-            return fs.X[kind]
-        return {k: fs.X[k] for k in kind}
-
-
-def _standardize(fs, stats: dict):
-    X = dict(fs.X)
-    for k, (mean, std) in stats.items():
-        X[k] = ((X[k] - mean) / std).astype(np.float32)
-    return replace(fs, X=X)
-
-
-def prepare_splits(
-    tracks: pd.DataFrame,
-    config: FeatureConfig | None = None,
-    *,
-    kinds=("log_mel",),
-    targets=("valence", "arousal", "dominance"),
-    genre_column: str | None = "genre",
-    emotion_column: str | None = None,
-    val_size: float = 0.15,
-    test_size: float = 0.2,
-    stratify: str | None = "genre",
-    group: str | None = "artist",
-    seed: int = 0,
-    cache_dir=None,
-    n_jobs: int = -1,
-    progress: bool = False,
-) -> Splits:
-    """Split tracks, extract (or read cached) features, fit encoders / scaler / standardisation on train.
-
-    Parameters
-    ----------
-    tracks : pandas.DataFrame
-        A Tracks table (:func:`mer_helpers.datasets.load`).
-    config : FeatureConfig or None
-        Default :data:`mer_helpers.pipeline.DEMO_CONFIG` (32 × 75).
-    kinds : sequence of {"log_mel", "mfcc", "chroma"}
-        Feature kinds to hold (all from one STFT per file); MFCCs are standardised per coefficient.
-    targets : sequence of str
-        Regression columns (those present are used; none → no ``reg_output``).
-    genre_column, emotion_column : str or None
-        Label columns of the ``class_output`` / ``emotion_output`` heads (None: no such head).
-    val_size, test_size : float
-        Fractions of tracks; the split is grouped by ``artist`` when every track has one.
-    stratify : str or None
-        Column whose class mix each part keeps.
-    group : str or None
-        Column whose values never span two parts (artist); used when every track has a value. ``None`` splits
-        by track only (e.g. the quick demo, which has a single artist per genre).
-    seed : int
-
-    Returns
-    -------
-    Splits
-
-    Notebooks: 05_single_vs_multitask.ipynb, 06_transfer_learning.ipynb, 07_backbones_fusion_ensembles.ipynb
-    """
-    from mer_helpers.cache import extract_features
-    from mer_helpers.pipeline import DEMO_CONFIG
-    from mer_helpers.splits import check_no_leakage, split_tracks
-    from mer_helpers.training import LabelEncoder, fit_target_scaler
-
-    config = config or DEMO_CONFIG
-    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
-    group = group if group in tracks.columns and tracks[group].notna().all() else None
-    tracks = tracks.copy()
-    tracks["split"] = split_tracks(
-        tracks,
-        val_size=val_size,
-        test_size=test_size,
-        stratify=stratify if stratify in tracks.columns else None,
-        group=group,
-        seed=seed,
-    )
-    parts = {p: tracks[tracks["split"] == p] for p in ("train", "val", "test")}
-    on = ("track_id",) if group is None else ("track_id", group)
-    check_no_leakage(parts["train"], parts["test"], on=on)
-    check_no_leakage(parts["train"], parts["val"], on=on, names=("train", "val"))
-    feats = {
-        p: extract_features(df, config, kinds=kinds, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress)
-        for p, df in parts.items()
-    }
-    targets = [t for t in targets if t in tracks.columns]
-    genre_enc = LabelEncoder.fit(tracks[genre_column]) if genre_column else None
-    emotion_enc = LabelEncoder.fit(tracks[emotion_column]) if emotion_column else None
-    scaler = fit_target_scaler(feats["train"].tracks, targets) if targets else None
-    stats = {}
-    if "mfcc" in kinds:
-        M = feats["train"].X["mfcc"]
-        mean = M.mean(axis=(0, 2), keepdims=True)[0]
-        std = M.std(axis=(0, 2), keepdims=True)[0] + 1e-6
-        stats["mfcc"] = (mean.astype(np.float32), std.astype(np.float32))
-    feats = {p: _standardize(f, stats) for p, f in feats.items()}
-    return Splits(feats["train"], feats["val"], feats["test"], genre_enc, scaler, emotion_enc, kinds, stats)
-
-
-def subsample_training(
-    splits: Splits, fraction: float, *, stratify: str | None = "genre", seed: int = 0
-) -> Splits:
-    """The same splits with only ``fraction`` of the training **tracks** (validation and test unchanged).
-
-    The kept tracks are chosen by :func:`mer_helpers.splits.split_tracks` (stratified, artist-grouped); the
-    target scaler and encoders stay those fit on the full training split, so results at every fraction are in
-    the same units.
-    """
-    from mer_helpers.splits import split_tracks
-
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    if fraction == 1:
-        return splits
-    tracks = splits.train.tracks
-    group = "artist" if "artist" in tracks.columns and tracks["artist"].notna().all() else None
-    part = split_tracks(
-        tracks,
-        val_size=0.0,
-        test_size=1 - fraction,
-        stratify=stratify if stratify in tracks.columns else None,
-        group=group,
-        seed=seed,
-    )
-    keep = set(tracks.loc[part == "train", "track_id"])
-    return replace(splits, train=splits.train.select(splits.train.index["track_id"].isin(keep).to_numpy()))
+__all__ = ["Run", "subsample_training", "fit_run", "test_once", "compare", "KEY_METRICS", "selection_score",
+           "mean_sd", "single_vs_multitask", "lambda_sweep", "data_scarcity_curve", "smote_resample", "kfold_run",
+           "prepare_test_part"]
 
 
 # ------------------------------------------------------------------------------------------------- training
@@ -299,7 +50,7 @@ class Run:
     test : mer_helpers.evaluation.Evaluation or None
         Filled by :func:`test_once` for the chosen model only.
     params : dict
-        What the run depends on (backbone, heads, λ, fraction, …) and its size and timing.
+        What the run depends on (backbone, heads, λ, seed, fraction, …) and its size and timing.
     """
 
     name: str
@@ -310,123 +61,43 @@ class Run:
     params: dict = field(default_factory=dict)
 
 
-def _sample_weights(splits: Splits, y: dict, heads) -> dict | None:
-    """Balanced class weights (training labels only) mapped to per-chunk weights; 1 for regression heads."""
-    from mer_helpers.training import class_weights
+def subsample_training(splits: Splits, fraction: float, *, seed: int = 0) -> Splits:
+    """The same splits with only ``fraction`` of the training **tracks** (validation and test unchanged).
 
-    sw = {}
-    for h in heads:
-        if h in ("class_output", "emotion_output"):
-            enc = splits.genre_encoder if h == "class_output" else splits.emotion_encoder
-            w = class_weights(y[h], len(enc.classes))
-            sw[h] = np.array([w[int(c)] for c in y[h]], dtype=np.float32)
-        else:
-            sw[h] = np.ones(len(y[h]), dtype=np.float32)
-    return sw
+    The kept tracks are chosen by :func:`mer_helpers.splits.split_tracks` (stratified like the split,
+    artist-grouped when known); the encoders and target scaler stay those fit on the full training split, so
+    results at every fraction are in the same units.
+    """
+    from mer_helpers.splits import split_tracks
+
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if fraction == 1:
+        return splits
+    tracks = splits.train.tracks
+    group = splits.recipe.split_group
+    group = group if group in tracks.columns and tracks[group].notna().any() else None
+    strat = splits.plan.stratify
+    part = split_tracks(tracks, val_size=0.0, test_size=1 - fraction, stratify=strat if strat in tracks else None,
+                        group=group, seed=seed)
+    keep = set(tracks.loc[part == "train", "track_id"])
+    return replace(splits, train=splits.train.select(splits.train.index["track_id"].isin(keep).to_numpy()))
 
 
-def train(
-    model,
-    splits: Splits,
-    *,
-    kind="log_mel",
-    epochs: int = 10,
-    batch_size: int = 32,
-    learning_rate: float = 1e-3,
-    decay_rate: float = 0.9,
-    loss_weights: dict | None = None,
-    patience: int = 4,
-    class_weight: bool = False,
-    seed: int = 0,
-    out_dir=None,
-    tensorboard: bool = False,
-    jit_compile="auto",
-    train_data: tuple | None = None,
-    verbose: int = 0,
-) -> dict:
-    """Compile (one loss per head, Adam + ExponentialDecay per epoch) and fit with validation data.
+def fit_run(name: str, model, splits: Splits, recipe: Recipe | None = None, *, kind=None, params: dict | None = None,
+            level: str = "track", **fit_kw) -> Run:
+    """Train ``model`` with :func:`mer_helpers.pipeline.fit` and score it on the validation tracks.
 
     Parameters
     ----------
-    model : keras.Model
-        Outputs named after its heads; its heads decide which targets are used.
-    splits : Splits
-    kind : str or sequence of str
-        Feature kind(s) fed to the model (several for fusion models: input names = kinds).
-    epochs, batch_size, learning_rate, decay_rate : training schedule (the rate decays by ``decay_rate`` per
-        epoch).
-    loss_weights : dict or None
-        λ per head.
-    patience : int
-        Early stopping on the validation loss (best weights restored).
-    class_weight : bool
-        Weight the chunks of classification heads by balanced class weights from the training labels.
-    out_dir : path or None
-        ``history.csv`` (+ ``logs/`` with ``tensorboard=True``) go there.
-    train_data : (X, y) or None
-        Replaces the training inputs/targets (e.g. after :func:`smote_resample`).
-
-    Returns
-    -------
-    dict[str, list of float]
-        The Keras history (per epoch).
-
-    Notebooks: 05_single_vs_multitask.ipynb
-    """
-    from mer_helpers.models.heads import head_names
-    from mer_helpers.training import ChunkBatches, compile_multitask, make_callbacks
-
-    heads = head_names(model)
-    X, y = (
-        train_data
-        if train_data is not None
-        else (splits.inputs("train", kind), splits.targets("train", heads))
-    )
-    sw = _sample_weights(splits, y, heads) if class_weight else None
-    train_batches = ChunkBatches(X, y, batch_size=batch_size, shuffle=True, seed=seed, sample_weight=sw)
-    val_batches = ChunkBatches(
-        splits.inputs("val", kind), splits.targets("val", heads), batch_size=batch_size
-    )
-    compile_multitask(
-        model,
-        learning_rate=learning_rate,
-        decay_steps=len(train_batches),
-        decay_rate=decay_rate,
-        loss_weights=loss_weights,
-        jit_compile=jit_compile,
-    )
-    cbs = make_callbacks(out_dir, patience=patience, schedule=True, checkpoint=False, tensorboard=tensorboard)
-    h = model.fit(train_batches, validation_data=val_batches, epochs=epochs, callbacks=cbs, verbose=verbose)
-    return {k: [float(v) for v in vals] for k, vals in h.history.items()}
-
-
-def _evaluate(model, splits: Splits, part: str, kind, level: str = "track"):
-    from mer_helpers.evaluation import evaluate
-
-    return evaluate(
-        model,
-        getattr(splits, part),
-        genre_encoder=splits.genre_encoder,
-        scaler=splits.scaler,
-        emotion_encoder=splits.emotion_encoder,
-        kind=kind,
-        level=level,
-    )
-
-
-def run(
-    name: str,
-    model,
-    splits: Splits,
-    *,
-    kind="log_mel",
-    params: dict | None = None,
-    level: str = "track",
-    **train_kw,
-) -> Run:
-    """Train ``model`` (:func:`train`) and score it on the validation tracks.
-
-    ``level="both"`` adds chunk-level metrics (``chunk_…`` keys) next to the track-level ones.
+    recipe : Recipe or None
+        The schedule (default ``splits.recipe``).
+    kind : str or sequence of str or None
+        Feature kind(s) the model reads (several for fusion models).
+    level : {"track", "both"}
+        ``"both"`` adds chunk-level metrics (``chunk_…`` keys).
+    **fit_kw
+        Passed to :func:`mer_helpers.pipeline.fit` (``train_data``, ``out_dir``, ``tensorboard``...).
 
     Returns
     -------
@@ -436,22 +107,20 @@ def run(
 
     Notebooks: 05_single_vs_multitask.ipynb, 07_backbones_fusion_ensembles.ipynb
     """
+    recipe = recipe or splits.recipe
     t = time.perf_counter()
-    history = train(model, splits, kind=kind, **train_kw)
+    history = fit(model, splits, recipe, kind=kind, **fit_kw)
     seconds = time.perf_counter() - t
     epochs = len(history.get("loss", []))
-    n_train = len(train_kw["train_data"][0]) if train_kw.get("train_data") is not None else len(splits.train)
-    info = {
-        "n_params": int(model.count_params()),
-        "epochs_run": epochs,
-        "seconds_train": seconds,
-        "chunks_per_s": n_train * epochs / seconds if seconds > 0 else float("nan"),
-        **(params or {}),
-    }
-    return Run(name, model, history, _evaluate(model, splits, "val", kind, level), None, info)
+    X = fit_kw["train_data"][0] if fit_kw.get("train_data") is not None else splits.inputs("train", kind)
+    n_train = len(next(iter(X.values()))) if isinstance(X, dict) else len(X)
+    info = {"n_params": int(model.count_params()), "epochs_run": epochs, "seconds_train": seconds,
+            "chunks_per_s": n_train * epochs / seconds if seconds > 0 else float("nan"), "seed": recipe.seed,
+            **(params or {})}
+    return Run(name, model, history, evaluate(model, splits, "val", kind=kind, level=level), None, info)
 
 
-def test_once(run_: Run, splits: Splits, *, kind="log_mel", level: str = "track") -> Run:
+def test_once(run_: Run, splits: Splits, *, kind=None, level: str = "track") -> Run:
     """Score the **chosen** run on the test tracks (call it once, after choosing on validation).
 
     Raises
@@ -460,40 +129,22 @@ def test_once(run_: Run, splits: Splits, *, kind="log_mel", level: str = "track"
         The run was already tested (a second look at the test set is a second choice made on it).
     """
     if run_.test is not None:
-        raise ValueError(
-            f"run {run_.name!r} has already been scored on the test tracks; choose on validation"
-        )
-    run_.test = _evaluate(run_.model, splits, "test", kind, level)
+        raise ValueError(f"run {run_.name!r} has already been scored on the test tracks; choose on validation")
+    run_.test = evaluate(run_.model, splits, "test", kind=kind, level=level)
     return run_
 
 
-_DEFAULT_METRICS = (
-    "genre_accuracy",
-    "genre_balanced_accuracy",
-    "genre_macro_f1",
-    "genre_roc_auc_ovr",
-    "genre_top_3_accuracy",
-    "emotion_accuracy",
-    "emotion_balanced_accuracy",
-    "emotion_macro_f1",
-    "mae_valence",
-    "mae_arousal",
-    "mae_dominance",
-    "rmse_valence",
-    "rmse_arousal",
-    "ccc_valence",
-    "ccc_arousal",
-    "ccc_dominance",
-    "r2_valence",
-    "r2_arousal",
-    "pearson_valence",
-    "spearman_valence",
-)
+_DEFAULT_METRICS = ("genre_accuracy", "genre_balanced_accuracy", "genre_macro_f1", "genre_roc_auc_ovr",
+                    "genre_top_3_accuracy", "emotion_accuracy", "emotion_balanced_accuracy", "emotion_macro_f1",
+                    "mae_valence", "mae_arousal", "mae_dominance", "ccc_valence", "ccc_arousal", "ccc_dominance",
+                    "pearson_valence", "spearman_valence")
+#: The few columns a notebook table shows (``compare(runs, metrics=KEY_METRICS)``); absent ones are skipped.
+KEY_METRICS = ("genre_accuracy", "genre_macro_f1", "emotion_macro_f1", "ccc_valence", "ccc_arousal",
+               "ccc_dominance")
 
 
-def compare(
-    runs, *, split: str = "val", metrics=None, params=("n_params", "epochs_run", "seconds_train")
-) -> pd.DataFrame:
+def compare(runs, *, split: str = "val", metrics=None,
+            params=("seed", "n_params", "epochs_run", "seconds_train")) -> pd.DataFrame:
     """One row per run: its track-level metrics on ``split`` and a few ``params``.
 
     Parameters
@@ -513,178 +164,143 @@ def compare(
     """
     if split not in ("val", "test"):
         raise ValueError(f"split must be 'val' or 'test', got {split!r}")
-    rows = {}
+    rows = []
     for r in runs:
         ev = getattr(r, split)
         if ev is None:
-            raise ValueError(
-                f"run {r.name!r} has no {split} scores" + (" (see test_once)" if split == "test" else "")
-            )
-        rows[r.name] = {**{p: r.params.get(p) for p in params if p in r.params}, **ev.metrics}
-    table = pd.DataFrame.from_dict(rows, orient="index")
+            raise ValueError(f"run {r.name!r} has no {split} scores" + (" (see test_once)" if split == "test" else ""))
+        rows.append({"run": r.name, **{p: r.params.get(p) for p in params if p in r.params}, **ev.metrics})
+    table = pd.DataFrame(rows).set_index("run")
     if metrics is None:
         metrics = [m for m in _DEFAULT_METRICS if m in table.columns]
         metrics += [f"chunk_{m}" for m in _DEFAULT_METRICS if f"chunk_{m}" in table.columns]
     keep = [p for p in params if p in table.columns] + [m for m in metrics if m in table.columns]
-    table = table[keep]
-    table.index.name = "run"
-    return table
-
-
-#: The few columns a notebook table shows (``compare(runs, metrics=KEY_METRICS)``); absent ones are skipped.
-KEY_METRICS = ("genre_accuracy", "genre_macro_f1", "emotion_macro_f1", "ccc_valence", "ccc_arousal",
-               "ccc_dominance")
+    return table[keep]
 
 
 def selection_score(table: pd.DataFrame) -> pd.Series:
-    """The validation criterion the notebooks choose by: genre macro-F1 + mean CCC over the V/A/D columns
-    (higher is better; a missing part counts 0).
+    """The validation criterion the notebooks choose by: genre macro-F1 + emotion macro-F1 + mean CCC over the
+    ``ccc_`` columns (higher is better; a missing part counts 0).
 
     Parameters
     ----------
     table : pandas.DataFrame
         A :func:`compare` table of **validation** scores.
 
-    Returns
-    -------
-    pandas.Series
-        One score per run.
-
     Notebooks: 05_single_vs_multitask.ipynb, 07_backbones_fusion_ensembles.ipynb
     """
     ccc_cols = [c for c in table.columns if c.startswith("ccc_")]
-    ccc = table[ccc_cols].mean(axis=1).fillna(0) if ccc_cols else pd.Series(0.0, index=table.index)
-    f1 = table["genre_macro_f1"].fillna(0) if "genre_macro_f1" in table else pd.Series(0.0, index=table.index)
-    return f1 + ccc
+    score = table[ccc_cols].mean(axis=1).fillna(0) if ccc_cols else pd.Series(0.0, index=table.index)
+    for col in ("genre_macro_f1", "emotion_macro_f1"):
+        if col in table:
+            score = score + table[col].fillna(0)
+    return score
+
+
+def mean_sd(table: pd.DataFrame, by, metrics=None) -> pd.DataFrame:
+    """Mean ± sample standard deviation of each metric per group (e.g. per model over seeds or folds).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per run or fold (e.g. a :func:`compare` table with a ``seed`` column).
+    by : str or list of str
+        Column(s) (or the index name) to group by.
+    metrics : sequence of str or None
+        Default: every numeric column except ``by``, ``seed``, ``fold`` and counts.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index the groups; for each metric ``<metric>`` (mean), ``<metric>_sd`` (ddof=1; NaN for one run) and
+        ``n`` (runs per group).
+    """
+    df = table.reset_index() if (isinstance(by, str) and by not in table.columns) else table
+    skip = {"seed", "fold", "n_params", "epochs_run", "n_train_chunks", "n_test_tracks"} | set(np.atleast_1d(by))
+    metrics = metrics or [c for c in df.columns if c not in skip and pd.api.types.is_numeric_dtype(df[c])]
+    g = df.groupby(by, sort=False)[list(metrics)]
+    out = g.mean()
+    sd = g.std(ddof=1).add_suffix("_sd")
+    out = pd.concat([out, sd], axis=1)[[c for m in metrics for c in (m, f"{m}_sd")]]
+    out["n"] = g.size()
+    return out
 
 
 # ------------------------------------------------------------------------------------- single vs multi-task
-def single_vs_multitask(
-    splits: Splits,
-    *,
-    backbone: str = "cnn2d",
-    heads=("class_output", "reg_output"),
-    loss_weights: dict | None = None,
-    model_options: dict | None = None,
-    seed: int = 0,
-    **train_kw,
-) -> list[Run]:
-    """Train one model per single head and one with all ``heads`` (same backbone, seed, data).
+def single_vs_multitask(splits: Splits, recipe: Recipe | None = None, *, heads=None, seeds=(0,)) -> list[Run]:
+    """For each seed: one model per single head and one with all ``heads`` (same backbone, data, schedule).
 
     Returns
     -------
     list of Run
-        ``"single: <head>"`` for each head, then ``"multitask"``.
+        ``"single: <head>"`` for each head, then ``"multitask"``, for every seed (``params["seed"]``);
+        compare them per head with :func:`mean_sd` over seeds.
 
     Notebook: 05_single_vs_multitask.ipynb
     """
-    import keras
-
-    from mer_helpers.models import build_model
-
+    recipe = recipe or splits.recipe
+    heads = list(heads or splits.heads.names)
+    if len(heads) < 2:
+        raise ValueError(f"single vs multi-task needs at least two heads, got {heads}")
     runs = []
-    for hs in [(h,) for h in heads] + [tuple(heads)]:
-        keras.utils.set_random_seed(seed)
-        model = build_model(backbone, splits.input_shape(), **splits.head_widths(hs), **(model_options or {}))
-        name = "multitask" if len(hs) > 1 else f"single: {hs[0]}"
-        lw = {h: v for h, v in (loss_weights or {}).items() if h in hs} or None
-        runs.append(
-            run(
-                name,
-                model,
-                splits,
-                seed=seed,
-                loss_weights=lw if len(hs) > 1 else None,
-                params={"backbone": backbone, "heads": "+".join(hs)},
-                **train_kw,
-            )
-        )
+    for seed in seeds:
+        r = recipe.replace(seed=int(seed))
+        for hs in [(h,) for h in heads] + [tuple(heads)]:
+            model = build(splits, r, heads=hs)
+            name = "multitask" if len(hs) > 1 else f"single: {hs[0]}"
+            runs.append(fit_run(name, model, splits, r, params={"backbone": r.backbone, "heads": "+".join(hs)}))
     return runs
 
 
-def lambda_sweep(
-    splits: Splits,
-    lambdas=(0.1, 0.5, 1.0, 2.0),
-    *,
-    backbone: str = "cnn2d",
-    weighted_head: str = "class_output",
-    heads=("class_output", "reg_output"),
-    model_options: dict | None = None,
-    seed: int = 0,
-    **train_kw,
-) -> list[Run]:
-    """Multitask runs with loss ``L = Σ_other L_h + λ · L_weighted_head`` for each λ (same seed and data).
+def lambda_sweep(splits: Splits, lambdas=(0.5, 1.0, 2.0, 4.0), recipe: Recipe | None = None, *,
+                 weighted_head: str = "reg_output", heads=None, seeds=(0,)) -> list[Run]:
+    """Multitask runs with ``L = Σ_other L_h + λ · L_weighted_head`` for each λ and seed (same data).
 
     Returns
     -------
     list of Run
-        Named ``"λ=<value>"``, ``params["lambda"]`` = λ.
+        Named ``"λ=<value>"``, ``params["lambda"]`` = λ, ``params["seed"]``.
 
     Notebook: 05_single_vs_multitask.ipynb
     """
-    import keras
-
-    from mer_helpers.models import build_model
-
+    recipe = recipe or splits.recipe
+    heads = list(heads or splits.heads.names)
     if weighted_head not in heads:
-        raise ValueError(f"weighted_head {weighted_head!r} is not one of heads {list(heads)}")
+        raise ValueError(f"weighted_head {weighted_head!r} is not one of heads {heads}")
     runs = []
-    for lam in lambdas:
-        keras.utils.set_random_seed(seed)
-        model = build_model(
-            backbone, splits.input_shape(), **splits.head_widths(heads), **(model_options or {})
-        )
-        lw = {h: (float(lam) if h == weighted_head else 1.0) for h in heads}
-        runs.append(
-            run(
-                f"λ={lam:g}",
-                model,
-                splits,
-                seed=seed,
-                loss_weights=lw,
-                params={"backbone": backbone, "lambda": float(lam)},
-                **train_kw,
-            )
-        )
+    for seed in seeds:
+        for lam in lambdas:
+            lw = {h: (float(lam) if h == weighted_head else 1.0) for h in heads}
+            r = recipe.replace(seed=int(seed), loss_weights=lw)
+            runs.append(fit_run(f"λ={lam:g}", build(splits, r, heads=heads), splits, r,
+                                params={"backbone": r.backbone, "lambda": float(lam)}))
     return runs
 
 
 # ------------------------------------------------------------------------------------------------- transfer
-def data_scarcity_curve(
-    source,
-    splits: Splits,
-    *,
-    heads=("reg_output",),
-    fractions=(0.25, 0.5, 1.0),
-    frozen_epochs: int = 3,
-    finetune_epochs: int = 5,
-    scratch_epochs: int | None = None,
-    learning_rate: float = 1e-3,
-    finetune_learning_rate: float = 1e-4,
-    batch_size: int = 32,
-    patience: int = 4,
-    stratify: str | None = "genre",
-    seed: int = 0,
-) -> tuple[pd.DataFrame, list[Run]]:
-    """Transfer vs from scratch over shrinking training sets (the data-scarcity curve of seed S1).
+def data_scarcity_curve(source, splits: Splits, recipe: Recipe | None = None, *, heads=None,
+                        fractions=(0.25, 0.5, 1.0), frozen_epochs: int = 3, finetune_learning_rate: float = 1e-4,
+                        seed: int = 0) -> tuple[pd.DataFrame, list[Run]]:
+    """Transfer vs from scratch over shrinking training sets (the data-scarcity curve).
 
     For each fraction of the training tracks: (a) ``transfer``: ``source``'s backbone + new ``heads``, trained
-    frozen for ``frozen_epochs`` then fine-tuned for ``finetune_epochs`` at ``finetune_learning_rate``;
-    (b) ``scratch``: the same architecture with freshly initialised weights, trained for ``scratch_epochs``
-    (default: the same total). Both see the same tracks and validation set; scores are on validation.
+    frozen for ``frozen_epochs`` at the recipe's learning rate, then fine-tuned for the rest of the recipe's
+    epochs at ``finetune_learning_rate``; (b) ``scratch``: the same architecture freshly initialised, trained
+    with the recipe. Both see the same tracks and validation set and the same number of epochs at most; scores
+    are on validation.
 
     Parameters
     ----------
     source : keras.Model
         The trained model whose backbone is reused (e.g. a genre classifier).
-    heads : sequence of str
-        The new task's heads.
+    heads : sequence of str or None
+        The new task's heads (default: the splits' heads).
 
     Returns
     -------
     table : pandas.DataFrame
-        One row per (fraction, method): ``fraction``, ``n_train_tracks``, ``method`` and the validation
-        metrics.
+        One row per (fraction, method): ``fraction``, ``n_train_tracks``, ``method``, ``epochs_run`` and the
+        validation metrics.
     runs : list of Run
 
     Notebook: 06_transfer_learning.ipynb
@@ -692,164 +308,39 @@ def data_scarcity_curve(
     import keras
 
     from mer_helpers.models.transfer import set_backbone_trainable, transfer_model, two_phase_fit
-    from mer_helpers.training import ChunkBatches, make_callbacks
+    from mer_helpers.training import fit_data, make_callbacks
 
-    scratch_epochs = scratch_epochs or frozen_epochs + finetune_epochs
+    recipe = (recipe or splits.recipe).replace(seed=seed)
+    heads = list(heads or splits.heads.names)
+    finetune_epochs = max(0, recipe.epochs - frozen_epochs)
     runs, rows = [], []
     for frac in fractions:
-        sub = subsample_training(splits, frac, stratify=stratify, seed=seed)
+        sub = subsample_training(splits, frac, seed=seed)
         n_tracks = sub.train.tracks["track_id"].nunique()
-        y_tr, y_va = sub.targets("train", heads), sub.targets("val", heads)
-        tr = ChunkBatches(sub.inputs("train"), y_tr, batch_size=batch_size, shuffle=True, seed=seed)
-        va = ChunkBatches(sub.inputs("val"), y_va, batch_size=batch_size)
-
+        (y_tr, sw_tr), (y_va, sw_va) = sub.targets("train", heads), sub.targets("val", heads)
+        data = fit_data(sub.inputs("train"), y_tr, sub.inputs("val"), y_va, batch_size=recipe.batch_size,
+                        seed=seed, sample_weight=sw_tr, val_sample_weight=sw_va)
         keras.utils.set_random_seed(seed)
         model = transfer_model(source, **sub.head_widths(heads), freeze=True, name="transfer")
         t = time.perf_counter()
-        res = two_phase_fit(
-            model,
-            tr,
-            va,
-            frozen_epochs=frozen_epochs,
-            finetune_epochs=finetune_epochs,
-            learning_rate=learning_rate,
-            finetune_learning_rate=finetune_learning_rate,
-            callbacks=lambda phase: make_callbacks(None, patience=patience),
-        )
-        r_t = Run(
-            f"transfer {frac:g}",
-            model,
-            res["history"],
-            _evaluate(model, sub, "val", "log_mel"),
-            None,
-            {
-                "method": "transfer",
-                "fraction": frac,
-                "n_train_tracks": n_tracks,
-                "n_params": int(model.count_params()),
-                "epochs_run": len(res["phase"]),
-                "seconds_train": time.perf_counter() - t,
-            },
-        )
-
+        res = two_phase_fit(model, data, frozen_epochs=frozen_epochs, finetune_epochs=finetune_epochs,
+                            learning_rate=recipe.learning_rate, finetune_learning_rate=finetune_learning_rate,
+                            loss_weights=dict(recipe.loss_weights), regression_loss=recipe.regression_loss,
+                            callbacks=lambda phase: make_callbacks(None, patience=recipe.patience))
+        r_t = Run(f"transfer {frac:g}", model, res["history"], evaluate(model, sub, "val"), None,
+                  {"method": "transfer", "fraction": frac, "n_train_tracks": n_tracks,
+                   "n_params": int(model.count_params()), "epochs_run": len(res["phase"]),
+                   "seconds_train": time.perf_counter() - t, "seed": seed})
         keras.utils.set_random_seed(seed)
         scratch = keras.models.clone_model(model)  # same architecture, fresh weights
         set_backbone_trainable(scratch, True)
-        r_s = run(
-            f"scratch {frac:g}",
-            scratch,
-            sub,
-            epochs=scratch_epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            patience=patience,
-            seed=seed,
-            params={"method": "scratch", "fraction": frac, "n_train_tracks": n_tracks},
-        )
+        r_s = fit_run(f"scratch {frac:g}", scratch, sub, recipe,
+                      params={"method": "scratch", "fraction": frac, "n_train_tracks": n_tracks})
         for r in (r_t, r_s):
             runs.append(r)
-            rows.append(
-                {
-                    "fraction": frac,
-                    "n_train_tracks": n_tracks,
-                    "method": r.params["method"],
-                    "epochs_run": r.params["epochs_run"],
-                    **r.val.metrics,
-                }
-            )
+            rows.append({"fraction": frac, "n_train_tracks": n_tracks, "method": r.params["method"],
+                         "epochs_run": r.params["epochs_run"], **r.val.metrics})
     return pd.DataFrame(rows), runs
-
-
-# ------------------------------------------------------------------------------------------------ ensembles
-def build_ensemble(models, *, name: str = "ensemble"):
-    """One model whose every head is the mean of the members' heads.
-
-    The track-level prediction is the mean of chunk outputs, so averaging chunk outputs here and averaging the
-    members' track-level predictions give the same result; as one model, the ensemble goes through
-    :func:`mer_helpers.evaluation.evaluate` and :class:`mer_helpers.predict.ModelBundle` unchanged.
-
-    Parameters
-    ----------
-    models : sequence of keras.Model
-        Trained members with the same input(s) (names and shapes); the heads common to all are averaged.
-
-    Returns
-    -------
-    keras.Model
-
-    Raises
-    ------
-    ValueError
-        Fewer than two members, different inputs, or no common head.
-
-    Notebook: 07_backbones_fusion_ensembles.ipynb
-    """
-    import keras
-
-    from mer_helpers.models.heads import head_names
-
-    models = list(models)
-    if len(models) < 2:
-        raise ValueError("an ensemble needs at least two models")
-
-    def signature(m):
-        return sorted((t.name, tuple(t.shape[1:])) for t in m.inputs)
-
-    if any(signature(m) != signature(models[0]) for m in models[1:]):
-        raise ValueError(f"ensemble members need the same inputs; got {[signature(m) for m in models]}")
-    common = [h for h in head_names(models[0]) if all(h in head_names(m) for m in models[1:])]
-    if not common:
-        raise ValueError("the members share no head to average")
-    if isinstance(models[0].input, dict):
-        inputs = {k: keras.Input(shape=t.shape[1:], name=k) for k, t in models[0].input.items()}
-    else:
-        t = models[0].inputs[0]
-        inputs = keras.Input(shape=t.shape[1:], name=t.name)
-    outs = []
-    for i, m in enumerate(models):
-        # a fresh wrapper (sharing the member's layers) gives every member a unique name in the ensemble
-        member = keras.Model(
-            m.input if isinstance(m.input, dict) else m.inputs[0], m.output, name=f"member{i}"
-        )
-        o = member(inputs, training=False)
-        outs.append(o)
-    averaged = {h: keras.layers.Average(dtype="float32", name=h)([o[h] for o in outs]) for h in common}
-    return keras.Model(inputs, averaged, name=name)
-
-
-def average_predictions(track_outputs) -> dict:
-    """Average several models' track-level outputs (e.g. models fed different features).
-
-    Parameters
-    ----------
-    track_outputs : sequence of (track_ids, dict[str, np.ndarray])
-        What :func:`mer_helpers.evaluation.aggregate_tracks` returns for each model; the track order may
-        differ.
-
-    Returns
-    -------
-    (track_ids, dict[str, np.ndarray])
-        Tracks of the first model, heads common to all, averaged.
-
-    Raises
-    ------
-    ValueError
-        The models scored different tracks.
-
-    Notebook: 07_backbones_fusion_ensembles.ipynb
-    """
-    track_outputs = list(track_outputs)
-    ids0 = np.asarray(track_outputs[0][0])
-    heads = [h for h in track_outputs[0][1] if all(h in o for _, o in track_outputs)]
-    sums = {h: np.zeros_like(np.asarray(track_outputs[0][1][h], dtype=np.float64)) for h in heads}
-    for ids, out in track_outputs:
-        ids = np.asarray(ids)
-        if set(ids) != set(ids0) or len(ids) != len(ids0):
-            raise ValueError("ensemble members scored different tracks; evaluate them on the same FeatureSet")
-        order = pd.Index(ids).get_indexer(ids0)
-        for h in heads:
-            sums[h] += np.asarray(out[h], dtype=np.float64)[order]
-    return ids0, {h: s / len(track_outputs) for h, s in sums.items()}
 
 
 # ------------------------------------------------------------------------------------- imbalance and k-fold
@@ -861,14 +352,14 @@ def smote_resample(X, y, *, seed: int = 0, k_neighbors: int = 5):
 
     Parameters
     ----------
-    X : np.ndarray [shape=(n, n_bins, n_frames)]
+    X : np.ndarray [shape=(n, ...)]
     y : np.ndarray [shape=(n,)], int
     k_neighbors : int
         Reduced to (smallest class count − 1) when a class is that small.
 
     Returns
     -------
-    X_res : np.ndarray [shape=(n_res, n_bins, n_frames)], float32
+    X_res : np.ndarray [shape=(n_res, ...)], float32
         The original rows first, then the synthetic ones.
     y_res : np.ndarray [shape=(n_res,)]
 
@@ -881,51 +372,28 @@ def smote_resample(X, y, *, seed: int = 0, k_neighbors: int = 5):
     counts = np.bincount(y)
     smallest = counts[counts > 0].min()
     if smallest < 2:
-        raise ValueError(
-            "SMOTE needs at least 2 training chunks of every class present; "
-            f"class counts are {counts.tolist()}"
-        )
+        raise ValueError(f"SMOTE needs at least 2 training chunks of every class present; class counts are "
+                         f"{counts.tolist()}")
     sm = SMOTE(k_neighbors=min(k_neighbors, smallest - 1), random_state=seed)
     X2, y2 = sm.fit_resample(X.reshape(len(X), -1).astype(np.float32), y)
     return X2.reshape((-1,) + X.shape[1:]).astype(np.float32), y2
 
 
-def kfold_run(
-    tracks: pd.DataFrame,
-    config: FeatureConfig | None = None,
-    *,
-    label: str = "emotion",
-    backbone: str = "cnn2d",
-    n_splits: int = 5,
-    group: str | None = "artist",
-    imbalance: str = "none",
-    resampler=None,
-    val_size: float = 0.15,
-    epochs: int = 10,
-    batch_size: int = 32,
-    learning_rate: float = 1e-3,
-    patience: int = 4,
-    model_options: dict | None = None,
-    seed: int = 0,
-    cache_dir=None,
-    n_jobs: int = -1,
-) -> pd.DataFrame:
-    """Stratified group k-fold for a categorical label (``emotion_output``, or ``class_output`` for genre).
+def kfold_run(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, task: str = "emotion", n_splits: int = 5,
+              imbalance: str = "class_weight", resampler=None, cache_dir=None, n_jobs: int = -1) -> pd.DataFrame:
+    """Stratified group k-fold for one classification task with the training core, fold by fold.
 
-    In each fold the held-out tracks are the test part; a validation part is split off the remaining tracks
-    (grouped and stratified) for early stopping; class weights or SMOTE are computed from the fold's training
-    chunks only.
+    In each fold the held-out tracks are the test part; validation (for early stopping) is split off the
+    remaining tracks (grouped and stratified, :func:`mer_helpers.pipeline.prepare`); class weights or SMOTE
+    come from the fold's training chunks only.
 
     Parameters
     ----------
     tracks : pandas.DataFrame
-        Tracks table with ``label`` (and ``group``, when given and complete).
-    label : str
-        ``"emotion"`` (head ``emotion_output``) or ``"genre"`` (head ``class_output``).
-    group : str or None
-        Column grouping tracks that must stay on one side (artist); ignored when absent or incomplete.
+    recipe : Recipe or str
+        Features, model and schedule (its ``tasks`` are set to ``(task,)``).
+    task : {"emotion", "genre"}
     imbalance : {"none", "class_weight", "smote"}
-        How the class imbalance is handled.
     resampler : callable or None
         ``resampler(X_train, y_train, seed=...) -> (X, y)`` replacing :func:`smote_resample` for
         ``imbalance="smote"`` (tests pass a spy to check what it sees).
@@ -933,156 +401,61 @@ def kfold_run(
     Returns
     -------
     pandas.DataFrame
-        One row per fold: ``fold``, ``n_train_chunks`` (after resampling), ``n_test_tracks`` and the fold's
-        track-level test metrics (``<label>_accuracy``, ``_balanced_accuracy``, ``_macro_f1``,
-        ``_roc_auc_ovr``, …). :func:`summarize_folds` gives mean ± std. ``table.attrs["folds"]`` lists each
+        One row per fold: ``fold``, ``imbalance``, ``n_train_chunks`` (after resampling), ``n_test_tracks`` and
+        the fold's track-level test metrics; :func:`mean_sd` gives mean ± sd. ``table.attrs["folds"]`` lists each
         fold's ``train`` / ``val`` / ``test`` track ids (for audits).
 
     Notebook: 08_categorical_emotion_and_leakage.ipynb
     """
-    import keras
-
-    from mer_helpers.cache import extract_features
-    from mer_helpers.evaluation import evaluate
-    from mer_helpers.models import build_model
-    from mer_helpers.pipeline import DEMO_CONFIG
-    from mer_helpers.splits import check_no_leakage, split_tracks, stratified_group_kfold
-    from mer_helpers.training import LabelEncoder
+    from mer_helpers.evaluation import evaluate as evaluate_features
+    from mer_helpers.labels import TASK_HEADS, plan_heads
+    from mer_helpers.splits import check_no_leakage, stratified_group_kfold
 
     if imbalance not in ("none", "class_weight", "smote"):
         raise ValueError(f"imbalance must be 'none', 'class_weight' or 'smote', got {imbalance!r}")
-    head = {"emotion": "emotion_output", "genre": "class_output"}.get(label)
-    if head is None:
-        raise ValueError(f"label must be 'emotion' or 'genre', got {label!r}")
-    config = config or DEMO_CONFIG
-    tracks = tracks[tracks[label].notna()].reset_index(drop=True)
-    group = group if group in tracks.columns and tracks[group].notna().all() else None
-    enc = LabelEncoder.fit(tracks[label])
-    feats = extract_features(tracks, config, cache_dir=cache_dir, n_jobs=n_jobs, progress=False)
+    if task not in ("emotion", "genre"):
+        raise ValueError(f"task must be 'emotion' or 'genre', got {task!r}")
+    head = TASK_HEADS[task]
+    recipe = get_recipe(recipe).replace(tasks=(task,), class_weight=(task,) if imbalance == "class_weight" else ())
+    plan = plan_heads(tracks, tasks=(task,), min_class_tracks=recipe.min_class_tracks, label_maps=recipe.label_maps)
+    table = plan.tracks
+    group = recipe.split_group if recipe.split_group in table and table[recipe.split_group].notna().any() else None
     resampler = resampler or smote_resample
     rows, folds = [], []
-    for fold, (tr_idx, te_idx) in enumerate(
-        stratified_group_kfold(tracks, n_splits, stratify=label, group=group, seed=seed)
-    ):
-        rest, test = tracks.iloc[tr_idx], tracks.iloc[te_idx]
-        part = split_tracks(
-            rest, val_size=val_size, test_size=0.0, stratify=label, group=group, seed=seed + fold
-        )
-        train_t, val_t = rest[part == "train"], rest[part == "val"]
-        check_no_leakage(train_t, test)
-        check_no_leakage(train_t, val_t, names=("train", "val"))
-        sel = {
-            name: feats.select(feats.index["track_id"].isin(set(df["track_id"])).to_numpy())
-            for name, df in (("train", train_t), ("val", val_t), ("test", test))
-        }
-        kw = {"genre_encoder": enc} if head == "class_output" else {"emotion_encoder": enc}
-        splits = Splits(sel["train"], sel["val"], sel["test"], **kw)
-        X_tr, y_tr = splits.inputs("train"), splits.targets("train", [head])
+    for fold, (rest_idx, test_idx) in enumerate(stratified_group_kfold(table, n_splits, stratify=task, group=group,
+                                                                       seed=recipe.seed)):
+        rest, test = table.iloc[rest_idx], table.iloc[test_idx]
+        check_no_leakage(rest, test, on=("track_id",) if group is None else ("track_id", group))
+        # the fold's test tracks are held out by hand: prepare() splits the rest into train / val
+        # (min_class_tracks=1: the rule was applied to the whole table above, a fold must not drop more)
+        r = recipe.replace(seed=recipe.seed + fold, test_size=0.0, min_class_tracks=1)
+        splits = prepare(rest, r, cache_dir=cache_dir, n_jobs=n_jobs)
+        test_fs = prepare_test_part(test, splits, cache_dir=cache_dir, n_jobs=n_jobs)
+        X_tr = splits.inputs("train")
+        y_tr, sw_tr = splits.targets("train", [head])
+        train_data = None
         if imbalance == "smote":
-            X_res, y_res = resampler(X_tr, y_tr[head], seed=seed)
-            train_data = (X_res, {head: y_res})
-        else:
-            train_data = (X_tr, y_tr)
-        keras.utils.set_random_seed(seed + fold)
-        model = build_model(
-            backbone, splits.input_shape(), **splits.head_widths([head]), **(model_options or {})
-        )
-        train(
-            model,
-            splits,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            patience=patience,
-            class_weight=imbalance == "class_weight",
-            seed=seed,
-            train_data=train_data,
-        )
-        ev = evaluate(model, splits.test, **kw)
-        rows.append(
-            {
-                "fold": fold,
-                "imbalance": imbalance,
-                "n_train_chunks": len(train_data[0]),
-                "n_test_tracks": len(test),
-                **ev.metrics,
-            }
-        )
-        folds.append(
-            {p: sorted(df["track_id"]) for p, df in (("train", train_t), ("val", val_t), ("test", test))}
-        )
-    table = pd.DataFrame(rows)
-    table.attrs["folds"] = folds
-    return table
-
-
-def summarize_folds(table: pd.DataFrame, metrics=None) -> pd.DataFrame:
-    """Mean ± std over folds of each metric column of :func:`kfold_run`'s table.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index metric; columns ``mean``, ``std`` (ddof=1) and ``mean ± std`` (text, 3 decimals).
-    """
-    skip = {"fold", "imbalance", "n_train_chunks", "n_test_tracks"}
-    metrics = metrics or [
-        c for c in table.columns if c not in skip and pd.api.types.is_numeric_dtype(table[c])
-    ]
-    out = pd.DataFrame({"mean": table[metrics].mean(), "std": table[metrics].std(ddof=1)})
-    out["mean ± std"] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(out["mean"], out["std"], strict=True)]
-    out.index.name = "metric"
+            X_res, y_res = resampler(X_tr, y_tr[head], seed=r.seed)
+            train_data = (X_res, {head: y_res}, {head: np.ones(len(y_res), np.float32)})
+        model = build(splits, r)
+        fit(model, splits, r, train_data=train_data)
+        ev = evaluate_features(model, test_fs, splits.heads, kind=r.feature_kind)
+        rows.append({"fold": fold, "imbalance": imbalance,
+                     "n_train_chunks": len(train_data[0]) if train_data is not None else len(X_tr),
+                     "n_test_tracks": len(test_fs.tracks), **ev.metrics})
+        folds.append({"train": sorted(splits.train.tracks["track_id"]), "val": sorted(splits.val.tracks["track_id"]),
+                      "test": sorted(test_fs.tracks["track_id"])})
+    out = pd.DataFrame(rows)
+    out.attrs["folds"] = folds
     return out
 
 
-# ---------------------------------------------------------------------------------------------- GPU options
-def use_mixed_precision(enabled: bool = True) -> str:
-    """Set Keras' global dtype policy to ``mixed_float16`` (or back to ``float32``); call before building.
+def prepare_test_part(test_tracks: pd.DataFrame, splits: Splits, *, cache_dir=None, n_jobs: int = -1):
+    """Features of held-out tracks (e.g. a k-fold's test fold) prepared like ``splits``' own parts (same
+    feature configuration and MFCC standardisation, fit on ``splits``' training chunks)."""
+    from mer_helpers.cache import extract_features
+    from mer_helpers.pipeline import _standardize
 
-    Worth it on GPUs with tensor cores (V100 and later: roughly 1.5–3× faster convolutions, half the
-    activation memory); on a CPU it is slower. The heads stay float32 (:mod:`mer_helpers.models.heads`) and
-    Keras scales the loss to avoid float16 underflow.
-
-    Returns
-    -------
-    str
-        The policy now in force.
-    """
-    import keras
-
-    keras.mixed_precision.set_global_policy("mixed_float16" if enabled else "float32")
-    return keras.mixed_precision.global_policy().name
-
-
-@contextlib.contextmanager
-def data_parallel(devices=None):
-    """Data-parallel training on several accelerators: build and compile the model inside this context.
-
-    TensorFlow backend: ``tf.distribute.MirroredStrategy(devices)`` scope (variables mirrored, gradients
-    all-reduced). JAX backend: ``keras.distribution.DataParallel`` set as the global distribution (and reset
-    on exit). With one device it changes nothing but the bookkeeping; PyTorch is not supported here (use
-    ``torchrun`` with DDP).
-
-    Yields
-    ------
-    int
-        The number of replicas (scale ``batch_size`` by it).
-    """
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        strategy = tf.distribute.MirroredStrategy(devices)
-        with strategy.scope():
-            yield strategy.num_replicas_in_sync
-    elif backend == "jax":
-        dist = keras.distribution.DataParallel(devices=devices)
-        previous = keras.distribution.distribution()
-        keras.distribution.set_distribution(dist)
-        try:
-            yield len(dist.device_mesh.devices.flatten())
-        finally:
-            keras.distribution.set_distribution(previous)
-    else:
-        raise ValueError(f"data_parallel supports the tensorflow and jax backends, not {backend!r}")
+    fs = extract_features(test_tracks, splits.recipe.features, kinds=splits.kinds, cache_dir=cache_dir,
+                          n_jobs=n_jobs, progress=False)
+    return _standardize(fs, splits.standardization)

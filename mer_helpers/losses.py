@@ -6,6 +6,12 @@ a network trained with MSE alone on a few epochs predicts a shrunken spread (clo
 punishes but CCC does. :class:`ConcordanceLoss` adds ``1 − CCC`` (over the batch, per target, averaged) to the
 MSE, so training optimises what is reported.
 
+Missing targets. A Tracks table may lack a target for some tracks (FMA's Echo Nest features cover a subset;
+a bad value is masked by :func:`mer_helpers.labels.plan_heads`). Such entries are NaN in the training targets,
+and every loss and metric here ignores them: the squared error is averaged over the entries present, and the
+CCC's means and variances are taken over the present entries of each target. With no NaN the values are
+exactly MSE, MAE and CCC.
+
 Notebook: 04_crnn_training.ipynb
 """
 
@@ -14,11 +20,31 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-__all__ = ["ConcordanceLoss", "concordance_cc"]
+__all__ = ["ConcordanceLoss", "MaskedMSE", "concordance_cc", "masked_mae"]
+
+
+def _present(y_true, y_pred):
+    """``(y_true with NaN → 0, mask 1/0)`` in ``y_pred``'s dtype."""
+    y_true = ops.cast(y_true, y_pred.dtype)
+    mask = ops.cast(ops.logical_not(ops.isnan(y_true)), y_pred.dtype)
+    return ops.where(mask > 0, y_true, ops.zeros_like(y_true)), mask
+
+
+def _masked_mean_error(y_true, y_pred, power: int):
+    """Mean over each row's present entries of ``|y_true − y_pred|^power`` → [batch] (0 for an empty row)."""
+    t, mask = _present(y_true, y_pred)
+    err = ops.abs(t - y_pred) if power == 1 else ops.square(t - y_pred)
+    return ops.sum(err * mask, axis=-1) / ops.maximum(ops.sum(mask, axis=-1), 1.0)
+
+
+@keras.saving.register_keras_serializable(package="mer_helpers")
+def masked_mae(y_true, y_pred):
+    """Mean absolute error over the present (non-NaN) targets of each row → [batch]; a Keras metric function."""
+    return _masked_mean_error(y_true, y_pred, 1)
 
 
 def concordance_cc(y_true, y_pred, epsilon: float = 1e-6):
-    """Lin's CCC of each column over the batch axis (a differentiable tensor op).
+    """Lin's CCC of each column over the batch axis (a differentiable tensor op); NaN targets are left out.
 
     Parameters
     ----------
@@ -27,12 +53,16 @@ def concordance_cc(y_true, y_pred, epsilon: float = 1e-6):
     Returns
     -------
     tensor [shape=(k,)]
-        ``2·cov / (var_true + var_pred + (mean_true − mean_pred)²)`` per column (population moments).
+        ``2·cov / (var_true + var_pred + (mean_true − mean_pred)²)`` per column (population moments over the
+        rows whose target is present).
     """
-    y_true = ops.cast(y_true, y_pred.dtype)
-    mt, mp = ops.mean(y_true, axis=0), ops.mean(y_pred, axis=0)
-    vt, vp = ops.var(y_true, axis=0), ops.var(y_pred, axis=0)
-    cov = ops.mean((y_true - mt) * (y_pred - mp), axis=0)
+    t, mask = _present(y_true, y_pred)
+    n = ops.maximum(ops.sum(mask, axis=0), 1.0)
+    mt = ops.sum(t * mask, axis=0) / n
+    mp = ops.sum(y_pred * mask, axis=0) / n
+    dt, dp = (t - mt) * mask, (y_pred - mp) * mask
+    vt, vp = ops.sum(dt * dt, axis=0) / n, ops.sum(dp * dp, axis=0) / n
+    cov = ops.sum(dt * dp, axis=0) / n
     return 2.0 * cov / (vt + vp + ops.square(mt - mp) + epsilon)
 
 
@@ -65,8 +95,9 @@ class ConcordanceLoss(keras.losses.Loss):
         self.ccc_weight = float(ccc_weight)
 
     def call(self, y_true, y_pred):
-        y_true = ops.cast(y_true, y_pred.dtype)
-        mse = ops.mean(ops.square(y_true - y_pred), axis=-1)  # [batch]
+        mse = _masked_mean_error(y_true, y_pred, 2)  # [batch]
+        if self.ccc_weight == 0:
+            return self.mse_weight * mse
         batch_term = self.ccc_weight * (1.0 - ops.mean(concordance_cc(y_true, y_pred)))
         return self.mse_weight * mse + batch_term  # broadcast: each sample carries the batch's CCC term
 
@@ -74,3 +105,16 @@ class ConcordanceLoss(keras.losses.Loss):
         config = super().get_config()
         config.update(mse_weight=self.mse_weight, ccc_weight=self.ccc_weight)
         return config
+
+
+@keras.saving.register_keras_serializable(package="mer_helpers")
+class MaskedMSE(ConcordanceLoss):
+    """Mean squared error over the present (non-NaN) targets: Keras' ``"mse"`` when nothing is missing.
+
+    The reference system's regression loss (``Recipe.regression_loss="mse"``).
+    """
+
+    def __init__(self, name: str = "mse", **kwargs):
+        kwargs.pop("mse_weight", None)
+        kwargs.pop("ccc_weight", None)
+        super().__init__(mse_weight=1.0, ccc_weight=0.0, name=name, **kwargs)

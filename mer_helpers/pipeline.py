@@ -1,22 +1,20 @@
-"""The end-to-end seed run: Tracks table → leak-free split → cached features → seed CRNN → track-level evaluation →
-model bundle. ``python -m mer_helpers demo`` runs it on the synthetic demo dataset.
+"""The training core: prepare → build → fit → evaluate → bundle, one set of steps for every entry point.
 
-The five-minute CPU demo. The seed system's input is 128 mel bands × 300 frames per 5 s chunk, and on a 2-core
-laptop CPU the seed CRNN trains at about 6 chunks/s at that size — a few epochs in five minutes, far too few. So the
-default demo (:data:`DEMO_RUN`) keeps the seed architecture, its dropout and the 5 s chunks, and changes what a
-short budget needs:
+``python -m mer_helpers demo``, ``mer train DATASET``, :func:`run`, the experiment sweeps
+(:mod:`mer_helpers.experiments`, notebooks 05–08), the benchmarks and notebook 04 all compose these steps with
+a :class:`~mer_helpers.recipe.Recipe`:
 
-* :data:`DEMO_CONFIG` — 32 mel bands × 75 frames (hop 1472 = 4 × 368), 1/16 of the input and about 16× faster
-  (≈100 chunks/s of training on 2 cores, validation included), so 28 epochs fit in about four minutes;
-* 28 epochs in batches of 16 at a learning rate of 2e-3 decaying by 0.93 per epoch: more, larger steps;
-* no SpecAugment: it is a regulariser, and a five-minute run under-fits rather than over-fits (measured: with it,
-  training accuracy was still 0.41 after 12 epochs vs 0.76 without);
-* ``regression_loss="ccc"`` (MSE + ½·(1 − CCC)): with MSE alone the short run predicts V/A/D with about 60 % of
-  their true spread, which CCC, the reported metric, punishes; and λ = 2 for the regression head (it learns
-  more slowly than the genre head);
-* BatchNorm momentum 0.9 (see :class:`RunConfig`).
+1. :func:`prepare` — the Tracks table's labels decide the heads (:func:`mer_helpers.labels.plan_heads`); the
+   tracks are split by track (and artist) **before** anything is fitted; chunk features come from the cache
+   (waveform-augmented copies for training tracks only); encoders, the target scaler, class weights and MFCC
+   standardisation are fit on the training tracks. Returns :class:`Splits`.
+2. :func:`build` — the recipe's backbone with the heads the labels support.
+3. :func:`fit` — Adam with the recipe's schedule, early stopping on the validation loss (the best epoch's
+   weights are kept).
+4. :func:`evaluate` — track-level metrics in native units on one part (the test tracks once, at the end).
+5. :func:`make_bundle` — the model plus everything inference needs (:class:`mer_helpers.predict.ModelBundle`).
 
-``demo --full`` runs the seed's exact 128 × 300 input with the same recipe (use a GPU).
+:func:`run` does all five and writes a run folder; :func:`run_demo` is the demo command.
 
 Notebook: 04_crnn_training.ipynb
 """
@@ -31,81 +29,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mer_helpers.features import FeatureConfig
+from mer_helpers.errors import DatasetError
+from mer_helpers.labels import HEAD_COLUMNS, HeadPlan, Heads, plan_heads
+from mer_helpers.recipe import Recipe, RecipeError, get_recipe
 
-__all__ = ["RunConfig", "run", "run_demo", "DEMO_CONFIG", "DEMO_RUN", "TARGETS"]
-
-#: The CPU demo's feature resolution: the seed's 5 s chunks at 32 mel bands × 75 frames (hop 1472; module doc).
-DEMO_CONFIG = FeatureConfig(n_mels=32, hop_length=1472, n_frames=75)
-#: Regression targets of the seed system.
-TARGETS = ("valence", "arousal", "dominance")
-
-
-@dataclass
-class RunConfig:
-    """Everything a training run depends on (saved next to its results).
-
-    Parameters
-    ----------
-    features : FeatureConfig
-    epochs, batch_size, learning_rate, decay_rate, patience : training schedule; the learning rate decays by
-        ``decay_rate`` every epoch (ExponentialDecay); EarlyStopping on the validation loss.
-    loss_weights : dict
-        λ per head.
-    regression_loss : {"mse", "ccc"}
-        Loss of ``reg_output`` (see :func:`mer_helpers.training.compile_multitask`).
-    val_size, test_size : float
-        Fractions of tracks (stratified by genre).
-    split_group : str or None
-        Column whose groups never span two parts (``"artist"``: one artist's tracks stay together); ``None`` splits
-        by track only. Ignored when the Tracks table lacks the column.
-    augment_copies : int
-        Waveform-augmented copies of each training track (time-stretch, pitch-shift, noise, gain), precomputed into
-        the feature cache.
-    spec_augment : bool
-        Frequency/time masking inside the model, active in training only.
-    dropout, recurrent_dropout, dense_dropout : float
-        The seed's 0.3 / 0.2 / 0.4 (:func:`mer_helpers.models.build_crnn`); ``recurrent_dropout=0.0`` enables the
-        cuDNN LSTM kernel on a GPU.
-    bn_momentum : float
-        BatchNormalization momentum. 0.9 rather than Keras' 0.99: a five-minute run has only a few hundred steps,
-        too few for 0.99's moving variance (which starts at 1.0) to reach the first block's true variance (~0.001),
-        and inference-mode validation/test outputs would be near chance (see ``crnn_backbone``).
-    seed : int
-    n_jobs : int
-        Feature-extraction workers.
-    """
-
-    features: FeatureConfig = DEMO_CONFIG
-    epochs: int = 8
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    decay_rate: float = 0.85
-    patience: int = 4
-    loss_weights: dict = field(default_factory=lambda: {"reg_output": 1.0, "class_output": 0.5})
-    regression_loss: str = "mse"
-    val_size: float = 0.15
-    test_size: float = 0.2
-    split_group: str | None = "artist"
-    augment_copies: int = 0
-    spec_augment: bool = True
-    dropout: float = 0.3
-    recurrent_dropout: float = 0.2
-    dense_dropout: float = 0.4
-    bn_momentum: float = 0.9
-    seed: int = 0
-    n_jobs: int = -1
-
-    def to_dict(self) -> dict:
-        d = dict(self.__dict__)
-        d["features"] = self.features.to_dict()
-        return d
-
-
-#: ``python -m mer_helpers demo``: the seed CRNN trained for five minutes on a 2-core CPU (see the module doc).
-DEMO_RUN = RunConfig(features=DEMO_CONFIG, epochs=28, batch_size=16, learning_rate=2e-3, decay_rate=0.93, patience=8,
-                     loss_weights={"reg_output": 2.0, "class_output": 0.5}, regression_loss="ccc",
-                     spec_augment=False)
+__all__ = ["Splits", "prepare", "build", "fit", "evaluate", "make_bundle", "run", "run_demo", "demo_tracks",
+           "summary_table"]
 
 
 def _log(msg: str, verbose: bool) -> None:
@@ -113,224 +42,490 @@ def _log(msg: str, verbose: bool) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
-def run(tracks: pd.DataFrame, out_dir, cfg: RunConfig | None = None, *, targets=TARGETS, genre_column="genre",
-        cache_dir=None, verbose: bool = True) -> dict:
-    """Train and evaluate the seed multitask CRNN on a Tracks table; write the results and a model bundle.
+# ------------------------------------------------------------------------------------------------ 1. prepare
+@dataclass
+class Splits:
+    """Cached features of the train / val / test tracks with everything fit on the training tracks.
 
-    Steps: split tracks (stratified by genre, grouped by artist when known) → features of every chunk from the
-    cache → target scaler fit on training tracks only → seed CRNN (+ SpecAugment in training) → fit with validation
-    → one evaluation on the test tracks, at track level, in native units.
+    Attributes
+    ----------
+    train, val, test : mer_helpers.cache.FeatureSet
+        Chunk features (``X[kind]`` [n_chunks, n_bins, n_frames]) and the chunk → track index of each part
+        (``train`` includes the augmented copies, ``copy >= 1``).
+    heads : mer_helpers.labels.Heads
+        Encoders, target scaler and class weights (fit on the training tracks).
+    plan : mer_helpers.labels.HeadPlan
+        The tasks and the label report.
+    recipe : Recipe
+    tracks : pandas.DataFrame
+        The tracks used, with their ``split`` column.
+    kinds : tuple of str
+        Feature kinds held in ``X``.
+    standardization : dict[str, (np.ndarray, np.ndarray)]
+        Per-bin mean and std of the kinds that are standardised (MFCC), from the training chunks.
+    skipped : pandas.DataFrame
+        Tracks whose audio gave no features (``track_id``, ``path``, ``reason``).
+    """
+
+    train: object
+    val: object
+    test: object
+    heads: Heads
+    plan: HeadPlan
+    recipe: Recipe
+    tracks: pd.DataFrame
+    kinds: tuple = ("log_mel",)
+    standardization: dict = field(default_factory=dict)
+    skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["track_id", "path", "reason"]))
+
+    def part(self, name: str):
+        if name not in ("train", "val", "test"):
+            raise ValueError(f"part must be 'train', 'val' or 'test', got {name!r}")
+        return getattr(self, name)
+
+    @property
+    def genre_encoder(self):
+        return self.heads.encoders.get("class_output")
+
+    @property
+    def emotion_encoder(self):
+        return self.heads.encoders.get("emotion_output")
+
+    @property
+    def scaler(self):
+        return self.heads.scaler
+
+    def input_shape(self, kind: str | None = None) -> tuple:
+        """``(n_bins, n_frames, 1)`` of one chunk of ``kind`` (default the recipe's)."""
+        return tuple(self.train.X[kind or self.recipe.feature_kind].shape[1:]) + (1,)
+
+    def head_widths(self, heads=None) -> dict:
+        """``build_model`` keyword arguments for ``heads`` (default all), e.g. ``{"n_genres": 4}``."""
+        return (self.heads if heads is None else self.heads.select(heads)).widths
+
+    def inputs(self, part: str, kind=None):
+        """``X`` of ``part``: one kind (array) or several (dict kind → array, as fusion inputs)."""
+        fs = self.part(part)
+        kind = kind or self.recipe.feature_kind
+        return fs.X[kind] if isinstance(kind, str) else {k: fs.X[k] for k in kind}
+
+    def labels(self, part: str) -> pd.DataFrame:
+        """One row per chunk of ``part``: its track's label columns."""
+        fs = self.part(part)
+        cols = [c for c in self.heads.columns() if c in fs.tracks.columns]
+        return fs.tracks.set_index("track_id")[cols].loc[fs.index["track_id"]].reset_index()
+
+    def targets(self, part: str, heads=None) -> tuple[dict, dict]:
+        """Chunk targets and sample weights of ``part`` for ``heads`` (default all):
+        :meth:`mer_helpers.labels.Heads.encode`."""
+        return self.heads.encode(self.labels(part), heads)
+
+    def summary(self) -> str:
+        counts = {p: len(self.part(p).tracks) for p in ("train", "val", "test")}
+        chunks = {p: len(self.part(p)) for p in ("train", "val", "test")}
+        return (f"{counts['train']} train / {counts['val']} val / {counts['test']} test tracks "
+                f"({chunks['train']} / {chunks['val']} / {chunks['test']} chunks)")
+
+
+def _standardize(fs, stats: dict):
+    X = dict(fs.X)
+    for k, (mean, std) in stats.items():
+        X[k] = ((X[k] - mean) / std).astype(np.float32)
+    return replace(fs, X=X)
+
+
+def _group_column(tracks: pd.DataFrame, group: str | None) -> str | None:
+    """The recipe's split group when the table has it for at least one track (others fall back to their track)."""
+    return group if group is not None and group in tracks.columns and tracks[group].notna().any() else None
+
+
+def prepare(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, kinds=None, cache_dir=None, n_jobs: int = -1,
+            progress: bool = False, verbose: bool = False) -> Splits:
+    """Plan the heads, split the tracks, extract (or read cached) features, fit encoders/scaler on train.
 
     Parameters
     ----------
     tracks : pandas.DataFrame
-        Tracks table with ``genre`` and the target columns.
+        A Tracks table (:func:`mer_helpers.datasets.load`).
+    recipe : Recipe or str
+        A recipe or the name of a preset (:data:`mer_helpers.recipe.RECIPES`).
+    kinds : sequence of str or None
+        Feature kinds to hold (default: the recipe's ``feature_kind``); more than one for fusion models. MFCCs
+        are standardised per coefficient with training-chunk statistics.
+    cache_dir : path or None
+        Feature cache root (default :func:`mer_helpers.paths.cache_dir`).
+    n_jobs : int
+        Feature-extraction workers.
+    progress, verbose : bool
+        A progress bar for extraction; a few lines on stderr about what was decided.
+
+    Returns
+    -------
+    Splits
+
+    Raises
+    ------
+    DatasetError
+        No label a head can learn, or a part with no track left after extraction.
+
+    Notebook: 04_crnn_training.ipynb
+    """
+    from mer_helpers.augment import WaveformAugmenter
+    from mer_helpers.cache import extract_features
+    from mer_helpers.splits import check_no_leakage, split_tracks
+
+    recipe = get_recipe(recipe)
+    kinds = (recipe.feature_kind,) if kinds is None else ((kinds,) if isinstance(kinds, str) else tuple(kinds))
+    plan = plan_heads(tracks, tasks=recipe.tasks, targets=recipe.targets, min_class_tracks=recipe.min_class_tracks,
+                      label_maps=recipe.label_maps)
+    _log(plan.summary(), verbose)
+    table = plan.tracks.copy()
+    group = _group_column(table, recipe.split_group)
+    table["split"] = split_tracks(table, val_size=recipe.val_size, test_size=recipe.test_size,
+                                  stratify=plan.stratify, group=group, seed=recipe.seed)
+    parts = {p: table[table["split"] == p] for p in ("train", "val", "test")}
+    on = ("track_id",) if group is None else ("track_id", group)  # exactly what the split guarantees
+    check_no_leakage(parts["train"], parts["test"], on=on)
+    check_no_leakage(parts["train"], parts["val"], on=on, names=("train", "val"))
+    _log(f"split by {group or 'track'} (stratified by {plan.stratify or 'nothing'}, seed {recipe.seed}): "
+         f"{len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} test tracks", verbose)
+
+    feats = {p: extract_features(df, recipe.features, kinds=kinds, cache_dir=cache_dir, n_jobs=n_jobs,
+                                 progress=progress)
+             for p, df in parts.items()}
+    if recipe.augment_copies:
+        aug = extract_features(parts["train"], recipe.features, kinds=kinds, cache_dir=cache_dir, n_jobs=n_jobs,
+                               progress=progress, augment=WaveformAugmenter.from_dict(dict(recipe.augment)),
+                               n_copies=recipe.augment_copies, include_original=False, seed=recipe.seed)
+        kept = aug.index["track_id"].isin(set(feats["train"].index["track_id"])).to_numpy()
+        aug = aug.select(kept)
+        feats["train"] = replace(feats["train"],
+                                 X={k: np.concatenate([feats["train"].X[k], aug.X[k]]) for k in kinds},
+                                 index=pd.concat([feats["train"].index, aug.index], ignore_index=True))
+    skipped = pd.concat([f.report.skipped for f in feats.values()], ignore_index=True)
+    for row in skipped.itertuples():
+        _log(f"skipped {row.track_id}: {row.reason}", verbose)
+    for p, f in feats.items():
+        if len(f) == 0 and len(parts[p]):
+            raise DatasetError(f"no {p} track has features (all {len(parts[p])} were skipped; see the reasons "
+                               "above): check the audio files with `mer datasets validate`")
+    heads = plan.fit(feats["train"].tracks, class_weight=recipe.class_weight)
+    stats = {}
+    if "mfcc" in kinds:
+        M = feats["train"].X["mfcc"]
+        mean = M.mean(axis=(0, 2), keepdims=True)[0]
+        std = M.std(axis=(0, 2), keepdims=True)[0] + 1e-6
+        stats["mfcc"] = (mean.astype(np.float32), std.astype(np.float32))
+    feats = {p: _standardize(f, stats) for p, f in feats.items()}
+    used = table[table["track_id"].isin(set().union(*(set(f.tracks["track_id"]) for f in feats.values())))]
+    splits = Splits(feats["train"], feats["val"], feats["test"], heads, plan, recipe, used.reset_index(drop=True),
+                    kinds, stats, skipped)
+    _log(f"features: {splits.summary()}, {recipe.features.n_mels} x {recipe.features.n_frames} per chunk", verbose)
+    return splits
+
+
+# -------------------------------------------------------------------------------------------------- 2. build
+def build(splits: Splits, recipe: Recipe | None = None, *, heads=None, input_shape=None, name: str | None = None):
+    """The recipe's backbone with the heads of ``splits`` (or the ``heads`` named), freshly initialised.
+
+    Seeds Keras with ``recipe.seed`` first, adds SpecAugment when ``recipe.spec_augment`` and builds under a
+    ``mixed_float16`` policy when ``recipe.mixed_precision`` (the global policy is restored afterwards).
+
+    Raises
+    ------
+    RecipeError
+        ``recipe.model_options`` names an option the backbone does not take (the message lists those it does).
+
+    Notebook: 04_crnn_training.ipynb
+    """
+    import keras
+
+    from mer_helpers.models import build_model
+    from mer_helpers.training import use_mixed_precision
+
+    recipe = recipe or splits.recipe
+    keras.utils.set_random_seed(recipe.seed)
+    shape = input_shape or splits.input_shape(recipe.feature_kind)
+    previous = keras.mixed_precision.global_policy().name
+    if recipe.mixed_precision:
+        use_mixed_precision(True)
+    try:
+        return build_model(recipe.backbone, shape, **splits.head_widths(heads), spec_augment=_spec_augment(recipe),
+                           name=name, **dict(recipe.model_options))
+    except ValueError as e:
+        raise RecipeError(f"recipe {recipe.name!r}: {e}") from None
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _spec_augment(recipe: Recipe):
+    if not recipe.spec_augment:
+        return None
+    from mer_helpers.layers import SpecAugment
+
+    f = recipe.features
+    return SpecAugment(freq_masks=2, freq_width=max(1, f.n_mels // 10), time_masks=2,
+                       time_width=max(1, f.n_frames // 15), seed=recipe.seed)
+
+
+# ---------------------------------------------------------------------------------------------------- 3. fit
+def fit(model, splits: Splits, recipe: Recipe | None = None, *, kind=None, out_dir=None, train_data=None,
+        tensorboard: bool = False, checkpoint: bool = False, callbacks=(), verbose: int = 0) -> dict:
+    """Compile with the recipe and fit on the training chunks, choosing the epoch on the validation chunks.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Outputs named after its heads; its heads decide which targets are used.
+    splits : Splits
+    recipe : Recipe or None
+        Default ``splits.recipe``.
+    kind : str or sequence of str or None
+        Feature kind(s) fed to the model (several for fusion models; default the recipe's).
+    out_dir : path or None
+        ``history.csv`` (+ ``best.keras`` with ``checkpoint``, ``logs/`` with ``tensorboard``) go there.
+    train_data : (X, y, sample_weight) or None
+        Replaces the training inputs (e.g. after :func:`mer_helpers.experiments.smote_resample`).
+    callbacks : sequence
+        Extra Keras callbacks.
+    verbose : int
+        Keras' verbosity (2: one line per epoch).
+
+    Returns
+    -------
+    dict[str, list of float]
+        The Keras history (per epoch).
+
+    Notebook: 04_crnn_training.ipynb
+    """
+    from mer_helpers.models.heads import head_names
+    from mer_helpers.training import compile_for, fit_data, make_callbacks
+
+    recipe = recipe or splits.recipe
+    kind = kind or recipe.feature_kind
+    heads = head_names(model)
+    channel_axis = len(model.inputs[0].shape) == 4
+    if train_data is None:
+        y, sw = splits.targets("train", heads)
+        train_data = (splits.inputs("train", kind), y, sw)
+    X, y, sw = train_data
+    y_val, sw_val = splits.targets("val", heads)
+    data = fit_data(X, y, splits.inputs("val", kind), y_val, batch_size=recipe.batch_size, seed=recipe.seed,
+                    sample_weight=sw, val_sample_weight=sw_val, channel_axis=channel_axis)
+    n_train = len(next(iter(X.values()))) if isinstance(X, dict) else len(X)
+    compile_for(model, recipe, steps_per_epoch=-(-n_train // recipe.batch_size))
+    cbs = make_callbacks(out_dir, patience=recipe.patience, schedule=recipe.schedule, checkpoint=checkpoint,
+                         tensorboard=tensorboard) + list(callbacks)
+    h = model.fit(**data, epochs=recipe.epochs, callbacks=cbs, verbose=verbose)
+    return {k: [float(v) for v in vals] for k, vals in h.history.items()}
+
+
+# ----------------------------------------------------------------------------------------------- 4. evaluate
+def evaluate(model, splits: Splits, part: str = "test", *, kind=None, level: str = "track"):
+    """Track-level metrics of ``model`` on one part of ``splits`` (native units); see
+    :func:`mer_helpers.evaluation.evaluate`. Choose on ``"val"``; score ``"test"`` once."""
+    from mer_helpers.evaluation import evaluate as _evaluate
+    from mer_helpers.models.heads import head_names
+
+    heads = splits.heads.select([h for h in head_names(model) if h in splits.heads.names])
+    return _evaluate(model, splits.part(part), heads, kind=kind or splits.recipe.feature_kind, level=level,
+                     channel_axis=len(model.inputs[0].shape) == 4)
+
+
+# ------------------------------------------------------------------------------------------------- 5. bundle
+def make_bundle(model, splits: Splits, *, metrics: dict | None = None, recipe: Recipe | None = None):
+    """The :class:`~mer_helpers.predict.ModelBundle` of a trained model: features, heads, recipe, the split's
+    track ids (so ``mer evaluate`` scores the bundle's own test tracks) and ``metrics``."""
+    from mer_helpers.models.heads import head_names
+    from mer_helpers.predict import ModelBundle
+
+    recipe = recipe or splits.recipe
+    tracks = splits.tracks
+    targets = splits.heads.targets
+    return ModelBundle(
+        model=model, config=recipe.features, feature_kind=recipe.feature_kind,
+        heads=splits.heads.select([h for h in head_names(model) if h in splits.heads.names]),
+        recipe=recipe,
+        target_scales={k: tuple(v) for k, v in tracks.attrs.get("scales", {}).items() if k in targets},
+        dataset=tracks.attrs.get("dataset"), metrics=metrics,
+        extra={"splits": {p: sorted(splits.part(p).tracks["track_id"].astype(str)) for p in ("train", "val", "test")},
+               "standardization": {k: [m.ravel().tolist(), s.ravel().tolist()]
+                                   for k, (m, s) in splits.standardization.items()}})
+
+
+# ---------------------------------------------------------------------------------------------------- run
+def run(tracks: pd.DataFrame, out_dir, recipe: Recipe | str = "cpu", *, cache_dir=None, n_jobs: int = -1,
+        verbose: bool = True, extra_metrics: dict | None = None) -> dict:
+    """Train and evaluate a model on a Tracks table with a recipe; write the run folder and a model bundle.
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        Any Tracks table; its labels decide the heads.
     out_dir : path
-        Receives ``metrics.json``, ``predictions.csv``, ``history.csv``, ``confusion_matrix.png``,
-        ``pred_vs_true.png``, ``run.json`` and the bundle in ``model/``.
+        Receives ``metrics.json``, ``predictions.csv``, ``history.csv``, ``recipe.json``, ``run.json``,
+        ``labels_report.csv``, ``skipped.csv``, ``confusion_matrix.png`` (per classification head:
+        ``confusion_<column>.png``), ``pred_vs_true.png`` and the bundle in ``model/``.
+    recipe : Recipe or str
+    extra_metrics : dict or None
+        Added to the metrics written (e.g. the demo's ``seconds_data``).
 
     Returns
     -------
     dict
-        Flat test metrics (``genre_accuracy``, ``genre_macro_f1``, ``ccc_valence``, ``mae_valence``, …) plus
-        ``seconds_*`` timings and counts.
+        Flat test metrics (``genre_accuracy``, ``emotion_macro_f1``, ``ccc_valence``, …) plus ``seconds_*``
+        timings, ``epochs_run`` and track counts.
+
+    Notebook: 04_crnn_training.ipynb
     """
-    import keras
+    from mer_helpers.files import save_json
 
-    from mer_helpers.augment import SpecAugment, WaveformAugmenter
-    from mer_helpers.cache import extract_features
-    from mer_helpers.evaluation import evaluate
-    from mer_helpers.models.crnn import build_crnn
-    from mer_helpers.predict import ModelBundle
-    from mer_helpers.splits import check_no_leakage, split_tracks
-    from mer_helpers.training import (
-        LabelEncoder,
-        chunk_targets,
-        compile_multitask,
-        fit_data,
-        fit_target_scaler,
-        make_callbacks,
-        save_json,
-    )
-
-    cfg = cfg or RunConfig()
+    recipe = get_recipe(recipe)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     times = {}
     t0 = time.perf_counter()
-    keras.utils.set_random_seed(cfg.seed)
-    targets = [t for t in targets if t in tracks.columns]
+    _log(recipe.describe(), verbose)
+    splits = prepare(tracks, recipe, cache_dir=cache_dir, n_jobs=n_jobs, progress=verbose, verbose=verbose)
+    times["seconds_features"] = time.perf_counter() - t0
 
-    # 1. split by track (and artist) before anything is fitted
-    group = cfg.split_group
-    if group is not None and (group not in tracks.columns or tracks[group].isna().any()):
-        group = None
-    tracks = tracks.copy()
-    tracks["split"] = split_tracks(tracks, val_size=cfg.val_size, test_size=cfg.test_size, stratify=genre_column,
-                                   group=group, seed=cfg.seed)
-    parts = {name: tracks[tracks["split"] == name] for name in ("train", "val", "test")}
-    on = ("track_id",) if group is None else ("track_id", group)  # what the split guarantees
-    check_no_leakage(parts["train"], parts["test"], on=on)
-    check_no_leakage(parts["train"], parts["val"], on=on, names=("train", "val"))
-    _log(f"split: {len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} test tracks"
-         f" (stratified by {genre_column}, grouped by {group or 'track'})", verbose)
-
-    # 2. features (cached); augmented copies for training tracks only
+    model = build(splits, recipe)
+    _log(f"model: {recipe.backbone}, {model.count_params():,} parameters, heads {splits.heads.names}; "
+         f"up to {recipe.epochs} epochs on {len(splits.train)} chunks", verbose)
     t = time.perf_counter()
-    feats = {name: extract_features(df, cfg.features, cache_dir=cache_dir, n_jobs=cfg.n_jobs, progress=verbose)
-             for name, df in parts.items()}
-    if cfg.augment_copies:
-        aug = extract_features(parts["train"], cfg.features, cache_dir=cache_dir, n_jobs=cfg.n_jobs,
-                               progress=verbose, augment=WaveformAugmenter(), n_copies=cfg.augment_copies,
-                               include_original=False, seed=cfg.seed)
-        train_X = np.concatenate([feats["train"].X["log_mel"], aug.X["log_mel"]])
-        train_index = pd.concat([feats["train"].index, aug.index], ignore_index=True)
-        feats["train"] = replace(feats["train"], X={"log_mel": train_X}, index=train_index)
-    times["seconds_features"] = time.perf_counter() - t
-    skipped = pd.concat([f.report.skipped for f in feats.values()], ignore_index=True)
-    for row in skipped.itertuples():
-        _log(f"skipped {row.track_id}: {row.reason}", verbose)
-    _log(f"features: {sum(len(f) for f in feats.values())} chunks of {cfg.features.n_mels}×{cfg.features.n_frames}"
-         f" in {times['seconds_features']:.1f} s", verbose)
-
-    # 3. encoders and the target scaler: fit on training tracks only
-    genre_enc = LabelEncoder.fit(tracks[genre_column])
-    scaler = fit_target_scaler(feats["train"].tracks, targets) if targets else None
-    y = {name: chunk_targets(f, genre_encoder=genre_enc, scaler=scaler, genre_column=genre_column)
-         for name, f in feats.items()}
-
-    # 4. the seed CRNN
-    fc = cfg.features
-    spec = (SpecAugment(freq_masks=2, freq_width=max(1, fc.n_mels // 10), time_masks=2,
-                        time_width=max(1, fc.n_frames // 15), seed=cfg.seed) if cfg.spec_augment else None)
-    model = build_crnn((fc.n_mels, fc.n_frames, 1), n_genres=len(genre_enc.classes), n_targets=len(targets),
-                       spec_augment=spec, dropout=cfg.dropout, recurrent_dropout=cfg.recurrent_dropout,
-                       dense_dropout=cfg.dense_dropout, bn_momentum=cfg.bn_momentum)
-    x_train, x_val = feats["train"].X["log_mel"], feats["val"].X["log_mel"]
-    steps_per_epoch = -(-len(x_train) // cfg.batch_size)
-    compile_multitask(model, learning_rate=cfg.learning_rate, decay_steps=steps_per_epoch,
-                      decay_rate=cfg.decay_rate, loss_weights=cfg.loss_weights, regression_loss=cfg.regression_loss)
-    _log(f"model: seed CRNN, {model.count_params():,} parameters; training {cfg.epochs} epochs max on "
-         f"{len(feats['train'])} chunks", verbose)
-    train_data = fit_data(x_train, y["train"], x_val, y["val"], batch_size=cfg.batch_size, seed=cfg.seed)
-
-    # 5. fit, choosing the epoch on validation
-    t = time.perf_counter()
-    history = model.fit(**train_data, epochs=cfg.epochs, verbose=2 if verbose else 0,
-                        callbacks=make_callbacks(out, patience=cfg.patience, schedule=True, checkpoint=False))
+    history = fit(model, splits, recipe, out_dir=out, verbose=2 if verbose else 0)
     times["seconds_train"] = time.perf_counter() - t
-    times["epochs_run"] = len(history.history["loss"])
+    times["epochs_run"] = len(history.get("loss", []))
 
-    # 6. the test tracks, once
     t = time.perf_counter()
-    ev = evaluate(model, feats["test"], genre_encoder=genre_enc, scaler=scaler)
+    ev = evaluate(model, splits, "test")
     times["seconds_evaluate"] = time.perf_counter() - t
     metrics = dict(ev.metrics)
-    metrics.update(n_train_tracks=len(feats["train"].tracks), n_val_tracks=len(feats["val"].tracks),
-                   n_test_tracks=len(feats["test"].tracks), n_skipped=len(skipped))
+    metrics.update(n_train_tracks=len(splits.train.tracks), n_val_tracks=len(splits.val.tracks),
+                   n_test_tracks=len(splits.test.tracks), n_skipped=len(splits.skipped))
 
-    # 7. outputs: metrics, predictions, figures, bundle
-    _write_figures(out, ev, genre_enc, scaler)
+    _write_figures(out, ev, splits.heads, splits.tracks.attrs.get("scales", {}))
     ev.predictions.to_csv(out / "predictions.csv", index=False)
-    skipped.to_csv(out / "skipped.csv", index=False)
-    bundle = ModelBundle(model=model, config=fc, feature_kind="log_mel", genres=list(genre_enc.classes),
-                         target_names=list(targets), target_min=scaler.data_min if scaler else None,
-                         target_max=scaler.data_max if scaler else None,
-                         target_scales={k: tuple(v) for k, v in tracks.attrs.get("scales", {}).items()
-                                        if k in targets},
-                         dataset=tracks.attrs.get("dataset"), metrics=metrics,
-                         extra={"splits": {name: df["track_id"].astype(str).tolist() for name, df in parts.items()},
-                                "run": cfg.to_dict()})
-    bundle.save(out / "model")
+    splits.skipped.to_csv(out / "skipped.csv", index=False)
+    splits.plan.report.to_csv(out / "labels_report.csv", index=False)
+    save_json(recipe.to_dict(), out / "recipe.json")
+    save_json({"dataset": splits.tracks.attrs.get("dataset"), "tasks": splits.plan.tasks,
+               "heads": splits.heads.to_dict(), "split_counts": splits.tracks["split"].value_counts().to_dict(),
+               "scales": splits.tracks.attrs.get("scales", {})}, out / "run.json")
     times["seconds_total"] = time.perf_counter() - t0
     metrics.update({k: float(v) for k, v in times.items()})
+    metrics.update(extra_metrics or {})
+    make_bundle(model, splits, metrics=metrics, recipe=recipe).save(out / "model")
     save_json(metrics, out / "metrics.json")
-    save_json({"run": cfg.to_dict(), "split_counts": tracks["split"].value_counts().to_dict(),
-               "genres": genre_enc.classes, "targets": list(targets)}, out / "run.json")
     return metrics
 
 
-def _write_figures(out: Path, ev, genre_enc, scaler) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def _write_figures(out: Path, ev, heads: Heads, scales: dict) -> None:
+    """Confusion matrices and predicted-vs-true plots, drawn on Figure objects (no pyplot, no backend switch)."""
+    from matplotlib.figure import Figure
 
     from mer_helpers.plots import plot_confusion_matrix, plot_pred_vs_true
 
-    if "genre" in ev.confusion:
-        fig, ax = plt.subplots(figsize=(7, 6))
-        plot_confusion_matrix(ev.confusion["genre"], genre_enc.classes, ax=ax)
-        ax.set_title("Genre confusion matrix (test tracks)")
+    for head, enc in heads.encoders.items():
+        column = HEAD_COLUMNS[head]
+        if column not in ev.confusion:
+            continue
+        fig = Figure(figsize=(7, 6))
+        ax = fig.subplots()
+        plot_confusion_matrix(ev.confusion[column], list(enc.classes), ax=ax)
+        ax.set_title(f"{column} confusion matrix (test tracks)")
         fig.tight_layout()
-        fig.savefig(out / "confusion_matrix.png", dpi=120)
-        plt.close(fig)
-    if scaler is not None:
-        fig, axes = plt.subplots(1, len(scaler.names), figsize=(4.5 * len(scaler.names), 4.2), squeeze=False)
-        for ax, name in zip(axes[0], scaler.names):
-            plot_pred_vs_true(ev.predictions[name], ev.predictions[f"pred_{name}"], name=name, ax=ax)
+        fig.savefig(out / ("confusion_matrix.png" if head == "class_output" or len(heads.encoders) == 1
+                           else f"confusion_{column}.png"), dpi=120)
+    if heads.scaler is not None:
+        names = list(heads.scaler.names)
+        fig = Figure(figsize=(4.5 * len(names), 4.2))
+        axes = np.atleast_1d(fig.subplots(1, len(names), squeeze=False)[0])
+        for ax, name in zip(axes, names, strict=True):
+            pred = ev.predictions
+            keep = pred[name].notna()
+            plot_pred_vs_true(pred.loc[keep, name], pred.loc[keep, f"pred_{name}"], name=name,
+                              scale=tuple(scales[name]) if name in scales else None, ax=ax)
         fig.tight_layout()
         fig.savefig(out / "pred_vs_true.png", dpi=120)
-        plt.close(fig)
 
 
-def summary_table(metrics: dict, targets=TARGETS) -> str:
-    """The demo's printed summary: genre metrics and one row per regression target."""
-    lines = ["", "Test tracks (held out, track-level, native 1–9 units)", "-" * 56,
-             f"genre   accuracy {metrics.get('genre_accuracy', float('nan')):.3f}   "
-             f"macro-F1 {metrics.get('genre_macro_f1', float('nan')):.3f}   "
-             f"top-3 {metrics.get('genre_top_3_accuracy', float('nan')):.3f}",
-             f"{'target':<10}{'MAE':>8}{'RMSE':>8}{'Pearson':>9}{'CCC':>8}"]
-    for t in targets:
-        if f"mae_{t}" in metrics:
-            lines.append(f"{t:<10}{metrics[f'mae_{t}']:>8.3f}{metrics[f'rmse_{t}']:>8.3f}"
+def summary_table(metrics: dict, *, targets=None, scales=None) -> str:
+    """A run's printed summary: one line per classification head, one row per regression target."""
+    scales = scales or {}
+    lines = ["", "Test tracks (held out, track level, native units)", "-" * 64]
+    for column in ("genre", "emotion"):
+        if f"{column}_accuracy" in metrics:
+            lines.append(f"{column:<8} accuracy {metrics[f'{column}_accuracy']:.3f}   macro-F1 "
+                         f"{metrics[f'{column}_macro_f1']:.3f}   balanced acc. "
+                         f"{metrics[f'{column}_balanced_accuracy']:.3f}   top-3 "
+                         f"{metrics.get(f'{column}_top_3_accuracy', float('nan')):.3f}")
+    targets = targets or [k[4:] for k in metrics if k.startswith("ccc_")]
+    if targets:
+        lines.append(f"{'target':<14}{'scale':>10}{'MAE':>8}{'RMSE':>8}{'Pearson':>9}{'CCC':>8}")
+        for t in targets:
+            scale = scales.get(t)
+            s = f"{scale[0]:g}-{scale[1]:g}" if scale else "?"
+            lines.append(f"{t:<14}{s:>10}{metrics[f'mae_{t}']:>8.3f}{metrics[f'rmse_{t}']:>8.3f}"
                          f"{metrics[f'pearson_{t}']:>9.3f}{metrics[f'ccc_{t}']:>8.3f}")
-    lines.append("-" * 56)
+    lines.append("-" * 64)
     return "\n".join(lines)
 
 
-def run_demo(out_dir="runs/demo", *, quick: bool = False, full: bool = False, seed: int = 0, data_home=None,
+# ---------------------------------------------------------------------------------------------------- demo
+def demo_tracks(*, quick: bool = False, seed: int = 0, data_home=None, n_jobs: int = -1) -> pd.DataFrame:
+    """The demo dataset's Tracks table, generated on first use: 30 tracks per genre in ``data/demo``, or in
+    quick mode 3 per genre in ``data/demo-quick`` beside it (what ``demo --quick`` and the notebooks' quick
+    mode use).
+
+    Notebooks: 04_crnn_training.ipynb … 09_inference_and_explorer.ipynb
+    """
+    from mer_helpers.datasets import load, resolve_data_home
+
+    if quick:
+        home = Path(data_home) if data_home is not None else resolve_data_home("demo").with_name("demo-quick")
+        return load("demo", home, n_per_genre=3, seed=seed, n_jobs=n_jobs)
+    return load("demo", data_home, seed=seed, n_jobs=n_jobs)
+
+
+def run_demo(out_dir=None, *, quick: bool = False, full: bool = False, seed: int = 0, data_home=None,
              n_jobs: int = -1, verbose: bool = True) -> dict:
-    """``python -m mer_helpers demo``: generate (or reuse) the demo data and run :func:`run` on it.
+    """``python -m mer_helpers demo``: generate (or reuse) the demo data and :func:`run` the ``cpu`` recipe.
 
     Parameters
     ----------
+    out_dir : path or None
+        Default ``runs/demo`` under the project (:func:`mer_helpers.paths.run_dir`).
     quick : bool
-        A tiny dataset (3 tracks per genre) and one epoch: checks that everything runs (22 s on 2 idle cores,
-        data generation included).
+        The ``quick`` recipe (one epoch) on 3 tracks per genre, split by track (that data has one artist per
+        genre: an artist-grouped split would put whole genres in validation or test). Checks that everything
+        runs.
     full : bool
-        The seed's exact 128 × 300 input instead of :data:`DEMO_CONFIG`, same recipe (meant for a GPU).
+        The reference system's exact 128 × 300 input instead of the ``cpu`` recipe's 32 × 75, same schedule
+        (meant for a GPU).
 
     Returns
     -------
     dict
         The metrics written to ``out_dir/metrics.json``.
     """
-    from mer_helpers.datasets import load, resolve_data_home
+    from mer_helpers.features import FeatureConfig
+    from mer_helpers.paths import run_dir
 
     t0 = time.perf_counter()
-    out = Path(out_dir)
-    if quick:
-        home = Path(data_home) if data_home is not None else resolve_data_home("demo").with_name("demo-quick")
-        tracks = load("demo", home, n_per_genre=3, seed=seed)
-        # the quick data has one artist per genre: an artist-grouped split would put whole genres in val or test
-        cfg = replace(DEMO_RUN, epochs=1, seed=seed, n_jobs=n_jobs, val_size=0.25, test_size=0.25,
-                      split_group=None)
-    else:
-        tracks = load("demo", data_home, seed=seed)
-        cfg = replace(DEMO_RUN, seed=seed, n_jobs=n_jobs)
+    out = Path(out_dir) if out_dir is not None else run_dir("demo")
+    tracks = demo_tracks(quick=quick, seed=seed, data_home=data_home, n_jobs=n_jobs)
+    # the demo's emotion column is the valence/arousal quadrant: the demo trains genre + V/A/D
+    tasks = ("regression", "genre")
+    recipe = (get_recipe("quick", seed=seed, tasks=tasks, val_size=0.25, test_size=0.25, split_group=None) if quick
+              else get_recipe("cpu", seed=seed, tasks=tasks))
     if full:
-        cfg = replace(cfg, features=FeatureConfig())
+        recipe = recipe.replace(features=FeatureConfig())
     seconds_data = time.perf_counter() - t0
     _log(f"demo data: {len(tracks)} tracks, {tracks['genre'].nunique()} genres ({seconds_data:.1f} s)", verbose)
-    metrics = run(tracks, out, cfg, verbose=verbose)
-    metrics["seconds_data"] = seconds_data
-    metrics["seconds_wall"] = time.perf_counter() - t0
-    from mer_helpers.training import save_json
-
-    save_json(metrics, out / "metrics.json")
+    metrics = run(tracks, out, recipe, n_jobs=n_jobs, verbose=verbose, extra_metrics={"seconds_data": seconds_data})
     if verbose:
-        print(summary_table(metrics))
-        print(f"wall time {metrics['seconds_wall']:.0f} s · outputs in {out}/ (metrics.json, confusion_matrix.png, "
+        print(summary_table(metrics, scales=tracks.attrs.get("scales", {})))
+        print(f"wall time {seconds_data + metrics['seconds_total']:.0f} s · outputs in {out} (metrics.json, confusion_matrix.png, "
               f"pred_vs_true.png, model/)")
     return metrics

@@ -1,11 +1,16 @@
 """Model bundles and prediction on any music file.
 
 A :class:`ModelBundle` is a directory holding a trained Keras model (``model.keras``) and everything inference
-needs (``bundle.json``: the :class:`~mer_helpers.features.FeatureConfig`, the genre and emotion class names,
-the target names and the MinMax scaler that maps the ``reg_output`` head's [0, 1] outputs back to native
-units, the dataset's native scales, training metrics and versions). :func:`predict_file` chunks any audio file
-exactly as the feature cache did for training (:func:`mer_helpers.features.chunk_features`), runs the model on
-batches of chunks and aggregates to the track.
+needs (``bundle.json``): the :class:`~mer_helpers.features.FeatureConfig` and feature kind, the heads
+(:class:`~mer_helpers.labels.Heads`: one class encoder per classification head and the target scaler that maps
+``reg_output``'s [0, 1] outputs back to native units), the :class:`~mer_helpers.recipe.Recipe` it was trained
+with, the dataset's native scales, its split's track ids, test metrics and versions. Any set of heads works:
+genre only, emotion only, regression only, or several.
+
+:func:`predict_file` decodes a file with :func:`mer_helpers.audio.decode_audio` (the decoder the feature cache
+uses for training), chunks it exactly as the cache did (:func:`mer_helpers.features.chunk_features`), runs the
+model on batches of chunks and aggregates to the track with :func:`mer_helpers.evaluation.aggregate_tracks`,
+the rule evaluation uses. :meth:`ModelBundle.evaluate` scores a bundle on a Tracks table (``mer evaluate``).
 
 Notebook: 09_inference_and_explorer.ipynb
 """
@@ -14,11 +19,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib
-import json
 import math
-import os
 import pkgutil
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +29,12 @@ import numpy as np
 
 from mer_helpers.errors import AudioError, BundleError
 from mer_helpers.features import FEATURE_KINDS, FeatureConfig, feature_shape
+from mer_helpers.labels import ClassEncoder, Heads, TargetScaler
 
 __all__ = ["ModelBundle", "Prediction", "predict_file", "predict_features", "BUNDLE_FORMAT_VERSION"]
 
-#: Version of the on-disk bundle layout; :meth:`ModelBundle.load` refuses any other.
-BUNDLE_FORMAT_VERSION = 1
+#: Version of the on-disk bundle layout; :meth:`ModelBundle.load` reads this one and version 1.
+BUNDLE_FORMAT_VERSION = 2
 MODEL_FILE = "model.keras"
 META_FILE = "bundle.json"
 
@@ -39,39 +42,14 @@ META_FILE = "bundle.json"
 REG_OUTPUT, CLASS_OUTPUT, EMOTION_OUTPUT = "reg_output", "class_output", "emotion_output"
 
 
-def _jsonable(obj):
-    """Convert numpy scalars/arrays, tuples and paths into plain JSON types (recursively)."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return _jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None  # JSON has no NaN/inf
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if obj is None or isinstance(obj, (str, int, float, bool)):
-        return obj
-    return str(obj)
-
-
 def _register_custom_layers() -> None:
     """Import the modules with ``register_keras_serializable`` Keras classes so safe loading finds them."""
-    names = ["mer_helpers.layers", "mer_helpers.losses", "mer_helpers.augment"]
-    try:
-        import mer_helpers.models as models_pkg
+    import mer_helpers.models as models_pkg
 
-        names += [f"mer_helpers.models.{m.name}" for m in pkgutil.iter_modules(models_pkg.__path__)]
-    except ImportError:  # pragma: no cover - the package always has models/
-        pass
+    names = ["mer_helpers.layers", "mer_helpers.losses"]
+    names += [f"mer_helpers.models.{m.name}" for m in pkgutil.iter_modules(models_pkg.__path__)]
     for name in names:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            continue
+        importlib.import_module(name)
 
 
 def _model_outputs(model) -> dict[str, int]:
@@ -81,6 +59,16 @@ def _model_outputs(model) -> dict[str, int]:
     if len(names) != len(outputs):
         names = [t.name.split("/")[0] for t in outputs]
     return {n: int(t.shape[-1]) for n, t in zip(names, outputs, strict=True)}
+
+
+def _version_tuple(text) -> tuple:
+    parts = []
+    for p in str(text).split("."):
+        digits = "".join(ch for ch in p if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
 
 
 @dataclass
@@ -96,20 +84,20 @@ class ModelBundle:
         The feature configuration the model was trained on.
     feature_kind : {"log_mel", "mfcc", "chroma"}
         Which :func:`~mer_helpers.features.chunk_features` kind the model reads.
-    genres, emotions : list of str or None
-        Class names in label-encoder order (index ``i`` of the head is ``genres[i]``).
-    target_names : list of str or None
-        Names of the ``reg_output`` columns, e.g. ``["valence", "arousal", "dominance"]``.
-    target_min, target_max : list of float or None
-        The MinMax scaler fit on the training tracks: ``native = min + y01 * (max - min)``.
+    heads : mer_helpers.labels.Heads
+        Class encoder per classification head and the target scaler (fit on the training tracks).
+    recipe : mer_helpers.recipe.Recipe or None
+        The recipe the model was trained with.
     target_scales : dict[str, tuple[float, float]] or None
         The dataset's native scale per target (e.g. ``{"valence": (1, 9)}``), for display.
     dataset : str or None
         Name of the training dataset.
     metrics : dict or None
-        Validation/test metrics to keep with the model (JSON-safe values).
+        Test metrics to keep with the model (JSON-safe values).
+    standardization : dict[str, (list, list)] or None
+        Per-bin mean and std applied to a feature kind before the model (MFCC), from the training chunks.
     extra : dict or None
-        Anything else JSON-safe (training history summary, split seed, ...).
+        Anything else JSON-safe (the split's track ids under ``"splits"``, ...).
 
     Notebook: 09_inference_and_explorer.ipynb
     """
@@ -117,48 +105,32 @@ class ModelBundle:
     model: object
     config: FeatureConfig
     feature_kind: str = "log_mel"
-    genres: list[str] | None = None
-    emotions: list[str] | None = None
-    target_names: list[str] | None = None
-    target_min: list[float] | None = None
-    target_max: list[float] | None = None
-    target_scales: dict[str, tuple[float, float]] | None = None
+    heads: Heads | None = None
+    recipe: object = None
+    target_scales: dict | None = None
     dataset: str | None = None
     metrics: dict | None = None
+    standardization: dict | None = None
     extra: dict | None = field(default=None)
 
     def __post_init__(self):
         if not isinstance(self.config, FeatureConfig):
             raise ValueError(f"ModelBundle.config must be a FeatureConfig, got {type(self.config).__name__}")
         if self.feature_kind not in FEATURE_KINDS:
-            raise ValueError(
-                f"ModelBundle.feature_kind must be one of {FEATURE_KINDS}, got {self.feature_kind!r}"
-            )
-        for name in ("genres", "emotions", "target_names"):
-            value = getattr(self, name)
-            if value is not None:
-                setattr(self, name, [str(v) for v in value])
-        for name in ("target_min", "target_max"):
-            value = getattr(self, name)
-            if value is not None:
-                setattr(self, name, [float(v) for v in np.asarray(value, dtype=float).ravel()])
-        if (self.target_min is None) != (self.target_max is None):
-            raise ValueError(
-                "ModelBundle needs both target_min and target_max (the MinMax scaler) or neither"
-            )
-        if self.target_min is not None:
-            n = len(self.target_names) if self.target_names is not None else len(self.target_min)
-            if len(self.target_min) != n or len(self.target_max) != n:
-                raise ValueError(
-                    f"ModelBundle.target_min/target_max have {len(self.target_min)}/"
-                    f"{len(self.target_max)} values but there are {n} targets {self.target_names}"
-                )
+            raise ValueError(f"ModelBundle.feature_kind must be one of {FEATURE_KINDS}, got {self.feature_kind!r}")
+        if not isinstance(self.heads, Heads):
+            raise ValueError(f"ModelBundle.heads must be a mer_helpers.labels.Heads, got "
+                             f"{type(self.heads).__name__}")
         if self.target_scales is not None:
-            self.target_scales = {str(k): (float(v[0]), float(v[1])) for k, v in self.target_scales.items()}
+            try:
+                self.target_scales = {str(k): (float(v[0]), float(v[1])) for k, v in self.target_scales.items()}
+            except (AttributeError, TypeError, ValueError, IndexError):
+                raise ValueError(f"ModelBundle.target_scales must map each target to a (low, high) pair, got "
+                                 f"{self.target_scales!r}") from None
         if self.model is not None:
             self._check_heads()
 
-    # ------------------------------------------------------------------ model introspection
+    # ------------------------------------------------------------------ introspection
     @property
     def outputs(self) -> dict[str, int]:
         """``{output name: width}`` of the model."""
@@ -169,54 +141,43 @@ class ModelBundle:
         """Per-example input shape of the model, e.g. ``(128, 300, 1)``."""
         return tuple(int(d) for d in self.model.inputs[0].shape[1:])
 
+    @property
+    def genres(self) -> list[str] | None:
+        return self.heads.genres
+
+    @property
+    def emotions(self) -> list[str] | None:
+        return self.heads.emotions
+
+    @property
+    def target_names(self) -> list[str] | None:
+        return self.heads.targets or None
+
     def _check_heads(self) -> None:
         outs = self.outputs
-        pairs = ((CLASS_OUTPUT, "genres"), (EMOTION_OUTPUT, "emotions"), (REG_OUTPUT, "target_names"))
-        for head, attr in pairs:
-            names = getattr(self, attr)
-            if head in outs and names is not None and len(names) != outs[head]:
-                raise ValueError(
-                    f"the model's {head} has {outs[head]} units but ModelBundle.{attr} names "
-                    f"{len(names)}: {names}"
-                )
+        widths = {"reg_output": len(self.heads.targets), **{h: len(e) for h, e in self.heads.encoders.items()}}
+        for head, width in outs.items():
+            if head in widths and head in self.heads.names and widths[head] != width:
+                raise ValueError(f"the model's {head} has {width} units but the bundle's heads name {widths[head]}")
+        missing = [h for h in outs if h in widths and h not in self.heads.names]
+        if missing:
+            raise ValueError(f"the model has head(s) {missing} that the bundle's heads do not describe")
         bins, frames = feature_shape(self.feature_kind, self.config)
         shape = self.input_shape
         if shape[:2] != (bins, frames):
-            raise ValueError(
-                f"the model expects inputs {shape} but FeatureConfig gives {self.feature_kind} chunks "
-                f"of ({bins}, {frames}); save the config the model was trained with"
-            )
+            raise ValueError(f"the model expects inputs {shape} but FeatureConfig gives {self.feature_kind} chunks "
+                             f"of ({bins}, {frames}); save the config the model was trained with")
 
     # ------------------------------------------------------------------ targets
     def decode_targets(self, y01) -> np.ndarray:
-        """Map ``reg_output`` values from the [0, 1] training space back to native units.
-
-        Parameters
-        ----------
-        y01 : array-like [shape=(..., n_targets)]
-
-        Returns
-        -------
-        np.ndarray [shape=(..., n_targets)], float64
-            ``target_min + y01 * (target_max - target_min)`` (a constant target, ``max == min``, uses a range
-            of 1, as :class:`mer_helpers.training.TargetScaler` does); unchanged when the bundle has no
-            scaler.
-        """
-        y01 = np.asarray(y01, dtype=np.float64)
-        if self.target_min is None:
-            return y01
-        lo, hi = np.asarray(self.target_min), np.asarray(self.target_max)
-        if y01.shape[-1] != lo.shape[0]:
-            raise ValueError(
-                f"decode_targets got {y01.shape[-1]} targets per row, the scaler has {lo.shape[0]}"
-            )
-        return lo + y01 * np.where(hi > lo, hi - lo, 1.0)
+        """Map ``reg_output`` values from the [0, 1] training space back to native units, [..., n_targets]."""
+        if self.heads.scaler is None:
+            return np.asarray(y01, dtype=np.float64)
+        return self.heads.scaler.inverse_transform(y01)
 
     def target_labels(self) -> list[str]:
-        """Names of the regression targets (``target_0``, … when the bundle does not name them)."""
-        if self.target_names is not None:
-            return list(self.target_names)
-        return [f"target_{i}" for i in range(self.outputs.get(REG_OUTPUT, 0))]
+        """Names of the regression targets."""
+        return list(self.heads.targets)
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict:
@@ -224,161 +185,248 @@ class ModelBundle:
         import keras
 
         import mer_helpers
+        from mer_helpers.files import to_jsonable
 
-        return _jsonable(
-            {
-                "format_version": BUNDLE_FORMAT_VERSION,
-                "mer_helpers_version": mer_helpers.__version__,
-                "keras_version": keras.__version__,
-                "backend": keras.backend.backend(),
-                "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-                "model_file": MODEL_FILE,
-                "input_shape": list(self.input_shape) if self.model is not None else None,
-                "outputs": self.outputs if self.model is not None else None,
-                "config": self.config.to_dict(),
-                "feature_kind": self.feature_kind,
-                "genres": self.genres,
-                "emotions": self.emotions,
-                "target_names": self.target_names,
-                "target_min": self.target_min,
-                "target_max": self.target_max,
-                "target_scales": self.target_scales,
-                "dataset": self.dataset,
-                "metrics": self.metrics,
-                "extra": self.extra,
-            }
-        )
+        return to_jsonable({
+            "format_version": BUNDLE_FORMAT_VERSION,
+            "mer_helpers_version": mer_helpers.__version__,
+            "keras_version": keras.__version__,
+            "backend": keras.backend.backend(),
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "model_file": MODEL_FILE,
+            "input_shape": list(self.input_shape) if self.model is not None else None,
+            "outputs": self.outputs if self.model is not None else None,
+            "config": self.config.to_dict(),
+            "feature_kind": self.feature_kind,
+            "heads": self.heads.to_dict(),
+            "recipe": None if self.recipe is None else self.recipe.to_dict(),
+            "target_scales": self.target_scales,
+            "dataset": self.dataset,
+            "metrics": self.metrics,
+            "standardization": self.standardization,
+            "extra": self.extra,
+        })
 
     def save(self, directory) -> Path:
         """Write ``model.keras`` and ``bundle.json`` into ``directory`` (created if needed).
 
-        ``bundle.json`` is written last, through a temporary file and a rename, so a directory with a
-        ``bundle.json`` always holds a complete bundle.
+        ``bundle.json`` is removed first and written last, atomically, so a directory with a ``bundle.json``
+        always holds a complete bundle.
 
         Returns
         -------
         Path
             The bundle directory.
         """
+        import json
+
+        from mer_helpers.files import atomic_write_text
+
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         meta = self.to_dict()
         (directory / META_FILE).unlink(missing_ok=True)  # an interrupted save leaves no valid-looking bundle
         self.model.save(directory / MODEL_FILE)
-        _atomic_write_text(directory / META_FILE, json.dumps(meta, indent=2, sort_keys=False) + "\n")
+        atomic_write_text(directory / META_FILE, json.dumps(meta, indent=2) + "\n")
         return directory
 
     @classmethod
     def load(cls, directory, *, compile: bool = False) -> "ModelBundle":
-        """Load a bundle written by :meth:`save`.
+        """Load a bundle written by :meth:`save` (format 2, or format 1 of earlier versions).
 
         The model is loaded with ``keras.saving.load_model(..., safe_mode=True)`` (no arbitrary code from the
-        file) after importing the package's registered custom layers (SpecAugment, ...).
-
-        Parameters
-        ----------
-        directory : path
-        compile : bool
-            Restore the training configuration too (not needed for prediction).
+        file) after importing the package's registered custom layers (SpecAugment, ...). A bundle written by a
+        newer mer_helpers or Keras loads with a warning.
 
         Raises
         ------
         BundleError
-            The directory is missing or incomplete, ``bundle.json`` is unreadable, the bundle's
-            ``format_version`` is not this package's, or the model cannot be loaded.
+            The directory is missing or incomplete, ``bundle.json`` is unreadable or malformed, its
+            ``format_version`` is not one this version reads, or the model cannot be loaded (the message says
+            which file and why).
         """
-        directory = Path(directory)
-        if not directory.exists():
-            raise BundleError(
-                f"model bundle {str(directory)!r} does not exist; pass the directory written by "
-                f"ModelBundle.save (or `mer train`/`mer demo`)"
-            )
-        if not directory.is_dir():
-            raise BundleError(
-                f"model bundle {str(directory)!r} is a file, not a bundle directory (it must hold "
-                f"{MODEL_FILE} and {META_FILE})"
-            )
-        meta_path, model_path = directory / META_FILE, directory / MODEL_FILE
-        if not meta_path.exists():
-            raise BundleError(
-                f"model bundle {str(directory)!r} is incomplete: {META_FILE} is missing "
-                f"(was the save interrupted?)"
-            )
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise BundleError(
-                f"model bundle {str(directory)!r}: {META_FILE} is not valid JSON ({e})"
-            ) from None
-        if not isinstance(meta, dict):
-            raise BundleError(f"model bundle {str(directory)!r}: {META_FILE} must hold a JSON object")
-        version = meta.get("format_version")
-        if version != BUNDLE_FORMAT_VERSION:
-            made_by = meta.get("mer_helpers_version", "an unknown version")
-            raise BundleError(
-                f"model bundle {str(directory)!r} has format_version {version!r} (written by "
-                f"mer_helpers {made_by}); this mer_helpers reads format_version "
-                f"{BUNDLE_FORMAT_VERSION} only: re-export the model with a matching version"
-            )
-        if not model_path.exists():
-            raise BundleError(f"model bundle {str(directory)!r} is incomplete: {MODEL_FILE} is missing")
-        try:
-            config = FeatureConfig.from_dict(meta["config"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise BundleError(
-                f"model bundle {str(directory)!r}: bad or missing FeatureConfig in {META_FILE} ({e})"
-            ) from None
-        _register_custom_layers()
-        import keras
+        import mer_helpers
+        from mer_helpers.errors import MerError
+        from mer_helpers.files import read_json
 
+        d = Path(directory)
+        where = f"model bundle {str(d)!r}"
+        if not d.exists():
+            raise BundleError(f"{where} does not exist; pass the directory written by ModelBundle.save "
+                              "(or `mer train`/`mer demo`: OUT/model)")
+        if not d.is_dir():
+            raise BundleError(f"{where} is a file, not a bundle directory (it must hold {MODEL_FILE} and "
+                              f"{META_FILE})")
+        meta_path, model_path = d / META_FILE, d / MODEL_FILE
+        if not meta_path.exists():
+            raise BundleError(f"{where} is incomplete: {META_FILE} is missing (was the save interrupted?)")
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model = keras.saving.load_model(model_path, compile=compile, safe_mode=True)
-        except Exception as e:  # noqa: BLE001 - Keras raises many types; all mean "cannot load"
-            raise BundleError(
-                f"model bundle {str(directory)!r}: cannot load {MODEL_FILE} ({type(e).__name__}: {e})"
-            ) from None
-        scales = meta.get("target_scales")
+            meta = read_json(meta_path, what=META_FILE)
+        except MerError as e:
+            raise BundleError(f"{where}: {e}") from None
+        if not isinstance(meta, dict):
+            raise BundleError(f"{where}: {META_FILE} must hold a JSON object")
+        version = meta.get("format_version")
+        made_by = meta.get("mer_helpers_version", "an unknown version")
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise BundleError(f"{where}: {META_FILE} field 'format_version' must be an integer, got {version!r}")
+        if version not in (1, BUNDLE_FORMAT_VERSION):
+            raise BundleError(f"{where} has format_version {version} (written by mer_helpers {made_by}); this "
+                              f"mer_helpers {mer_helpers.__version__} reads format versions 1 and "
+                              f"{BUNDLE_FORMAT_VERSION}: upgrade mer_helpers or re-export the model")
+        if not model_path.exists():
+            raise BundleError(f"{where} is incomplete: {MODEL_FILE} is missing")
         try:
-            return cls(
-                model=model,
-                config=config,
-                feature_kind=meta.get("feature_kind", "log_mel"),
-                genres=meta.get("genres"),
-                emotions=meta.get("emotions"),
-                target_names=meta.get("target_names"),
-                target_min=meta.get("target_min"),
-                target_max=meta.get("target_max"),
-                target_scales=None if scales is None else {k: tuple(v) for k, v in scales.items()},
-                dataset=meta.get("dataset"),
-                metrics=meta.get("metrics"),
-                extra=meta.get("extra"),
-            )
+            fields = _fields_from_meta(meta, version)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise BundleError(f"{where}: bad {META_FILE} ({type(e).__name__}: {e})") from None
+        _warn_if_newer(meta, where)
+        model = _load_keras_model(model_path, where, compile=compile)
+        try:
+            return cls(model=model, **fields)
         except ValueError as e:
-            raise BundleError(f"model bundle {str(directory)!r} is inconsistent: {e}") from None
+            raise BundleError(f"{where} is inconsistent: {e}") from None
 
     def __repr__(self) -> str:
-        heads = (
-            ", ".join(f"{k}[{v}]" for k, v in self.outputs.items()) if self.model is not None else "no model"
-        )
-        return (
-            f"ModelBundle({heads}; {self.feature_kind} {self.input_shape if self.model is not None else ''}; "
-            f"dataset={self.dataset!r})"
-        )
+        heads = ", ".join(f"{k}[{v}]" for k, v in self.outputs.items()) if self.model is not None else "no model"
+        return (f"ModelBundle({heads}; {self.feature_kind} {self.input_shape if self.model is not None else ''}; "
+                f"dataset={self.dataset!r}; recipe={getattr(self.recipe, 'name', None)!r})")
+
+    # ------------------------------------------------------------------ evaluation
+    def test_tracks(self, tracks, split: str = "test"):
+        """The rows of ``tracks`` in this bundle's ``split`` ("train" / "val" / "test" / "all").
+
+        The bundle's own split (the track ids it recorded) when it was trained on this dataset, else the
+        dataset's ``split`` column.
+
+        Returns
+        -------
+        (pandas.DataFrame, str)
+            The tracks and where the split came from.
+
+        Raises
+        ------
+        BundleError
+            Neither the bundle nor the table has that split.
+        """
+        if split == "all":
+            return tracks, "all tracks"
+        splits = (self.extra or {}).get("splits")
+        dataset = tracks.attrs.get("dataset")
+        if isinstance(splits, dict) and split in splits and self.dataset in (None, dataset):
+            ids = {str(t) for t in splits[split]}
+            return tracks[tracks["track_id"].astype(str).isin(ids)], "the bundle's own split"
+        if "split" in tracks.columns and tracks["split"].notna().any():
+            return tracks[tracks["split"] == split], "the dataset's split column"
+        raise BundleError(f"{dataset or 'the table'} has no {split!r} split (no 'split' column, and the bundle "
+                          f"records its split only for {self.dataset!r}); score every track with split='all' — "
+                          "only for a model that was not trained on these tracks")
+
+    def evaluate(self, tracks, *, split: str = "test", cache_dir=None, n_jobs: int = -1, batch_size: int = 64,
+                 progress: bool = False):
+        """Score the bundle on a Tracks table (``mer evaluate``), at track level in native units.
+
+        Parameters
+        ----------
+        tracks : pandas.DataFrame
+        split : {"test", "val", "train", "all"}
+            Which tracks (:meth:`test_tracks`).
+
+        Returns
+        -------
+        (mer_helpers.evaluation.Evaluation, mer_helpers.cache.ExtractionReport, str)
+            The scores (heads whose label column the table lacks are skipped), the feature extraction report
+            and where the split came from.
+        """
+        from mer_helpers.cache import extract_features
+        from mer_helpers.evaluation import evaluate
+
+        tracks, source = self.test_tracks(tracks, split)
+        if tracks.empty:
+            raise BundleError(f"no {split!r} tracks in {tracks.attrs.get('dataset', 'the table')} ({source})")
+        usable = [h for h in self.heads.names
+                  if (all(t in tracks for t in self.heads.targets) if h == REG_OUTPUT else _column(h) in tracks)]
+        if not usable:
+            raise BundleError(f"the table has none of the label columns the bundle predicts "
+                              f"({self.heads.columns()}); its columns are {list(tracks.columns)}")
+        fs = extract_features(tracks, self.config, kinds=(self.feature_kind,), cache_dir=cache_dir, n_jobs=n_jobs,
+                              progress=progress)
+        if len(fs) == 0:
+            raise BundleError(f"none of the {len(tracks)} tracks gave features:\n{fs.report.summary()}")
+        fs = self._standardized(fs)
+        ev = evaluate(self.model, fs, self.heads.select(usable), kind=self.feature_kind, batch_size=batch_size,
+                      channel_axis=len(self.input_shape) == 3)
+        return ev, fs.report, source
+
+    def _standardized(self, fs):
+        from dataclasses import replace
+
+        if not self.standardization or self.feature_kind not in self.standardization:
+            return fs
+        mean, std = (np.asarray(v, np.float32)[:, None] for v in self.standardization[self.feature_kind])
+        return replace(fs, X={**fs.X, self.feature_kind: ((fs.X[self.feature_kind] - mean) / std)})
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and an atomic rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def _column(head: str) -> str:
+    from mer_helpers.labels import HEAD_COLUMNS
+
+    return HEAD_COLUMNS[head]
+
+
+def _fields_from_meta(meta: dict, version: int) -> dict:
+    """ModelBundle keyword arguments from a bundle.json of format 1 or 2."""
+    from mer_helpers.recipe import Recipe
+
+    config = FeatureConfig.from_dict(meta["config"])
+    scales = meta.get("target_scales")
+    if scales is not None and not isinstance(scales, dict):
+        raise ValueError(f"'target_scales' must map each target to [low, high], got {scales!r}")
+    if version == 1:  # genres / emotions / target_names + min/max
+        encoders = {}
+        if meta.get("genres"):
+            encoders["class_output"] = ClassEncoder(tuple(meta["genres"]))
+        if meta.get("emotions"):
+            encoders["emotion_output"] = ClassEncoder(tuple(meta["emotions"]))
+        scaler = None
+        if meta.get("target_min") is not None:
+            scaler = TargetScaler(tuple(meta["target_names"]), tuple(meta["target_min"]), tuple(meta["target_max"]))
+        heads = Heads(encoders, scaler)
+        recipe = None  # format 1 stored an older run configuration, not a Recipe
+    else:
+        heads = Heads.from_dict(meta["heads"])
+        recipe = None if meta.get("recipe") is None else Recipe.from_dict(meta["recipe"])
+    return dict(config=config, feature_kind=meta.get("feature_kind", "log_mel"), heads=heads, recipe=recipe,
+                target_scales=scales, dataset=meta.get("dataset"), metrics=meta.get("metrics"),
+                standardization=meta.get("standardization"), extra=meta.get("extra"))
+
+
+def _warn_if_newer(meta: dict, where: str) -> None:
+    import keras
+
+    import mer_helpers
+
+    for name, theirs, ours in (("mer_helpers", meta.get("mer_helpers_version"), mer_helpers.__version__),
+                               ("Keras", meta.get("keras_version"), keras.__version__)):
+        if theirs is not None and _version_tuple(theirs) > _version_tuple(ours):
+            warnings.warn(f"{where} was written by {name} {theirs}, newer than this {name} {ours}: it may not "
+                          "load or predict as it did there; upgrade to match", UserWarning, stacklevel=3)
+
+
+def _load_keras_model(model_path: Path, where: str, *, compile: bool):
+    import zipfile
+
+    _register_custom_layers()
+    import keras
+
+    if not zipfile.is_zipfile(model_path):
+        raise BundleError(f"{where}: {MODEL_FILE} is not a Keras model archive (damaged or truncated file, "
+                          f"{model_path.stat().st_size} bytes): re-save the bundle")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return keras.saving.load_model(model_path, compile=compile, safe_mode=True)
+    except Exception as e:  # noqa: BLE001 - Keras raises many types; all mean "cannot load"
+        raise BundleError(f"{where}: cannot load {MODEL_FILE} ({type(e).__name__}: {e})") from None
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -392,14 +440,17 @@ class Prediction:
     path : str
         The file.
     duration : float
-        Its length in seconds.
+        Seconds of audio actually decoded.
     n_chunks : int
         Chunks scored (a trailing remainder shorter than one chunk is dropped, as in training).
     padded : bool
         The file was shorter than one chunk and was zero-padded to one: treat its prediction with care.
+    truncated : bool
+        The file decoded to less audio than its header declares (a damaged or cut file): the prediction covers
+        only what was decoded.
     genres : list of (str, float)
-        The ``top_k`` genres with their track-level probabilities (mean of the chunk probabilities), best
-        first.
+        The ``top_k`` genres with their track-level probabilities (mean of the chunk probabilities), best first;
+        empty without a genre head.
     targets : dict[str, float]
         Track-level regression targets (mean of the chunk outputs) in native units.
     emotion : (str, float) or None
@@ -411,6 +462,8 @@ class Prediction:
         The full track-level distributions.
     scales : dict[str, tuple[float, float]]
         Native scale of each target (for display), when the bundle knows it.
+    declared_duration : float or None
+        What the file's header says (differs from ``duration`` when ``truncated``).
     timings : dict[str, float]
         Seconds spent decoding, computing features, in the model's forward pass, and in total.
     """
@@ -426,36 +479,36 @@ class Prediction:
     genre_probs: dict | None = None
     emotion_probs: dict | None = None
     scales: dict | None = None
+    truncated: bool = False
+    declared_duration: float | None = None
     timings: dict = field(default_factory=dict, repr=False)
 
     def to_dict(self, *, timeline: bool = True) -> dict:
         """A JSON-safe dictionary (``json.dumps`` works on it); ``timeline=False`` leaves the chunks out."""
+        from mer_helpers.files import to_jsonable
+
         d = {
             "path": self.path,
             "duration": self.duration,
             "n_chunks": self.n_chunks,
             "padded": self.padded,
+            "truncated": self.truncated,
+            "declared_duration": self.declared_duration,
             "genres": [{"genre": g, "probability": p} for g, p in self.genres],
             "targets": self.targets,
-            "emotion": None
-            if self.emotion is None
-            else {"emotion": self.emotion[0], "probability": self.emotion[1]},
+            "emotion": None if self.emotion is None else {"emotion": self.emotion[0], "probability": self.emotion[1]},
             "genre_probs": self.genre_probs,
             "emotion_probs": self.emotion_probs,
             "scales": self.scales,
         }
         if timeline:
             d["timeline"] = self.timeline.to_dict(orient="records")
-        return _jsonable(d)
+        return to_jsonable(d)
 
     def summary_row(self) -> dict:
-        """One flat row (CLI table/CSV): path, duration, chunks, padded, genres, targets, emotion."""
-        row = {
-            "path": self.path,
-            "duration_s": round(self.duration, 3),
-            "n_chunks": self.n_chunks,
-            "padded": self.padded,
-        }
+        """One flat row (CLI table/CSV): path, duration, chunks, padded, truncated, genres, targets, emotion."""
+        row = {"path": self.path, "duration_s": round(self.duration, 3), "n_chunks": self.n_chunks,
+               "padded": self.padded, "truncated": self.truncated}
         for i, (g, p) in enumerate(self.genres, start=1):
             row[f"genre_{i}"] = g
             row[f"genre_{i}_prob"] = p
@@ -470,16 +523,15 @@ def _input_layout(bundle: ModelBundle) -> bool:
     return len(bundle.input_shape) == 3
 
 
-def predict_features(
-    features: np.ndarray, bundle: ModelBundle, *, batch_size: int = 32, _pad_to: int | None = None
-) -> dict[str, np.ndarray]:
+def predict_features(features: np.ndarray, bundle: ModelBundle, *, batch_size: int = 32,
+                     _pad_to: int | None = None) -> dict[str, np.ndarray]:
     """Run the bundle's model on chunk features.
 
     Parameters
     ----------
     features : np.ndarray [shape=(n_chunks, n_bins, n_frames)], float32
-        :func:`~mer_helpers.features.chunk_features` output for ``bundle.feature_kind``; the channel axis is
-        added here for 2-D models.
+        :func:`~mer_helpers.features.chunk_features` output for ``bundle.feature_kind`` (the bundle's
+        standardisation, if any, is applied here; so is the channel axis of 2-D models).
     batch_size : int
         Chunks per forward pass (fewer when there are fewer chunks). Every batch has the same size (the last
         one is zero-padded and the padding's outputs dropped) so the compiled predict function is traced once.
@@ -493,6 +545,9 @@ def predict_features(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     X = np.asarray(features, dtype=np.float32)
+    if bundle.standardization and bundle.feature_kind in bundle.standardization:
+        mean, std = (np.asarray(v, np.float32)[:, None] for v in bundle.standardization[bundle.feature_kind])
+        X = (X - mean) / std
     if _input_layout(bundle) and X.ndim == 3:
         X = X[..., None]
     n = len(X)
@@ -536,80 +591,19 @@ def _chunk_windows(n_samples: int, config: FeatureConfig, hop_seconds, window_ch
         yield first, count, start, stop, skip
 
 
-def _decode_mono(path, sr: int, *, block_seconds: float = 10.0) -> np.ndarray:
-    """:func:`~mer_helpers.audio.load_audio` ``(path, sr=sr, mono=True)`` with bounded decoding memory.
+def predict_file(path, bundle: ModelBundle, *, hop_seconds: float | None = None, batch_size: int = 32,
+                 top_k: int = 3, window_chunks: int = 16) -> Prediction:
+    """Predict genres, emotion, targets and a per-chunk timeline for any audio file.
 
-    ``load_audio`` decodes the whole file at its native rate and channel count before mixing down and
-    resampling (about 320 MB for 10 minutes of 44.1 kHz stereo). Here libsndfile decodes blocks of
-    ``block_seconds``, each is averaged to mono and fed to a streaming soxr resampler with the same ("HQ")
-    quality, which gives the same samples (soxr's streaming and one-shot outputs agree to float32 rounding)
-    while holding only the mono result. Anything libsndfile cannot open, or any failure, goes through
-    ``load_audio`` itself, so errors are its :class:`AudioError`.
-    """
-    from mer_helpers.audio import load_audio
-
-    try:
-        import soundfile as sf
-        import soxr
-
-        p = Path(path)
-        if not p.is_file() or p.stat().st_size == 0:
-            raise RuntimeError("let load_audio report it")
-        info = sf.info(str(p))
-        native = int(info.samplerate)
-        blocksize = max(1, int(block_seconds * native))
-        stream = (
-            None
-            if native == int(sr)
-            else soxr.ResampleStream(native, int(sr), 1, dtype="float32", quality="HQ")
-        )
-        # the output is written into one preallocated array (the header's frame count says how long it will
-        # be), so the peak is the mono signal itself rather than its blocks plus their concatenation
-        y = np.empty(int(np.ceil(info.frames * int(sr) / native)) + 64, dtype=np.float32)
-        n = 0
-
-        def put(part):
-            nonlocal y, n
-            if n + len(part) > len(y):  # a header that undercounts: grow
-                y = np.concatenate([y[:n], np.empty(max(len(part), len(y) // 4), np.float32)])
-            y[n : n + len(part)] = part
-            n += len(part)
-
-        for block in sf.blocks(str(p), blocksize=blocksize, dtype="float32", always_2d=True):
-            if not np.all(np.isfinite(block)):
-                raise RuntimeError("let load_audio report it")
-            mono = block.mean(axis=1, keepdims=True)
-            put(mono[:, 0] if stream is None else stream.resample_chunk(mono, last=False)[:, 0])
-        if stream is not None:
-            put(stream.resample_chunk(np.zeros((0, 1), np.float32), last=True)[:, 0])
-        if n == 0:
-            raise RuntimeError("let load_audio report it")
-        return y[:n]
-    except Exception:  # noqa: BLE001 - load_audio gives the user-facing error (or decodes via audioread)
-        return load_audio(path, sr=sr, mono=True)
-
-
-def predict_file(
-    path,
-    bundle: ModelBundle,
-    *,
-    hop_seconds: float | None = None,
-    batch_size: int = 32,
-    top_k: int = 3,
-    window_chunks: int = 16,
-) -> Prediction:
-    """Predict genres, emotion targets and a per-chunk timeline for any audio file.
-
-    The file is decoded to mono at ``bundle.config.sr`` (the samples :func:`~mer_helpers.audio.load_audio`
-    gives, for any format, rate and channel count, decoded block by block so that only the mono signal is
-    held), cut into ``bundle.config.chunk_seconds`` chunks every ``hop_seconds``, and featurised with
-    :func:`~mer_helpers.features.chunk_features` — the function the training feature cache uses — in windows
-    of ``window_chunks`` chunks so that a long file never holds all its chunks' features (or its whole
+    The file is decoded to mono at ``bundle.config.sr`` by :func:`mer_helpers.audio.decode_audio` (the decoder
+    training's feature cache uses: the same samples for the same file, block by block so that only the mono
+    signal is held), cut into ``bundle.config.chunk_seconds`` chunks every ``hop_seconds``, and featurised with
+    :func:`~mer_helpers.features.chunk_features` — the function the training feature cache uses — in windows of
+    ``window_chunks`` chunks so that a long file never holds all its chunks' features (or its whole
     spectrogram) in memory. Chunk boundaries are the one-shot ones; each window carries context audio so the
-    frames at its edges see the same samples as in one pass over the whole file (the values are identical when
-    the chunk hop is a multiple of ``config.hop_length``, and otherwise differ only by the sub-frame placement
-    of the frame grid). Track-level outputs are the mean over chunks of the class probabilities and of the
-    regression outputs, as in :func:`mer_helpers.evaluation.aggregate_tracks`.
+    frames at its edges see the same samples as in one pass over the whole file (identical values when the
+    chunk hop is a multiple of ``config.hop_length``, else differing only by the sub-frame placement of the
+    frame grid). Track-level outputs are the mean over chunks (:func:`mer_helpers.evaluation.aggregate_tracks`).
 
     Parameters
     ----------
@@ -642,7 +636,8 @@ def predict_file(
 
     import pandas as pd
 
-    from mer_helpers.audio import chunk_geometry, n_chunks
+    from mer_helpers.audio import chunk_geometry, decode_audio, n_chunks
+    from mer_helpers.evaluation import aggregate_tracks
     from mer_helpers.features import chunk_features
 
     if top_k < 1:
@@ -653,7 +648,8 @@ def predict_file(
     size, hop = chunk_geometry(config.sr, config.chunk_seconds, hop_seconds)
     timings = {"decode_s": 0.0, "features_s": 0.0, "model_s": 0.0}
     t_start = time.perf_counter()
-    y = _decode_mono(path, config.sr)
+    decoded = decode_audio(path, sr=config.sr)
+    y = decoded.samples
     timings["decode_s"] = time.perf_counter() - t_start
     duration = len(y) / config.sr
     padded = len(y) < size
@@ -687,9 +683,7 @@ def predict_file(
     for first, count, start, stop, skip in windows:
         t0 = time.perf_counter()
         try:
-            feats = chunk_features(
-                y[start:stop], config, kinds=(bundle.feature_kind,), hop_seconds=hop_seconds
-            )
+            feats = chunk_features(y[start:stop], config, kinds=(bundle.feature_kind,), hop_seconds=hop_seconds)
         except ValueError as e:  # chunk_features rejects degenerate signals; report them as unreadable audio
             raise AudioError(path, f"feature extraction failed ({e})") from None
         X = feats[bundle.feature_kind][skip : skip + count]
@@ -704,29 +698,31 @@ def predict_file(
             _flush(final=False)
     _flush(final=True)
     chunk_out = {k: np.concatenate(v) for k, v in outputs.items()}
+    _, track = aggregate_tracks(pd.DataFrame({"track_id": np.zeros(n_total, dtype=int)}), chunk_out)
+    track = {k: v[0] for k, v in track.items()}
 
     starts = np.arange(n_total) * hop / config.sr
     timeline = pd.DataFrame({"start_s": starts, "end_s": np.minimum(starts + config.chunk_seconds, duration)})
     targets: dict[str, float] = {}
-    if REG_OUTPUT in chunk_out:
+    if REG_OUTPUT in chunk_out and bundle.heads.scaler is not None:
         native = bundle.decode_targets(chunk_out[REG_OUTPUT])
+        track_native = bundle.decode_targets(track[REG_OUTPUT])
         for j, name in enumerate(bundle.target_labels()):
             timeline[name] = native[:, j]
-            targets[name] = float(native[:, j].mean())
+            targets[name] = float(track_native[j])
 
-    def _head(head, names, label):
-        if head not in chunk_out:
+    def _head(head, label):
+        if head not in chunk_out or head not in bundle.heads.encoders:
             return None, None
+        names = list(bundle.heads.encoders[head].classes)
         probs = chunk_out[head].astype(np.float64)
-        names = names if names is not None else [f"{label}_{i}" for i in range(probs.shape[1])]
         best = probs.argmax(axis=1)
         timeline[label] = [names[i] for i in best]
         timeline[f"{label}_prob"] = probs[np.arange(len(best)), best]
-        track = probs.mean(axis=0)
-        return track, names
+        return track[head], names
 
-    genre_track, genre_names = _head(CLASS_OUTPUT, bundle.genres, "genre")
-    emo_track, emo_names = _head(EMOTION_OUTPUT, bundle.emotions, "emotion")
+    genre_track, genre_names = _head(CLASS_OUTPUT, "genre")
+    emo_track, emo_names = _head(EMOTION_OUTPUT, "emotion")
     genres, genre_probs = [], None
     if genre_track is not None:
         order = np.argsort(-genre_track, kind="stable")[:top_k]
@@ -738,20 +734,8 @@ def predict_file(
         emotion = (emo_names[i], float(emo_track[i]))
         emotion_probs = {e: float(p) for e, p in zip(emo_names, emo_track, strict=True)}
     timings["total_s"] = time.perf_counter() - t_start
-    scales = None
-    if bundle.target_scales:
-        scales = {k: v for k, v in bundle.target_scales.items() if k in targets}
-    return Prediction(
-        path=str(path),
-        duration=float(duration),
-        n_chunks=int(n_total),
-        padded=bool(padded),
-        genres=genres,
-        targets=targets,
-        emotion=emotion,
-        timeline=timeline,
-        genre_probs=genre_probs,
-        emotion_probs=emotion_probs,
-        scales=scales,
-        timings=timings,
-    )
+    scales = {k: v for k, v in bundle.target_scales.items() if k in targets} if bundle.target_scales else None
+    return Prediction(path=str(path), duration=float(duration), n_chunks=int(n_total), padded=bool(padded),
+                      genres=genres, targets=targets, emotion=emotion, timeline=timeline, genre_probs=genre_probs,
+                      emotion_probs=emotion_probs, scales=scales, truncated=bool(decoded.truncated),
+                      declared_duration=decoded.declared_seconds, timings=timings)

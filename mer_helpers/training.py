@@ -1,31 +1,29 @@
-"""Training helpers: label encoding, target scaling fit on training tracks, multitask compile, callbacks, a batch
-feeder over cached features, class weights.
+"""Training helpers: compiling a multitask model, callbacks, feeding cached features, hardware switches.
 
-The learning-rate choice is explicit: by default Adam follows an ``ExponentialDecay`` schedule (the seed's choice).
-``ReduceLROnPlateau`` cannot change the learning rate of an optimizer driven by a schedule, so
-:func:`make_callbacks` adds it only when ``schedule=False`` (a constant initial rate that the callback lowers).
+The learning-rate choice is explicit (``Recipe.schedule``): by default Adam follows an ``ExponentialDecay``
+schedule (the reference system's choice). ``ReduceLROnPlateau`` cannot change the learning rate of an optimizer
+driven by a schedule, so :func:`make_callbacks` adds it only for ``schedule="plateau"`` (a constant initial rate
+that the callback halves when the validation loss stalls).
+
+Importing this module does not import Keras; the functions that need it import it when called.
 
 Notebook: 04_crnn_training.ipynb
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+import contextlib
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-__all__ = [
-    "TargetScaler", "LabelEncoder", "fit_target_scaler", "compile_multitask", "make_callbacks", "ChunkBatches",
-    "class_weights", "chunk_targets", "fit_data", "OUTPUT_LOSSES", "IN_MEMORY_BYTES",
-]
+__all__ = ["compile_multitask", "compile_for", "make_callbacks", "ChunkBatches", "fit_data", "OUTPUT_LOSSES",
+           "IN_MEMORY_BYTES", "use_mixed_precision", "data_parallel"]
 
 #: Training data up to this size (float32 bytes, train + validation) is fed to Keras as arrays by :func:`fit_data`;
 #: larger sets stream from the cache through :class:`ChunkBatches`.
 IN_MEMORY_BYTES = 1 << 30
-#: Loss and metric of each named head.
+#: Loss and metric of each named head (the regression ones ignore missing targets: :mod:`mer_helpers.losses`).
 OUTPUT_LOSSES = {
     "reg_output": ("mse", "mae"),
     "class_output": ("sparse_categorical_crossentropy", "accuracy"),
@@ -33,106 +31,15 @@ OUTPUT_LOSSES = {
 }
 
 
-@dataclass
-class TargetScaler:
-    """Min–max scaling of regression targets to [0, 1] (as ``sklearn.preprocessing.MinMaxScaler``), JSON-friendly.
-
-    Fit it on **training tracks only**; validation and test values may then fall slightly outside [0, 1].
-
-    Attributes
-    ----------
-    names : list of str
-        Target columns, e.g. ``["valence", "arousal", "dominance"]``.
-    data_min, data_max : list of float
-        Per-target minimum and maximum seen in the training data.
-    """
-
-    names: list
-    data_min: list
-    data_max: list
-
-    def transform(self, values) -> np.ndarray:
-        """Native units [n, k] → [0, 1] space (float32)."""
-        lo, hi = np.asarray(self.data_min), np.asarray(self.data_max)
-        return ((np.asarray(values, dtype=np.float64) - lo) / np.where(hi > lo, hi - lo, 1.0)).astype(np.float32)
-
-    def inverse_transform(self, values) -> np.ndarray:
-        """[0, 1] space [n, k] → native units."""
-        lo, hi = np.asarray(self.data_min), np.asarray(self.data_max)
-        return np.asarray(values, dtype=np.float64) * np.where(hi > lo, hi - lo, 1.0) + lo
-
-    def to_dict(self) -> dict:
-        return {"names": list(self.names), "data_min": list(map(float, self.data_min)),
-                "data_max": list(map(float, self.data_max))}
-
-
-def fit_target_scaler(train_tracks: pd.DataFrame, names=("valence", "arousal", "dominance")) -> TargetScaler:
-    """Fit a :class:`TargetScaler` on the training tracks' target columns.
-
-    Raises
-    ------
-    ValueError
-        A target column is missing or has no values.
-    """
-    names = [n for n in names]
-    missing = [n for n in names if n not in train_tracks.columns]
-    if missing:
-        raise ValueError(f"target column(s) {missing} not in the Tracks table (columns: {list(train_tracks.columns)})")
-    values = train_tracks[names].to_numpy(dtype=np.float64)
-    if np.isnan(values).all(axis=0).any():
-        raise ValueError(f"a target column has no values in the training tracks: {names}")
-    return TargetScaler(names, np.nanmin(values, axis=0).tolist(), np.nanmax(values, axis=0).tolist())
-
-
-@dataclass
-class LabelEncoder:
-    """Class names ↔ integer ids (sorted names; JSON-friendly)."""
-
-    classes: list = field(default_factory=list)
-
-    @classmethod
-    def fit(cls, labels) -> "LabelEncoder":
-        return cls(sorted(pd.Series(labels).dropna().astype(str).unique().tolist()))
-
-    def transform(self, labels) -> np.ndarray:
-        lookup = {c: i for i, c in enumerate(self.classes)}
-        labels = pd.Series(labels).astype(str)
-        unknown = sorted(set(labels) - set(lookup))
-        if unknown:
-            raise ValueError(f"unknown class label(s) {unknown[:5]}; known: {self.classes}")
-        return labels.map(lookup).to_numpy(dtype=np.int64)
-
-    def inverse_transform(self, ids) -> list:
-        return [self.classes[int(i)] for i in ids]
-
-
-def chunk_targets(features, *, genre_encoder: LabelEncoder | None = None, scaler: TargetScaler | None = None,
-                  emotion_encoder: LabelEncoder | None = None, genre_column: str = "genre",
-                  emotion_column: str = "emotion") -> dict[str, np.ndarray]:
-    """Per-chunk training targets for each head, from a :class:`mer_helpers.cache.FeatureSet`.
-
-    Returns
-    -------
-    dict
-        ``class_output`` [n_chunks] int64, ``reg_output`` [n_chunks, k] float32 in [0, 1] space,
-        ``emotion_output`` [n_chunks] int64 — for the encoders/scaler given.
-    """
-    y = {}
-    if genre_encoder is not None:
-        y["class_output"] = genre_encoder.transform(features.labels(genre_column))
-    if scaler is not None:
-        native = np.stack([features.labels(n).astype(np.float64) for n in scaler.names], axis=1)
-        y["reg_output"] = scaler.transform(native)
-    if emotion_encoder is not None:
-        y["emotion_output"] = emotion_encoder.transform(features.labels(emotion_column))
-    return y
-
-
 def compile_multitask(model, *, learning_rate: float = 1e-3, decay_steps: int | None = 1000,
                       decay_rate: float = 0.9, loss_weights: dict | None = None, regression_loss="mse",
                       jit_compile="auto"):
-    """Compile a model with one loss per named head (MSE for ``reg_output``, sparse categorical cross-entropy for
-    ``class_output`` / ``emotion_output``) and Adam.
+    """Compile a model with one loss per named head and Adam.
+
+    ``reg_output``: MSE (or MSE + ½·(1 − CCC)) over the targets present; ``class_output`` / ``emotion_output``:
+    sparse categorical cross-entropy. Accuracy is a *weighted* metric, so chunks whose label is missing (sample
+    weight 0, :meth:`mer_helpers.labels.Heads.encode`) do not count; with class weights it weighs classes
+    evenly.
 
     Parameters
     ----------
@@ -142,10 +49,11 @@ def compile_multitask(model, *, learning_rate: float = 1e-3, decay_steps: int | 
         ``ExponentialDecay(learning_rate, decay_steps, decay_rate)``; ``None`` for a constant rate (then
         :func:`make_callbacks` may add ``ReduceLROnPlateau``).
     loss_weights : dict or None
-        λ per head, e.g. ``{"reg_output": 1.0, "class_output": 0.5}``; default 1 for each.
+        λ per head, e.g. ``{"reg_output": 1.0, "class_output": 0.5}``; heads not named get 1, names of heads
+        the model lacks are ignored.
     regression_loss : {"mse", "ccc"} or keras.losses.Loss
-        Loss of ``reg_output``: ``"mse"`` (the seed's), ``"ccc"`` = :class:`mer_helpers.losses.ConcordanceLoss`
-        (MSE + ½·(1 − CCC), which stops short runs from predicting a shrunken spread), or any Keras loss.
+        ``"mse"`` (the reference system's), ``"ccc"`` = :class:`mer_helpers.losses.ConcordanceLoss`, or any
+        Keras loss.
 
     Returns
     -------
@@ -156,6 +64,8 @@ def compile_multitask(model, *, learning_rate: float = 1e-3, decay_steps: int | 
     """
     import keras
 
+    from mer_helpers.losses import ConcordanceLoss, MaskedMSE, masked_mae
+
     names = list(model.output_names) if hasattr(model, "output_names") else list(model.outputs)
     unknown = [n for n in names if n not in OUTPUT_LOSSES]
     if unknown:
@@ -165,47 +75,51 @@ def compile_multitask(model, *, learning_rate: float = 1e-3, decay_steps: int | 
     losses = {n: OUTPUT_LOSSES[n][0] for n in names}
     if "reg_output" in losses:
         if isinstance(regression_loss, str):
-            if regression_loss == "ccc":
-                from mer_helpers.losses import ConcordanceLoss
-
-                regression_loss = ConcordanceLoss()
-            elif regression_loss != "mse":
+            if regression_loss not in ("mse", "ccc"):
                 raise ValueError(f"regression_loss must be 'mse', 'ccc' or a keras loss, got {regression_loss!r}")
+            regression_loss = ConcordanceLoss() if regression_loss == "ccc" else MaskedMSE()
         losses["reg_output"] = regression_loss
-    weights = {n: 1.0 for n in names}
-    if loss_weights:
-        bad = set(loss_weights) - set(names)
-        if bad:
-            raise ValueError(f"loss_weights names unknown output(s) {sorted(bad)}; the model has {names}")
-        weights.update(loss_weights)
-    model.compile(optimizer=keras.optimizers.Adam(lr),
-                  loss=losses,
-                  loss_weights=weights,
-                  metrics={n: [OUTPUT_LOSSES[n][1]] for n in names},
-                  jit_compile=jit_compile)
+    weights = {n: float((loss_weights or {}).get(n, 1.0)) for n in names}
+    metrics = {n: [keras.metrics.MeanMetricWrapper(masked_mae, name="mae")] for n in names if n == "reg_output"}
+    weighted = {n: ["accuracy"] for n in names if n != "reg_output"}
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=losses, loss_weights=weights, metrics=metrics,
+                  weighted_metrics=weighted, jit_compile=jit_compile)
     return model
 
 
-def make_callbacks(out_dir=None, *, patience: int = 8, schedule: bool = True, monitor: str = "val_loss",
+def compile_for(model, recipe, *, steps_per_epoch: int, jit_compile="auto"):
+    """:func:`compile_multitask` with a :class:`~mer_helpers.recipe.Recipe`'s loss weights, regression loss and
+    learning-rate schedule (the exponential schedule decays by ``recipe.decay_rate`` every epoch)."""
+    decay = steps_per_epoch if recipe.schedule == "exponential" else None
+    return compile_multitask(model, learning_rate=recipe.learning_rate, decay_steps=decay,
+                             decay_rate=recipe.decay_rate, loss_weights=dict(recipe.loss_weights),
+                             regression_loss=recipe.regression_loss, jit_compile=jit_compile)
+
+
+def make_callbacks(out_dir=None, *, patience: int = 8, schedule: bool | str = True, monitor: str = "val_loss",
                    tensorboard: bool = False, checkpoint: bool = True) -> list:
-    """EarlyStopping (restoring the best weights), ModelCheckpoint, CSVLogger and, only without a learning-rate
-    schedule, ReduceLROnPlateau.
+    """EarlyStopping (restoring the best weights), ModelCheckpoint, CSVLogger, TensorBoard and, only without a
+    learning-rate schedule, ReduceLROnPlateau.
 
     Parameters
     ----------
     out_dir : path or None
-        Where ``best.keras``, ``history.csv`` and ``logs/`` (TensorBoard) go; ``None`` keeps only early stopping.
+        Where ``best.keras``, ``history.csv`` and ``logs/`` (TensorBoard) go; ``None`` keeps only early stopping
+        (and the plateau callback).
     patience : int
         Epochs without improvement of ``monitor`` (on the **validation** data) before stopping.
-    schedule : bool
-        Whether the optimizer uses a schedule (then ReduceLROnPlateau is left out: it cannot change a schedule).
+    schedule : bool or {"exponential", "plateau", "constant"}
+        The recipe's schedule; ``True`` means a schedule drives the optimizer (then ReduceLROnPlateau is left
+        out: it cannot change a schedule), ``False`` or ``"plateau"`` adds it.
     tensorboard : bool
         Add a TensorBoard callback writing to ``out_dir/logs``.
+    checkpoint : bool
+        Save the best model so far to ``out_dir/best.keras`` after each improving epoch.
     """
     import keras
 
     cbs = [keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True)]
-    if not schedule:
+    if schedule is False or schedule == "plateau":
         cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(1, patience // 3),
                                                      min_lr=1e-6))
     if out_dir is not None:
@@ -220,137 +134,177 @@ def make_callbacks(out_dir=None, *, patience: int = 8, schedule: bool = True, mo
     return cbs
 
 
-def class_weights(labels, n_classes: int | None = None) -> dict[int, float]:
-    """Balanced class weights ``n / (n_classes · count)`` from **training** labels (scikit-learn's "balanced").
+def _as_model_input(X, channel_axis: bool):
+    def one(a):
+        a = np.asarray(a, dtype=np.float32)
+        return a[..., None] if channel_axis else a
 
-    Classes absent from ``labels`` get weight 0 (they cannot be learnt from this split).
-    """
-    labels = np.asarray(labels, dtype=np.int64)
-    n_classes = int(labels.max()) + 1 if n_classes is None else n_classes
-    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
-    present = counts > 0
-    w = np.zeros(n_classes)
-    w[present] = len(labels) / (present.sum() * counts[present])
-    return {i: float(v) for i, v in enumerate(w)}
+    return {k: one(v) for k, v in X.items()} if isinstance(X, dict) else one(X)
 
 
-def _pydataset_base():
+def _chunk_batches_class():
     import keras
 
-    return keras.utils.PyDataset
+    class ChunkBatches(keras.utils.PyDataset):
+        """Batches of cached chunk features for ``model.fit`` / ``predict``: shuffled per epoch with a seed,
+        cast to float32 and given a channel axis on the fly, so the store can stay float16 and memory-mapped.
+
+        Parameters
+        ----------
+        X : np.ndarray [shape=(n_chunks, n_bins, n_frames)] or dict of such arrays (multi-input models)
+        y : dict[str, np.ndarray] or None
+            Targets per head (:meth:`mer_helpers.labels.Heads.encode`); ``None`` for prediction.
+        batch_size : int
+        shuffle : bool
+            Reshuffle every epoch (training); keep ``False`` for validation/prediction.
+        seed : int
+        sample_weight : dict[str, np.ndarray] or None
+            Per-chunk weights per head.
+        channel_axis : bool
+            Append a trailing channel axis (2-D conv models).
+        """
+
+        def __init__(self, X, y=None, *, batch_size: int = 32, shuffle: bool = False, seed: int = 0,
+                     sample_weight=None, channel_axis: bool = True, **kwargs):
+            super().__init__(**kwargs)
+            self.X = X
+            self.y = y
+            self.n = len(next(iter(X.values()))) if isinstance(X, dict) else len(X)
+            self.batch_size = int(batch_size)
+            self.shuffle = shuffle
+            self.sample_weight = sample_weight
+            self.channel_axis = channel_axis
+            self._rng = np.random.default_rng(seed)
+            self._order = self._rng.permutation(self.n) if shuffle else np.arange(self.n)
+
+        def __len__(self):
+            return int(np.ceil(self.n / self.batch_size))
+
+        def __getitem__(self, i):
+            idx = self._order[i * self.batch_size:(i + 1) * self.batch_size]
+            idx = np.sort(idx)  # ordered reads are sequential on a memory-mapped store; batch order is irrelevant
+            X = {k: v[idx] for k, v in self.X.items()} if isinstance(self.X, dict) else self.X[idx]
+            x = _as_model_input(X, self.channel_axis)
+            if self.y is None:
+                return (x,)
+            y = {k: v[idx] for k, v in self.y.items()}
+            if self.sample_weight is not None:
+                return x, y, {k: v[idx] for k, v in self.sample_weight.items()}
+            return x, y
+
+        def on_epoch_end(self):
+            if self.shuffle:
+                self._order = self._rng.permutation(self.n)
+
+    ChunkBatches.__module__ = __name__
+    return ChunkBatches
 
 
-class ChunkBatches(_pydataset_base()):
-    """Batches of cached chunk features for ``model.fit`` / ``predict``: shuffled per epoch with a seed, cast to
-    float32 and given a channel axis on the fly, so the store can stay float16 and memory-mapped.
-
-    Parameters
-    ----------
-    X : np.ndarray [shape=(n_chunks, n_bins, n_frames)] or dict of such arrays (multi-input models)
-    y : dict[str, np.ndarray] or None
-        Targets per head (see :func:`chunk_targets`); ``None`` for prediction.
-    batch_size : int
-    shuffle : bool
-        Reshuffle every epoch (training); keep ``False`` for validation/prediction.
-    seed : int
-    sample_weight : dict[str, np.ndarray] or None
-        Per-chunk weights per head (e.g. class weights mapped onto the labels).
-    channel_axis : bool
-        Append a trailing channel axis (2-D conv models).
-    """
-
-    def __init__(self, X, y=None, *, batch_size: int = 32, shuffle: bool = False, seed: int = 0,
-                 sample_weight=None, channel_axis: bool = True, **kwargs):
-        super().__init__(**kwargs)
-        self.X = X
-        self.y = y
-        n = len(next(iter(X.values()))) if isinstance(X, dict) else len(X)
-        self.n = n
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.sample_weight = sample_weight
-        self.channel_axis = channel_axis
-        self._rng = np.random.default_rng(seed)
-        self._order = self._rng.permutation(n) if shuffle else np.arange(n)
-
-    def __len__(self):
-        return int(np.ceil(self.n / self.batch_size))
-
-    def _take(self, arr, idx):
-        batch = np.asarray(arr[idx], dtype=np.float32)
-        return batch[..., None] if self.channel_axis else batch
-
-    def __getitem__(self, i):
-        idx = self._order[i * self.batch_size:(i + 1) * self.batch_size]
-        idx = np.sort(idx)  # ordered reads are sequential on a memory-mapped store; the batch's order is irrelevant
-        x = {k: self._take(v, idx) for k, v in self.X.items()} if isinstance(self.X, dict) else self._take(self.X,
-                                                                                                          idx)
-        if self.y is None:
-            return (x,)
-        y = {k: v[idx] for k, v in self.y.items()}
-        if self.sample_weight is not None:
-            return x, y, {k: v[idx] for k, v in self.sample_weight.items()}
-        return x, y
-
-    def on_epoch_end(self):
-        if self.shuffle:
-            self._order = self._rng.permutation(self.n)
+_CLASSES: dict = {}
 
 
-def fit_data(x_train, y_train, x_val, y_val, *, batch_size: int, seed: int = 0,
-             max_bytes: int | None = None) -> dict:
+def __getattr__(name):  # ChunkBatches subclasses a Keras class: built on first use, so importing is cheap
+    if name == "ChunkBatches":
+        if name not in _CLASSES:
+            _CLASSES[name] = _chunk_batches_class()
+        return _CLASSES[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def fit_data(x_train, y_train, x_val, y_val, *, batch_size: int, seed: int = 0, sample_weight=None,
+             val_sample_weight=None, channel_axis: bool = True, max_bytes: int | None = None) -> dict:
     """Keyword arguments for ``model.fit``: float32 arrays when they fit in memory, else a streaming feeder.
 
     Small sets such as the demo's are handed to Keras as arrays; larger ones stream float16 batches from the
-    (memory-mapped) cache through :class:`ChunkBatches`. Measured in the demo run (942
-    training chunks, batches of 16, validation every epoch, idle 2-core CPU): 8.7 s per epoch with arrays, 20 s with
-    the feeder, whose run spent 175 s in system time (page faults) against 10 s. ``benchmarks/bench_train.py``
-    (batches of 32, no validation) finds the two level, so the gap comes from small batches and per-epoch
-    validation through the feeder.
+    (memory-mapped) cache through :class:`ChunkBatches`. Measured in the demo run (942 training chunks, batches
+    of 16, validation every epoch, idle 2-core CPU): 8.7 s per epoch with arrays, 20 s with the feeder, whose
+    run spent 175 s in system time (page faults) against 10 s.
 
     Parameters
     ----------
-    x_train, x_val : np.ndarray [shape=(n_chunks, n_bins, n_frames)]
+    x_train, x_val : np.ndarray [shape=(n_chunks, n_bins, n_frames)] or dict of them (multi-input models)
     y_train, y_val : dict[str, np.ndarray]
-        Targets per head (:func:`chunk_targets`).
+        Targets per head (:meth:`mer_helpers.labels.Heads.encode`).
+    sample_weight, val_sample_weight : dict[str, np.ndarray] or None
+        Per-chunk weights per head (0 for a missing label).
+    channel_axis : bool
+        Append a trailing channel axis (2-D conv models).
     max_bytes : int or None
         Largest float32 size of train + validation kept in memory (default :data:`IN_MEMORY_BYTES`).
 
     Returns
     -------
     dict
-        ``x``, ``validation_data`` and, for arrays, ``y``, ``batch_size`` and ``shuffle=True``.
+        ``x``, ``validation_data`` and, for arrays, ``y``, ``sample_weight``, ``batch_size`` and
+        ``shuffle=True``.
     """
     limit = IN_MEMORY_BYTES if max_bytes is None else max_bytes
-    if 4 * (np.size(x_train) + np.size(x_val)) <= limit:
-        return dict(x=np.asarray(x_train, np.float32)[..., None], y=y_train, batch_size=batch_size, shuffle=True,
-                    validation_data=(np.asarray(x_val, np.float32)[..., None], y_val))
-    return dict(x=ChunkBatches(x_train, y_train, batch_size=batch_size, shuffle=True, seed=seed),
-                validation_data=ChunkBatches(x_val, y_val, batch_size=batch_size))
+
+    def size(X):
+        return sum(np.size(v) for v in X.values()) if isinstance(X, dict) else np.size(X)
+
+    if 4 * (size(x_train) + size(x_val)) <= limit:
+        val = (_as_model_input(x_val, channel_axis), y_val)
+        return dict(x=_as_model_input(x_train, channel_axis), y=y_train, sample_weight=sample_weight,
+                    batch_size=batch_size, shuffle=True,
+                    validation_data=val if val_sample_weight is None else val + (val_sample_weight,))
+    batches = __getattr__("ChunkBatches")
+    return dict(x=batches(x_train, y_train, batch_size=batch_size, shuffle=True, seed=seed,
+                          sample_weight=sample_weight, channel_axis=channel_axis),
+                validation_data=batches(x_val, y_val, batch_size=batch_size, sample_weight=val_sample_weight,
+                                        channel_axis=channel_axis))
 
 
-def save_json(obj, path, *, digits: int | None = None) -> None:
-    """Write JSON with NaN as null and numpy scalars as Python numbers, creating parent folders.
+# ---------------------------------------------------------------------------------------------- hardware
+def use_mixed_precision(enabled: bool = True) -> str:
+    """Set Keras' global dtype policy to ``mixed_float16`` (or back to ``float32``); call before building.
 
-    Parameters
-    ----------
-    digits : int or None
-        Round floats to this many decimals (``None``: keep them whole).
+    Worth it on GPUs with tensor cores (V100 and later: roughly 1.5–3× faster convolutions, half the
+    activation memory); on a CPU it is slower. The heads stay float32 (:mod:`mer_helpers.models.heads`) and
+    Keras scales the loss to avoid float16 underflow. :func:`mer_helpers.pipeline.build` calls it for a recipe
+    with ``mixed_precision=True`` (and sets the policy back afterwards).
+
+    Returns
+    -------
+    str
+        The policy now in force.
     """
-    def clean(v):
-        if isinstance(v, dict):
-            return {str(k): clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        if isinstance(v, np.bool_):
-            return bool(v)
-        if isinstance(v, (np.floating, float)):
-            if not np.isfinite(v):
-                return None
-            return float(v) if digits is None else round(float(v), digits)
-        if isinstance(v, np.integer):
-            return int(v)
-        return v
+    import keras
 
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(clean(obj), indent=2) + "\n")
+    keras.mixed_precision.set_global_policy("mixed_float16" if enabled else "float32")
+    return keras.mixed_precision.global_policy().name
+
+
+@contextlib.contextmanager
+def data_parallel(devices=None):
+    """Data-parallel training on several accelerators: build and compile the model inside this context.
+
+    TensorFlow backend: ``tf.distribute.MirroredStrategy(devices)`` scope (variables mirrored, gradients
+    all-reduced). JAX backend: ``keras.distribution.DataParallel`` set as the global distribution (and reset
+    on exit). With one device it changes nothing but the bookkeeping; PyTorch is not supported here (use
+    ``torchrun`` with DDP).
+
+    Yields
+    ------
+    int
+        The number of replicas (scale ``batch_size`` by it).
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        strategy = tf.distribute.MirroredStrategy(devices)
+        with strategy.scope():
+            yield strategy.num_replicas_in_sync
+    elif backend == "jax":
+        dist = keras.distribution.DataParallel(devices=devices)
+        previous = keras.distribution.distribution()
+        keras.distribution.set_distribution(dist)
+        try:
+            yield len(dist.device_mesh.devices.flatten())
+        finally:
+            keras.distribution.set_distribution(previous)
+    else:
+        raise ValueError(f"data_parallel supports the tensorflow and jax backends, not {backend!r}")

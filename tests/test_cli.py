@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_predict import GENRES, TARGETS, music, tiny_bundle  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SUBCOMMANDS = ["demo", "datasets", "features", "train", "evaluate", "predict"]
+SUBCOMMANDS = ["demo", "datasets", "features", "train", "evaluate", "predict", "tag"]
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,8 @@ def test_help_is_cheap_and_module_entry_point_works():
         (["predict", "x.wav", "--model", "m", "--format", "xml"], "invalid choice"),
         (["predict", "x.wav", "--model", "m", "--top-k", "0"], "positive integer"),
         (["predict", "x.wav", "--model", "m", "--hop-seconds", "-1"], "positive number"),
-        (["train", "demo"], "--out"),
+        (["train", "demo", "--recipe", "fast"], "invalid choice"),
+        (["train", "demo", "--epochs", "0"], "positive integer"),
         (["features", "nosuchset"], "invalid choice"),
         (["frobnicate"], "invalid choice"),
         ([], "required"),
@@ -162,7 +163,7 @@ def test_bad_file_in_batch(capsys, bundle_dir, audio, tmp_path):
     # the bad ones are named on stderr with their reason ...
     assert f"skipped {audio['bad']}: not a readable audio file" in err
     assert f"skipped {audio['missing']}: no such file" in err
-    assert "2 of 4 file(s) could not be read" in err
+    assert "2 of 4 file(s) could not be processed" in err
     # ... and the good ones are still predicted, into a complete file
     data = json.loads(target.read_text())
     assert [d["path"] for d in data] == [str(audio["good"][0]), str(audio["good"][1])]
@@ -181,13 +182,60 @@ def test_folder_arguments_expand_to_their_audio_files(capsys, bundle_dir, audio,
     assert f"skipped {empty}: it is a directory" in err
 
 
-def test_no_output_file_when_every_file_fails(capsys, bundle_dir, audio, tmp_path):
-    target = tmp_path / "out.csv"
-    code, out, err = run(
-        ["predict", audio["bad"], "--model", bundle_dir, "--format", "csv", "-o", target], capsys
-    )
-    assert code == 1 and not target.exists() and out == ""
-    assert "1 of 1 file(s) could not be read" in err
+def test_every_file_failing_still_gives_an_empty_result(capsys, bundle_dir, audio, tmp_path):
+    target = tmp_path / "out.json"
+    target.write_text("[previous run]\n")
+    code, out, err = run(["predict", audio["bad"], "--model", bundle_dir, "--format", "json", "-o", target], capsys)
+    assert code == 1 and json.loads(target.read_text()) == []  # not the previous run's content
+    assert "1 of 1 file(s) could not be processed" in err
+    code, out, _ = run(["predict", audio["bad"], "--model", bundle_dir, "--format", "json"], capsys)
+    assert code == 1 and json.loads(out) == []
+
+
+def test_any_per_file_failure_skips_that_file_only(capsys, bundle_dir, audio, monkeypatch):
+    import mer_helpers.predict as predict
+
+    real = predict.predict_file
+
+    def flaky(path, bundle, **kw):
+        if str(path).endswith("b.flac"):
+            raise RuntimeError("model exploded")
+        if str(path).endswith("c.mp3"):
+            raise MemoryError()
+        return real(path, bundle, **kw)
+
+    monkeypatch.setattr(predict, "predict_file", flaky)
+    code, out, err = run(["predict", *audio["good"], "--model", bundle_dir, "--format", "json", "-q"], capsys)
+    assert code == 1
+    assert [d["path"] for d in json.loads(out)] == [str(audio["good"][0])]
+    assert "skipped" in err and "RuntimeError: model exploded" in err and "out of memory" in err
+
+
+def test_ctrl_c_keeps_the_finished_results(capsys, bundle_dir, audio, monkeypatch, tmp_path):
+    import mer_helpers.predict as predict
+
+    real = predict.predict_file
+
+    def interrupted(path, bundle, **kw):
+        if str(path).endswith("b.flac"):
+            raise KeyboardInterrupt
+        return real(path, bundle, **kw)
+
+    monkeypatch.setattr(predict, "predict_file", interrupted)
+    target = tmp_path / "o.json"
+    code, _, err = run(["predict", *audio["good"], "--model", bundle_dir, "--format", "json", "-o", target, "-q"],
+                       capsys)
+    assert code == 130 and "interrupted" in err
+    assert [d["path"] for d in json.loads(target.read_text())] == [str(audio["good"][0])]
+
+
+def test_a_wav_declared_at_1_hz_is_one_bad_file(capsys, bundle_dir, audio, tmp_path):
+    one_hz = tmp_path / "slow.wav"
+    sf.write(str(one_hz), np.zeros(1000, np.float32), 1)
+    code, out, err = run(["predict", one_hz, audio["good"][0], "--model", bundle_dir, "--format", "json", "-q"],
+                         capsys)
+    assert code == 1 and f"skipped {one_hz}" in err
+    assert [d["path"] for d in json.loads(out)] == [str(audio["good"][0])]
 
 
 def test_no_partial_output_file_when_writing_fails(capsys, bundle_dir, audio, tmp_path, monkeypatch):
@@ -246,21 +294,15 @@ def test_demo_is_wired_to_run_demo(capsys, monkeypatch, tmp_path):
 
     calls = []
     monkeypatch.setattr(pipeline, "run_demo", lambda out, **kw: calls.append((out, kw)) or {})
-    code, _, _ = run(
-        ["demo", "--quick", "--out", tmp_path, "--seed", "3", "--n-jobs", "1", "--data-dir", "d"], capsys
-    )
+    code, _, _ = run(["demo", "--quick", "--out", tmp_path, "--seed", "3", "--n-jobs", "1", "--data-dir", "d"],
+                     capsys)
     assert code == 0
-    assert calls == [
-        (str(tmp_path), {"quick": True, "full": False, "seed": 3, "data_home": "d", "n_jobs": 1})
-    ]
-    run(["demo"], capsys)
-    assert calls[-1] == (
-        "runs/demo",
-        {"quick": False, "full": False, "seed": 0, "data_home": None, "n_jobs": -1},
-    )
+    assert calls == [(str(tmp_path), {"quick": True, "full": False, "seed": 3, "data_home": "d", "n_jobs": 1})]
+    run(["demo"], capsys)  # the default folder is decided by run_demo: <project>/runs/demo
+    assert calls[-1] == (None, {"quick": False, "full": False, "seed": 0, "data_home": None, "n_jobs": -1})
 
 
-def test_train_is_wired_to_pipeline_run(capsys, monkeypatch, tmp_path):
+def test_train_is_wired_to_pipeline_run_with_the_recipe(capsys, monkeypatch, tmp_path):
     import mer_helpers.datasets as datasets
     import mer_helpers.pipeline as pipeline
 
@@ -268,32 +310,21 @@ def test_train_is_wired_to_pipeline_run(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(datasets, "load", lambda name, home=None: table.assign(name=name))
     seen = {}
 
-    def fake_run(tracks, out, cfg, **kw):
-        seen.update(tracks=tracks, out=out, cfg=cfg, kw=kw)
-        return {"genre_accuracy": 0.5}
+    def fake_run(tracks, out, recipe, **kw):
+        seen.update(tracks=tracks, out=out, recipe=recipe, kw=kw)
+        return {"genre_accuracy": 0.5, "genre_macro_f1": 0.4, "genre_balanced_accuracy": 0.5}
 
     monkeypatch.setattr(pipeline, "run", fake_run)
-    code, out, _ = run(
-        [
-            "train",
-            "gtzan",
-            "--out",
-            tmp_path,
-            "--epochs",
-            "2",
-            "--no-spec-augment",
-            "--full",
-            "--n-jobs",
-            "1",
-        ],
-        capsys,
-    )
+    code, out, _ = run(["train", "gtzan", "--out", tmp_path, "--recipe", "seed", "--epochs", "2",
+                        "--no-spec-augment", "--backbone", "resnet", "--tasks", "genre", "--n-jobs", "1",
+                        "--set", "model_options.dropout=0.2"], capsys)
     assert code == 0
     assert seen["tracks"]["name"].iloc[0] == "gtzan" and seen["out"] == str(tmp_path)
-    cfg = seen["cfg"]
-    assert cfg.epochs == 2 and cfg.spec_augment is False and cfg.n_jobs == 1
-    assert (cfg.features.n_mels, cfg.features.n_frames) == (128, 300)
-    assert "genre   accuracy 0.500" in out
+    r = seen["recipe"]
+    assert r.epochs == 2 and r.spec_augment is False and r.backbone == "resnet" and r.tasks == ("genre",)
+    assert (r.features.n_mels, r.features.n_frames) == (128, 300) and r.model_options["dropout"] == 0.2
+    assert seen["kw"]["n_jobs"] == 1
+    assert "genre    accuracy 0.500" in out
 
 
 def folder_dataset(root: Path) -> Path:
@@ -335,14 +366,15 @@ def test_evaluate_scores_a_bundle_on_a_dataset(capsys, tmp_path):
     from test_predict import tiny_model
 
     from mer_helpers.features import FeatureConfig
+    from mer_helpers.labels import ClassEncoder, Heads
     from mer_helpers.predict import ModelBundle
 
     home = folder_dataset(tmp_path / "mine")
     (home / "metal" / "broken.wav").unlink()
     config = FeatureConfig(n_mels=16, hop_length=2205, n_frames=10, chunk_seconds=1.0)
-    ModelBundle(tiny_model(config, n_genres=2), config, genres=["jazz", "metal"], dataset="other").save(
-        tmp_path / "b"
-    )
+    heads = Heads({"class_output": ClassEncoder(["jazz", "metal"])})
+    ModelBundle(tiny_model(config, n_genres=2, heads=("class_output",)), config, heads=heads,
+                dataset="other").save(tmp_path / "b")
     out_json = tmp_path / "m.json"
     code, out, err = run(
         [

@@ -1,4 +1,4 @@
-"""The seed CRNN, the training helpers and track-level evaluation."""
+"""The reference CRNN, the training helpers and track-level evaluation."""
 
 import numpy as np
 import pandas as pd
@@ -8,8 +8,8 @@ keras = pytest.importorskip("keras")
 
 from mer_helpers.evaluation import aggregate_tracks, evaluate  # noqa: E402
 from mer_helpers.models.crnn import build_crnn  # noqa: E402
-from mer_helpers.training import (ChunkBatches, LabelEncoder, TargetScaler, chunk_targets,  # noqa: E402
-                                  class_weights, compile_multitask, fit_target_scaler, make_callbacks)
+from mer_helpers.labels import ClassEncoder, Heads, TargetScaler  # noqa: E402
+from mer_helpers.training import ChunkBatches, compile_multitask, make_callbacks  # noqa: E402
 
 
 def test_seed_crnn_parameter_count_and_outputs():
@@ -41,36 +41,6 @@ def test_crnn_predicts_right_shapes_on_small_input():
     np.testing.assert_allclose(out["class_output"].sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_target_scaler_fit_on_train_only_and_round_trip():
-    train = pd.DataFrame({"valence": [2.0, 4.0, 6.0], "arousal": [1.0, 5.0, 9.0]})
-    sc = fit_target_scaler(train, ["valence", "arousal"])
-    assert sc.data_min == [2.0, 1.0] and sc.data_max == [6.0, 9.0]
-    z = sc.transform([[4.0, 5.0], [8.0, 1.0]])
-    np.testing.assert_allclose(z, [[0.5, 0.5], [1.5, 0.0]])  # held-out values may leave [0, 1]
-    np.testing.assert_allclose(sc.inverse_transform(z), [[4.0, 5.0], [8.0, 1.0]])
-    from sklearn.preprocessing import MinMaxScaler
-
-    np.testing.assert_allclose(z, MinMaxScaler().fit(train).transform([[4.0, 5.0], [8.0, 1.0]]), atol=1e-6)
-    assert TargetScaler(**sc.to_dict()) == sc
-    with pytest.raises(ValueError, match="dominance"):
-        fit_target_scaler(train, ["dominance"])
-
-
-def test_label_encoder_and_class_weights():
-    enc = LabelEncoder.fit(["rock", "pop", "rock", "jazz"])
-    assert enc.classes == ["jazz", "pop", "rock"]
-    assert list(enc.transform(["rock", "jazz"])) == [2, 0]
-    assert enc.inverse_transform([1]) == ["pop"]
-    with pytest.raises(ValueError, match="metal"):
-        enc.transform(["metal"])
-    from sklearn.utils.class_weight import compute_class_weight
-
-    labels = np.array([0, 0, 0, 1, 2, 2])
-    ref = compute_class_weight("balanced", classes=np.array([0, 1, 2]), y=labels)
-    assert list(class_weights(labels).values()) == pytest.approx(list(ref))
-    assert class_weights(np.array([0, 0, 2]), 3)[1] == 0.0
-
-
 def test_chunk_batches_shuffle_cast_and_channel_axis():
     X = np.arange(10 * 2 * 3, dtype=np.float16).reshape(10, 2, 3)
     y = {"class_output": np.arange(10)}
@@ -97,21 +67,18 @@ def test_compile_multitask_schedule_and_callbacks(tmp_path):
     lr = model.optimizer.learning_rate
     assert isinstance(model.optimizer._learning_rate, keras.optimizers.schedules.ExponentialDecay)
     assert float(lr) == pytest.approx(0.01)
-    with pytest.raises(ValueError, match="emotion_output"):
-        compile_multitask(model, loss_weights={"emotion_output": 1.0})
     names = [type(c).__name__ for c in make_callbacks(tmp_path, schedule=True)]
     assert names == ["EarlyStopping", "ModelCheckpoint", "CSVLogger"]
     assert "ReduceLROnPlateau" in [type(c).__name__ for c in make_callbacks(tmp_path, schedule=False)]
+    assert "ReduceLROnPlateau" in [type(c).__name__ for c in make_callbacks(None, schedule="plateau")]
+    assert "ReduceLROnPlateau" not in [type(c).__name__ for c in make_callbacks(None, schedule="exponential")]
 
 
 class _FakeFeatures:
-    """The parts of a FeatureSet that chunk_targets/evaluate use."""
+    """The parts of a FeatureSet that evaluate uses."""
 
     def __init__(self, X, index, tracks):
         self.X, self.index, self.tracks = {"log_mel": X}, index, tracks
-
-    def labels(self, column):
-        return self.tracks.set_index("track_id")[column].loc[self.index["track_id"]].to_numpy()
 
 
 def test_fit_learns_and_evaluate_aggregates_per_track(tmp_path):
@@ -125,14 +92,15 @@ def test_fit_learns_and_evaluate_aggregates_per_track(tmp_path):
     level = np.repeat((genre == "hi").astype(np.float32), per)
     X = rng.random((n_tracks * per, 16, 24), dtype=np.float32) * 0.2 + level[:, None, None] * 0.8
     feats = _FakeFeatures(X, index, tracks)
-    enc, sc = LabelEncoder.fit(genre), fit_target_scaler(tracks, ["valence"])
-    y = chunk_targets(feats, genre_encoder=enc, scaler=sc)
+    heads = Heads({"class_output": ClassEncoder.fit(genre)}, TargetScaler.fit(tracks, ["valence"]))
+    y, sw = heads.encode(tracks.set_index("track_id").loc[index["track_id"]])
     assert y["class_output"].shape == (72,) and y["reg_output"].shape == (72, 1)
+    assert sw["class_output"].tolist() == [1.0] * 72
     keras.utils.set_random_seed(0)
     model = build_crnn((16, 24, 1), n_genres=2, n_targets=1)
     compile_multitask(model, learning_rate=3e-3, decay_steps=None)
     model.fit(ChunkBatches(X, y, batch_size=8, shuffle=True), epochs=12, verbose=0)
-    ev = evaluate(model, feats, genre_encoder=enc, scaler=sc, level="both")
+    ev = evaluate(model, feats, heads, level="both")
     assert ev.metrics["genre_accuracy"] == 1.0
     assert ev.metrics["mae_valence"] < 1.0 and ev.metrics["ccc_valence"] > 0.8
     assert "chunk_genre_accuracy" in ev.metrics

@@ -11,9 +11,13 @@ from conftest import write_tone
 
 from mer_helpers import experiments as ex
 from mer_helpers.cache import ExtractionReport, FeatureSet
+from mer_helpers.evaluation import average_predictions
 from mer_helpers.features import FeatureConfig
-from mer_helpers.models import build_model
-from mer_helpers.training import LabelEncoder, fit_target_scaler
+from mer_helpers.labels import ClassEncoder, HeadPlan, Heads, TargetScaler
+from mer_helpers.models import build_ensemble, build_model
+from mer_helpers.pipeline import Splits, fit, prepare
+from mer_helpers.recipe import get_recipe
+from mer_helpers.training import data_parallel, use_mixed_precision
 
 SHAPE = (16, 20)
 GENRES = ["a", "b", "c"]
@@ -53,17 +57,16 @@ def _tracks(n: int, *, seed: int = 0) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def splits() -> ex.Splits:
+def splits() -> Splits:
     tracks = _tracks(36)
     parts = {"train": tracks.iloc[:24], "val": tracks.iloc[24:30], "test": tracks.iloc[30:]}
     fs = {p: _featureset(df, seed=i) for i, (p, df) in enumerate(parts.items())}
-    return ex.Splits(
-        fs["train"],
-        fs["val"],
-        fs["test"],
-        LabelEncoder.fit(tracks["genre"]),
-        fit_target_scaler(parts["train"], ["valence", "arousal"]),
-    )
+    heads = Heads({"class_output": ClassEncoder.fit(tracks["genre"])},
+                  TargetScaler.fit(parts["train"], ["valence", "arousal"]))
+    plan = HeadPlan(tracks, ["regression", "genre"], ["valence", "arousal"], pd.DataFrame())
+    recipe = get_recipe("quick", backbone="cnn2d", model_options={"filters": (4, 8), "dense_units": 8}, epochs=2,
+                        batch_size=6, split_group=None)
+    return Splits(fs["train"], fs["val"], fs["test"], heads, plan, recipe, tracks)
 
 
 @pytest.fixture(scope="module")
@@ -90,17 +93,9 @@ def audio_tracks(tmp_path_factory) -> pd.DataFrame:
 QUICK = FeatureConfig(n_mels=24, hop_length=2944, n_frames=38)
 
 
-def test_prepare_splits_fits_everything_on_training_tracks_only(audio_tracks, tmp_path):
-    sp = ex.prepare_splits(
-        audio_tracks,
-        QUICK,
-        kinds=("log_mel", "mfcc"),
-        val_size=0.2,
-        test_size=0.2,
-        emotion_column="emotion",
-        cache_dir=tmp_path,
-        n_jobs=1,
-    )
+def test_prepare_fits_everything_on_training_tracks_only(audio_tracks, tmp_path):
+    recipe = get_recipe("quick", features=QUICK, val_size=0.2, test_size=0.2, min_class_tracks=3)
+    sp = prepare(audio_tracks, recipe, kinds=("log_mel", "mfcc"), cache_dir=tmp_path, n_jobs=1)
     ids = {p: set(getattr(sp, p).tracks["track_id"]) for p in ("train", "val", "test")}
     assert ids["train"].isdisjoint(ids["val"]) and ids["train"].isdisjoint(ids["test"])
     artists = {p: set(audio_tracks.set_index("track_id").loc[sorted(v), "artist"]) for p, v in ids.items()}
@@ -108,17 +103,17 @@ def test_prepare_splits_fits_everything_on_training_tracks_only(audio_tracks, tm
     train_rows = audio_tracks[audio_tracks["track_id"].isin(ids["train"])]
     assert sp.scaler.data_max == pytest.approx(train_rows[["valence", "arousal"]].max().tolist())
     assert sp.scaler.data_min == pytest.approx(train_rows[["valence", "arousal"]].min().tolist())
+    # class weights from the training tracks' emotions only (balanced)
+    codes = sp.emotion_encoder.transform(train_rows["emotion"])
+    counts = np.bincount(codes, minlength=2)
+    np.testing.assert_allclose(sp.heads.weights["emotion_output"], len(codes) / (2 * counts))
     # MFCCs standardised with training statistics: mean 0 / std 1 per coefficient on train (not on val)
     M = sp.train.X["mfcc"]
     np.testing.assert_allclose(M.mean(axis=(0, 2)), 0, atol=1e-3)
     np.testing.assert_allclose(M.std(axis=(0, 2)), 1, atol=1e-2)
     assert sp.input_shape("mfcc") == (QUICK.n_mfcc, QUICK.n_frames, 1)
-    assert sp.head_widths(["class_output", "reg_output", "emotion_output"]) == {
-        "n_genres": 3,
-        "n_targets": 2,
-        "n_emotions": 2,
-    }  # no dominance column
-    with pytest.raises(ValueError, match="unknown head"):
+    assert sp.head_widths() == {"n_genres": 3, "n_targets": 2, "n_emotions": 2}  # no dominance column
+    with pytest.raises(ValueError, match="not available"):
         sp.head_widths(["genre"])
 
 
@@ -135,13 +130,7 @@ def test_subsample_training_keeps_whole_tracks_and_leaves_val_test(splits):
 
 def test_run_compare_and_test_once(splits):
     keras.utils.set_random_seed(0)
-    runs = ex.single_vs_multitask(
-        splits,
-        heads=("class_output", "reg_output"),
-        epochs=2,
-        batch_size=16,
-        model_options={"filters": (4, 8), "dense_units": 8},
-    )
+    runs = ex.single_vs_multitask(splits, heads=("class_output", "reg_output"))
     assert [r.name for r in runs] == ["single: class_output", "single: reg_output", "multitask"]
     table = ex.compare(runs)
     assert list(table.index) == [r.name for r in runs]
@@ -162,16 +151,25 @@ def test_run_compare_and_test_once(splits):
         ex.test_once(runs[2], splits)
 
 
+def test_seeds_give_a_spread_and_mean_sd_summarises_it(splits):
+    runs = ex.single_vs_multitask(splits, splits.recipe.replace(epochs=1), seeds=(0, 1))
+    table = ex.compare(runs)
+    names = ["single: reg_output", "single: class_output", "multitask"]
+    assert table["seed"].tolist() == [0, 0, 0, 1, 1, 1] and list(table.index) == names * 2
+    with pytest.raises(ValueError, match="two heads"):
+        ex.single_vs_multitask(splits, heads=("class_output",))
+    summary = ex.mean_sd(table, "run", ["genre_accuracy"])
+    acc = table.loc["multitask", "genre_accuracy"]
+    assert summary.loc["multitask", "genre_accuracy"] == pytest.approx(acc.mean())
+    assert summary.loc["multitask", "genre_accuracy_sd"] == pytest.approx(acc.std(ddof=1))
+    assert summary.loc["multitask", "n"] == 2
+
+
 def test_lambda_sweep_sets_the_loss_weight(splits):
-    runs = ex.lambda_sweep(
-        splits,
-        lambdas=(0.0, 3.0),
-        epochs=1,
-        batch_size=6,  # 18 val chunks: equal batches
-        model_options={"filters": (4,), "dense_units": 8},
-    )
+    runs = ex.lambda_sweep(splits, lambdas=(0.0, 3.0), recipe=splits.recipe.replace(epochs=1),
+                           weighted_head="class_output")  # batches of 6: 18 val chunks, equal batches
     assert [r.params["lambda"] for r in runs] == [0.0, 3.0]
-    # loss = mse + λ·cross-entropy, reported per head in the history: check the total is the weighted sum
+    # loss = regression loss + λ·cross-entropy, reported per head: the total is the weighted sum
     for r, lam in zip(runs, (0.0, 3.0), strict=True):
         h = r.history
         total = h["val_reg_output_loss"][-1] + lam * h["val_class_output_loss"][-1]
@@ -183,16 +181,9 @@ def test_lambda_sweep_sets_the_loss_weight(splits):
 def test_data_scarcity_curve_compares_transfer_and_scratch(splits):
     keras.utils.set_random_seed(0)
     source = build_model("cnn2d", (*SHAPE, 1), n_genres=3, filters=(4,), dense_units=8)
-    ex.train(source, splits, epochs=1, batch_size=16)
-    table, runs = ex.data_scarcity_curve(
-        source,
-        splits,
-        heads=("reg_output",),
-        fractions=(0.5, 1.0),
-        frozen_epochs=1,
-        finetune_epochs=1,
-        batch_size=16,
-    )
+    fit(source, splits, splits.recipe.replace(epochs=1))
+    table, runs = ex.data_scarcity_curve(source, splits, splits.recipe.replace(epochs=2), heads=("reg_output",),
+                                         fractions=(0.5, 1.0), frozen_epochs=1)
     assert list(zip(table["fraction"], table["method"], strict=True)) == [
         (0.5, "transfer"),
         (0.5, "scratch"),
@@ -220,25 +211,25 @@ def test_build_ensemble_averages_member_heads(splits):
         for _ in range(2)
     ]
     members.append(build_model("lstm", (*SHAPE, 1), n_genres=3, lstm_units=(8,), dense_units=8))
-    ens = ex.build_ensemble(members)
+    ens = build_ensemble(members)
     assert ens.output_names == ["class_output"]  # the only head all three share
     x = splits.val.X["log_mel"][:5, ..., None]
     mean = np.mean([np.asarray(m(x, training=False)["class_output"]) for m in members], axis=0)
     np.testing.assert_allclose(np.asarray(ens(x, training=False)["class_output"]), mean, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="at least two"):
-        ex.build_ensemble(members[:1])
+        build_ensemble(members[:1])
     with pytest.raises(ValueError, match="same inputs"):
-        ex.build_ensemble([members[0], build_model("cnn2d", (8, 20, 1), n_genres=3)])
+        build_ensemble([members[0], build_model("cnn2d", (8, 20, 1), n_genres=3)])
 
 
 def test_average_predictions_aligns_tracks():
     a = (np.array(["x", "y"]), {"reg_output": np.array([[1.0], [3.0]]), "class_output": np.eye(2)})
     b = (np.array(["y", "x"]), {"reg_output": np.array([[5.0], [3.0]])})
-    ids, out = ex.average_predictions([a, b])
+    ids, out = average_predictions([a, b])
     assert list(ids) == ["x", "y"] and list(out) == ["reg_output"]
     np.testing.assert_allclose(out["reg_output"], [[2.0], [4.0]])
     with pytest.raises(ValueError, match="different tracks"):
-        ex.average_predictions([a, (np.array(["x", "z"]), b[1])])
+        average_predictions([a, (np.array(["x", "z"]), b[1])])
 
 
 def test_smote_balances_and_keeps_originals_first():
@@ -263,58 +254,37 @@ def test_kfold_smote_never_sees_validation_or_test_rows(audio_tracks, tmp_path):
     seen = []
 
     def spy(X, y, *, seed):
-        seen.append({row_track[x.tobytes()] for x in X})  # every row is a real chunk: KeyError otherwise
+        seen.append({row_track[x.astype(np.float32).tobytes()] for x in X})  # real chunks only: KeyError otherwise
         return ex.smote_resample(X, y, seed=seed)
 
-    table = ex.kfold_run(
-        audio_tracks,
-        QUICK,
-        label="emotion",
-        n_splits=3,
-        imbalance="smote",
-        resampler=spy,
-        epochs=1,
-        batch_size=8,
-        val_size=0.2,
-        model_options={"filters": (4,), "dense_units": 8},
-        cache_dir=tmp_path,
-        n_jobs=1,
-    )
+    recipe = get_recipe("quick", features=QUICK, backbone="cnn2d", model_options={"filters": (4,), "dense_units": 8},
+                        batch_size=8, val_size=0.2, min_class_tracks=3)
+    table = ex.kfold_run(audio_tracks, recipe, task="emotion", n_splits=3, imbalance="smote", resampler=spy,
+                         cache_dir=tmp_path, n_jobs=1)
     folds = table.attrs["folds"]
     assert len(seen) == len(folds) == len(table) == 3
     for tracks_seen, fold in zip(seen, folds, strict=True):
         assert tracks_seen == set(fold["train"])
         assert tracks_seen.isdisjoint(fold["val"]) and tracks_seen.isdisjoint(fold["test"])
-    assert sorted(t for f in folds for t in f["test"]) == sorted(
-        audio_tracks["track_id"]
-    )  # each track tested once
+    assert sorted(t for f in folds for t in f["test"]) == sorted(audio_tracks["track_id"])  # each tested once
     # SMOTE balanced the training chunks: 2 classes → 2 × majority count
     assert (table["n_train_chunks"] % 2 == 0).all()
-    summary = ex.summarize_folds(table)
-    assert {"emotion_accuracy", "emotion_balanced_accuracy", "emotion_macro_f1"} <= set(summary.index)
+    summary = ex.mean_sd(table, "imbalance")
     acc = table["emotion_accuracy"]
-    assert summary.loc["emotion_accuracy", "mean"] == pytest.approx(acc.mean())
-    assert summary.loc["emotion_accuracy", "std"] == pytest.approx(acc.std(ddof=1))
-    assert summary.loc["emotion_accuracy", "mean ± std"] == f"{acc.mean():.3f} ± {acc.std(ddof=1):.3f}"
-
-
-def test_class_weights_come_from_training_labels(splits):
-    y = {"class_output": np.array([0, 0, 0, 1]), "reg_output": np.zeros((4, 2))}
-    sw = ex._sample_weights(splits, y, ["class_output", "reg_output"])
-    # balanced: n / (n_present_classes · count) → 4 / (2·3) and 4 / (2·1)
-    np.testing.assert_allclose(sw["class_output"], [2 / 3, 2 / 3, 2 / 3, 2.0])
-    np.testing.assert_allclose(sw["reg_output"], 1.0)
+    assert summary.loc["smote", "emotion_accuracy"] == pytest.approx(acc.mean())
+    assert summary.loc["smote", "emotion_accuracy_sd"] == pytest.approx(acc.std(ddof=1))
+    assert {"emotion_balanced_accuracy", "emotion_macro_f1"} <= set(summary.columns)
 
 
 def test_training_option_helpers():
-    with ex.data_parallel() as replicas:
+    with data_parallel() as replicas:
         assert replicas >= 1
         model = build_model("cnn2d", (*SHAPE, 1), n_genres=3, filters=(4,), dense_units=8)
     assert model.output_names == ["class_output"]
     try:
-        assert ex.use_mixed_precision(True) == "mixed_float16"
+        assert use_mixed_precision(True) == "mixed_float16"
     finally:
-        assert ex.use_mixed_precision(False) == "float32"
+        assert use_mixed_precision(False) == "float32"
 
 
 def test_selection_score_is_macro_f1_plus_mean_ccc():

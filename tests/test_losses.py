@@ -98,12 +98,36 @@ def test_fit_data_in_memory_and_streaming_give_the_same_batches():
     np.testing.assert_array_equal(yb["class_output"], [0, 1, 2])
 
 
-def test_demo_run_recipe_is_the_seed_architecture():
-    from mer_helpers.pipeline import DEMO_CONFIG, DEMO_RUN, RunConfig
+def test_cpu_recipe_is_the_reference_architecture():
+    from mer_helpers.recipe import CPU_FEATURES, RECIPES
 
-    assert (DEMO_CONFIG.n_mels, DEMO_CONFIG.n_frames, DEMO_CONFIG.hop_length) == (32, 75, 1472)
-    assert DEMO_RUN.features == DEMO_CONFIG and DEMO_RUN.regression_loss == "ccc" and not DEMO_RUN.spec_augment
-    seed = RunConfig()
-    assert (DEMO_RUN.dropout, DEMO_RUN.recurrent_dropout, DEMO_RUN.dense_dropout) == (
-        seed.dropout, seed.recurrent_dropout, seed.dense_dropout) == (0.3, 0.2, 0.4)
+    cpu, seed = RECIPES["cpu"], RECIPES["seed"]
+    assert (CPU_FEATURES.n_mels, CPU_FEATURES.n_frames, CPU_FEATURES.hop_length) == (32, 75, 1472)
+    assert cpu.features == CPU_FEATURES and cpu.regression_loss == "ccc" and not cpu.spec_augment
+    for key in ("dropout", "recurrent_dropout", "dense_dropout"):
+        assert cpu.model_options[key] == seed.model_options[key]
+    assert (cpu.model_options["dropout"], cpu.model_options["recurrent_dropout"],
+            cpu.model_options["dense_dropout"]) == (0.3, 0.2, 0.4)
     assert seed.regression_loss == "mse" and seed.spec_augment
+
+
+def test_missing_targets_are_left_out_of_every_loss_and_metric():
+    """NaN targets (a track without that label) count nowhere: the values equal those of the rows present."""
+    from mer_helpers.losses import MaskedMSE, masked_mae
+
+    rng = np.random.default_rng(3)
+    t = rng.random((12, 2)).astype(np.float32)
+    p = rng.random((12, 2)).astype(np.float32)
+    t_nan = t.copy()
+    t_nan[:4, 1] = np.nan  # 4 rows lack target 1
+    got = np.asarray(concordance_cc(t_nan, p))
+    assert got[0] == pytest.approx(float(np.asarray(concordance_cc(t[:, :1], p[:, :1]))[0]), abs=1e-5)
+    assert got[1] == pytest.approx(float(np.asarray(concordance_cc(t[4:, 1:], p[4:, 1:]))[0]), abs=1e-5)
+    mse = np.asarray(MaskedMSE().call(t_nan, p))
+    expected = np.where(np.isnan(t_nan), 0, (t_nan - p) ** 2).sum(1) / (~np.isnan(t_nan)).sum(1)
+    np.testing.assert_allclose(mse, expected, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(MaskedMSE().call(t, p)), ((t - p) ** 2).mean(1), rtol=1e-5)  # = MSE
+    mae = np.asarray(masked_mae(t_nan, p))
+    np.testing.assert_allclose(mae, np.where(np.isnan(t_nan), 0, abs(t_nan - p)).sum(1) / (~np.isnan(t_nan)).sum(1),
+                               rtol=1e-5)
+    assert np.isfinite(float(ConcordanceLoss()(t_nan, p)))

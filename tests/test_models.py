@@ -187,18 +187,12 @@ def test_transfer_reuses_trained_weights_then_fine_tunes():
     assert any(not np.allclose(a, b) for a, b in zip(trained, fresh, strict=True))
 
     y = {"emotion_output": rng.integers(0, 4, 24)}
-    data = ChunkBatches(X, y, batch_size=8, shuffle=True, seed=0)
-    two_phase_fit(model, data, ChunkBatches(X, y, batch_size=8), frozen_epochs=1, finetune_epochs=0)
+    data = {"x": ChunkBatches(X, y, batch_size=8, shuffle=True, seed=0),
+            "validation_data": ChunkBatches(X, y, batch_size=8)}
+    two_phase_fit(model, data, frozen_epochs=1, finetune_epochs=0)
     for a, b in zip(backbone.get_weights(), trained, strict=True):  # frozen: heads only (BN statistics too)
         np.testing.assert_array_equal(a, b)
-    result = two_phase_fit(
-        model,
-        data,
-        ChunkBatches(X, y, batch_size=8),
-        frozen_epochs=0,
-        finetune_epochs=1,
-        finetune_learning_rate=1e-3,
-    )
+    result = two_phase_fit(model, data, frozen_epochs=0, finetune_epochs=1, finetune_learning_rate=1e-3)
     assert backbone.trainable and result["phase"] == [1]
     assert any(not np.allclose(a, b) for a, b in zip(backbone.get_weights(), trained, strict=True))
     # the source is untouched

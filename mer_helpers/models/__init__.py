@@ -13,7 +13,8 @@ backbone                seed      architecture (parameters at 128 × 300 × 1 wi
 
 Heads (:mod:`~mer_helpers.models.heads`) are created for the widths given: ``class_output`` (genre softmax),
 ``reg_output`` (linear V/A/D), ``emotion_output`` (emotion softmax). Late fusion of several features is
-:func:`~mer_helpers.models.fusion.build_fusion`; reusing a trained backbone is
+:func:`~mer_helpers.models.fusion.build_fusion`; averaging trained models is
+:func:`~mer_helpers.models.ensemble.build_ensemble`; reusing a trained backbone is
 :mod:`~mer_helpers.models.transfer`.
 
 Everything is pure Keras 3 (``keras.layers``/``keras.ops``), so it runs under ``KERAS_BACKEND=tensorflow``,
@@ -51,6 +52,7 @@ __all__ = [
     "add_heads",
     "head_names",
     "build_fusion",
+    "build_ensemble",
     "crnn_backbone",
     "cnn2d_backbone",
     "lstm_backbone",
@@ -144,4 +146,5 @@ def count_params(model: keras.Model) -> int:
 
 
 # fusion needs BACKBONES and _check_input_shape from this module, so it is imported last
+from mer_helpers.models.ensemble import build_ensemble  # noqa: E402
 from mer_helpers.models.fusion import build_fusion  # noqa: E402

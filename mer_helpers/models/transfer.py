@@ -138,14 +138,14 @@ def set_backbone_trainable(model: keras.Model, trainable: bool = True) -> keras.
 
 def two_phase_fit(
     model: keras.Model,
-    train,
-    validation_data,
+    data: dict,
     *,
     frozen_epochs: int = 5,
     finetune_epochs: int = 10,
     learning_rate: float = 1e-3,
     finetune_learning_rate: float = 1e-4,
     loss_weights=None,
+    regression_loss="mse",
     decay_steps: int | None = None,
     callbacks=None,
     verbose: int = 0,
@@ -156,15 +156,18 @@ def two_phase_fit(
     ----------
     model : keras.Model
         From :func:`transfer_model`.
-    train, validation_data
-        What ``model.fit`` takes (e.g. :class:`mer_helpers.training.ChunkBatches`); validation picks the
-        epochs (early stopping in ``callbacks``), never the test set.
+    data : dict
+        ``model.fit`` keyword arguments with the training and validation data (what
+        :func:`mer_helpers.training.fit_data` returns); validation picks the epochs (early stopping in
+        ``callbacks``), never the test set.
     frozen_epochs, finetune_epochs : int
         Epochs of each phase (0 skips the phase).
     learning_rate, finetune_learning_rate : float
         Adam rates of the two phases (fine-tuning ~10× lower).
     loss_weights : dict or None
         λ per head, as :func:`mer_helpers.training.compile_multitask`.
+    regression_loss : {"mse", "ccc"}
+        Loss of ``reg_output``.
     decay_steps : int or None
         Learning-rate decay per phase (``None``: constant).
     callbacks : callable or list or None
@@ -187,9 +190,10 @@ def two_phase_fit(
         if epochs <= 0:
             continue
         set_backbone_trainable(model, trainable)
-        compile_multitask(model, learning_rate=lr, decay_steps=decay_steps, loss_weights=loss_weights)
+        compile_multitask(model, learning_rate=lr, decay_steps=decay_steps, loss_weights=loss_weights,
+                          regression_loss=regression_loss)
         cbs = callbacks(phase) if callable(callbacks) else callbacks
-        h = model.fit(train, validation_data=validation_data, epochs=epochs, callbacks=cbs, verbose=verbose)
+        h = model.fit(**data, epochs=epochs, callbacks=cbs, verbose=verbose)
         for k, v in h.history.items():
             history.setdefault(k, []).extend(float(x) for x in v)
         phases.extend([phase] * len(next(iter(h.history.values()), [])))

@@ -1,0 +1,497 @@
+"""From a Tracks table's labels to a model's heads and targets, and back.
+
+The table decides the tasks (:func:`plan_heads`): a ``genre`` column → the ``class_output`` head (softmax), an
+``emotion`` column → ``emotion_output`` (softmax, balanced class weights from the training tracks), numeric
+targets (valence / arousal / dominance, FMA's energy / danceability, or any numeric columns named) →
+``reg_output`` (linear, one unit per target, min–max scaled on the training tracks). A table with none of
+them is an error that lists its columns.
+
+Labels that cannot be used are never used silently: values that are not numbers, lie outside the dataset's
+scale or are missing are reported (:func:`mer_helpers.datasets.base.clean_labels`) and masked for their head
+only; a class with fewer tracks than the recipe's ``min_class_tracks`` cannot be split into train / validation
+/ test, so its tracks lose that label (they still train the other heads) and the report says so —
+``label_maps`` merges such a class into another instead. A track with no usable label for any head is dropped.
+
+:class:`Heads` is what is fit on the training tracks (one :class:`ClassEncoder` per classification head, the
+:class:`TargetScaler`, the class weights); it turns chunk labels into training targets and sample weights
+(:meth:`Heads.encode`; a missing label gets weight 0), and it is stored in model bundles.
+
+Notebook: 04_crnn_training.ipynb
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from mer_helpers.errors import DatasetError
+from mer_helpers.recipe import DEFAULT_TARGETS
+
+__all__ = ["ClassEncoder", "TargetScaler", "Heads", "HeadPlan", "plan_heads", "HEAD_COLUMNS", "TASK_HEADS",
+           "class_weights"]
+
+#: Classification head → the Tracks-table column it predicts.
+HEAD_COLUMNS = {"class_output": "genre", "emotion_output": "emotion"}
+#: Task name → head name.
+TASK_HEADS = {"genre": "class_output", "emotion": "emotion_output", "regression": "reg_output"}
+#: The order heads are created in (the reference CRNN's: regression first).
+HEAD_ORDER = ("reg_output", "class_output", "emotion_output")
+
+
+@dataclass(frozen=True)
+class ClassEncoder:
+    """Class names ↔ integer codes for one classification head (sorted names; JSON-friendly).
+
+    Attributes
+    ----------
+    classes : tuple of str
+        Code ``i`` is ``classes[i]``.
+    """
+
+    classes: tuple
+
+    def __post_init__(self):
+        object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"ClassEncoder classes must be unique, got {list(self.classes)}")
+
+    @classmethod
+    def fit(cls, labels) -> "ClassEncoder":
+        """The sorted distinct non-missing labels."""
+        return cls(tuple(sorted(pd.Series(labels).dropna().astype(str).unique().tolist())))
+
+    def transform(self, labels, *, missing: int | None = None) -> np.ndarray:
+        """Labels → codes [n] int64.
+
+        Parameters
+        ----------
+        missing : int or None
+            Code given to missing labels (NaN/None); ``None`` makes a missing label an error.
+
+        Raises
+        ------
+        ValueError
+            An unknown label (or a missing one with ``missing=None``).
+        """
+        lookup = {c: i for i, c in enumerate(self.classes)}
+        s = pd.Series(labels, dtype=object)
+        absent = s.isna().to_numpy()
+        if absent.any() and missing is None:
+            raise ValueError(f"{int(absent.sum())} missing label(s); known classes: {list(self.classes)}")
+        text = s.astype(str)
+        unknown = sorted(set(text[~absent]) - set(lookup))
+        if unknown:
+            raise ValueError(f"unknown class label(s) {unknown[:5]}; known: {list(self.classes)}")
+        codes = np.full(len(s), -1 if missing is None else missing, dtype=np.int64)
+        codes[~absent] = text[~absent].map(lookup).to_numpy(dtype=np.int64)
+        return codes
+
+    def inverse_transform(self, codes) -> list[str]:
+        """Codes → class names."""
+        return [self.classes[int(i)] for i in np.asarray(codes).ravel()]
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+    def to_dict(self) -> dict:
+        return {"classes": list(self.classes)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ClassEncoder":
+        return cls(tuple(d["classes"]))
+
+
+@dataclass(frozen=True)
+class TargetScaler:
+    """Min–max scaling of regression targets to [0, 1] (as ``sklearn.preprocessing.MinMaxScaler``).
+
+    Fit it on **training tracks only** (:meth:`fit`); validation and test values may then fall slightly outside
+    [0, 1]. A constant target uses a range of 1.
+
+    Attributes
+    ----------
+    names : tuple of str
+        Target columns, e.g. ``("valence", "arousal")``.
+    data_min, data_max : tuple of float
+        Per-target minimum and maximum of the training tracks, in native units.
+    """
+
+    names: tuple
+    data_min: tuple
+    data_max: tuple
+
+    def __post_init__(self):
+        object.__setattr__(self, "names", tuple(str(n) for n in self.names))
+        for attr in ("data_min", "data_max"):
+            values = tuple(float(v) for v in np.asarray(getattr(self, attr), dtype=float).ravel())
+            if len(values) != len(self.names):
+                raise ValueError(f"TargetScaler.{attr} has {len(values)} values for {len(self.names)} targets "
+                                 f"{list(self.names)}")
+            if not all(np.isfinite(values)):
+                raise ValueError(f"TargetScaler.{attr} must be finite numbers, got {list(values)}")
+            object.__setattr__(self, attr, values)
+
+    @classmethod
+    def fit(cls, train_tracks: pd.DataFrame, names) -> "TargetScaler":
+        """Per-column min and max of the (training) tracks, ignoring missing values.
+
+        Raises
+        ------
+        DatasetError
+            A column is missing or has no value.
+        """
+        names = list(names)
+        missing = [n for n in names if n not in train_tracks.columns]
+        if missing:
+            raise DatasetError(f"target column(s) {missing} not in the Tracks table (columns: "
+                               f"{list(train_tracks.columns)})")
+        values = train_tracks[names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+        empty = [n for n, col in zip(names, values.T, strict=True) if np.isnan(col).all()]
+        if empty:
+            raise DatasetError(f"target column(s) {empty} have no value in the training tracks")
+        return cls(tuple(names), tuple(np.nanmin(values, axis=0)), tuple(np.nanmax(values, axis=0)))
+
+    def _span(self):
+        lo, hi = np.asarray(self.data_min), np.asarray(self.data_max)
+        return lo, np.where(hi > lo, hi - lo, 1.0)
+
+    def transform(self, values) -> np.ndarray:
+        """Native units [n, k] → [0, 1] space, float32 (NaN stays NaN)."""
+        lo, span = self._span()
+        return ((np.asarray(values, dtype=np.float64) - lo) / span).astype(np.float32)
+
+    def inverse_transform(self, values) -> np.ndarray:
+        """[0, 1] space [..., k] → native units, float64."""
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape[-1] != len(self.names):
+            raise ValueError(f"inverse_transform got {values.shape[-1]} targets per row, the scaler has "
+                             f"{len(self.names)} ({list(self.names)})")
+        lo, span = self._span()
+        return values * span + lo
+
+    def to_dict(self) -> dict:
+        return {"names": list(self.names), "data_min": list(self.data_min), "data_max": list(self.data_max)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TargetScaler":
+        return cls(tuple(d["names"]), tuple(d["data_min"]), tuple(d["data_max"]))
+
+
+def class_weights(codes, n_classes: int) -> np.ndarray:
+    """Balanced class weights ``n / (n_present · count)`` from **training** codes (scikit-learn's "balanced").
+
+    Parameters
+    ----------
+    codes : np.ndarray [shape=(n,)], int
+        Class codes; negative codes (missing labels) are ignored.
+    n_classes : int
+
+    Returns
+    -------
+    np.ndarray [shape=(n_classes,)], float64
+        Classes absent from ``codes`` get weight 0 (they cannot be learnt from this split).
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    codes = codes[codes >= 0]
+    counts = np.bincount(codes, minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    w = np.zeros(n_classes)
+    if present.any():
+        w[present] = len(codes) / (present.sum() * counts[present])
+    return w
+
+
+@dataclass(frozen=True)
+class Heads:
+    """The heads of one model and what maps labels to their targets (fit on the training tracks).
+
+    Attributes
+    ----------
+    encoders : dict[str, ClassEncoder]
+        One per classification head (``class_output`` → genre, ``emotion_output`` → emotion).
+    scaler : TargetScaler or None
+        The ``reg_output`` head's targets and their training min/max.
+    weights : dict[str, tuple of float]
+        Balanced class weights per classification head, from the training tracks (heads without class
+        weighting are absent).
+    """
+
+    encoders: dict = field(default_factory=dict)
+    scaler: TargetScaler | None = None
+    weights: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        bad = [h for h in self.encoders if h not in HEAD_COLUMNS]
+        if bad:
+            raise ValueError(f"Heads.encoders names unknown head(s) {bad}; classification heads are "
+                             f"{list(HEAD_COLUMNS)}")
+        if not self.encoders and self.scaler is None:
+            raise ValueError("Heads needs at least one head (an encoder or a scaler)")
+
+    @property
+    def names(self) -> list[str]:
+        """Head names in creation order."""
+        have = set(self.encoders) | ({"reg_output"} if self.scaler is not None else set())
+        return [h for h in HEAD_ORDER if h in have]
+
+    @property
+    def widths(self) -> dict[str, int]:
+        """``build_model`` keyword arguments, e.g. ``{"n_genres": 4, "n_emotions": 8}``."""
+        out = {}
+        if self.scaler is not None:
+            out["n_targets"] = len(self.scaler.names)
+        if "class_output" in self.encoders:
+            out["n_genres"] = len(self.encoders["class_output"])
+        if "emotion_output" in self.encoders:
+            out["n_emotions"] = len(self.encoders["emotion_output"])
+        return out
+
+    @property
+    def genres(self) -> list[str] | None:
+        enc = self.encoders.get("class_output")
+        return list(enc.classes) if enc else None
+
+    @property
+    def emotions(self) -> list[str] | None:
+        enc = self.encoders.get("emotion_output")
+        return list(enc.classes) if enc else None
+
+    @property
+    def targets(self) -> list[str]:
+        return list(self.scaler.names) if self.scaler is not None else []
+
+    def columns(self) -> list[str]:
+        """Label columns the heads read."""
+        return [HEAD_COLUMNS[h] for h in self.encoders] + self.targets
+
+    def select(self, heads) -> "Heads":
+        """The same mapping restricted to ``heads`` (e.g. a single-task model)."""
+        heads = list(heads)
+        bad = [h for h in heads if h not in self.names]
+        if bad:
+            raise ValueError(f"head(s) {bad} not available; these labels give {self.names}")
+        return Heads({h: e for h, e in self.encoders.items() if h in heads},
+                     self.scaler if "reg_output" in heads else None,
+                     {h: w for h, w in self.weights.items() if h in heads})
+
+    def encode(self, labels: pd.DataFrame, heads=None) -> tuple[dict, dict]:
+        """Training targets and sample weights, one row per row of ``labels``.
+
+        Parameters
+        ----------
+        labels : pandas.DataFrame
+            Rows with the label columns (e.g. one row per chunk, its track's labels).
+        heads : sequence of str or None
+            Heads to encode (default all).
+
+        Returns
+        -------
+        y : dict[str, np.ndarray]
+            ``class_output`` / ``emotion_output`` [n] int64 codes (0 where the label is missing);
+            ``reg_output`` [n, k] float32 in [0, 1] space (NaN where a value is missing: the regression losses
+            of :mod:`mer_helpers.losses` ignore those entries).
+        sample_weight : dict[str, np.ndarray [shape=(n,)], float32]
+            0 where a head's label is missing, the class weight where the head is class-weighted, else 1.
+        """
+        heads = self.names if heads is None else list(heads)
+        y, sw = {}, {}
+        for head in heads:
+            if head == "reg_output":
+                native = labels[list(self.scaler.names)].apply(pd.to_numeric, errors="coerce")
+                y[head] = self.scaler.transform(native.to_numpy(dtype=np.float64))
+                sw[head] = (~np.isnan(y[head]).all(axis=1)).astype(np.float32)
+                continue
+            codes = self.encoders[head].transform(labels[HEAD_COLUMNS[head]], missing=-1)
+            w = np.where(codes >= 0, 1.0, 0.0)
+            if head in self.weights:
+                w = w * np.asarray(self.weights[head])[np.maximum(codes, 0)]
+            y[head] = np.maximum(codes, 0)
+            sw[head] = w.astype(np.float32)
+        return y, sw
+
+    def to_dict(self) -> dict:
+        return {"encoders": {h: e.to_dict() for h, e in self.encoders.items()},
+                "scaler": None if self.scaler is None else self.scaler.to_dict(),
+                "weights": {h: list(map(float, w)) for h, w in self.weights.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Heads":
+        return cls({h: ClassEncoder.from_dict(e) for h, e in (d.get("encoders") or {}).items()},
+                   None if d.get("scaler") is None else TargetScaler.from_dict(d["scaler"]),
+                   {h: tuple(w) for h, w in (d.get("weights") or {}).items()})
+
+
+@dataclass
+class HeadPlan:
+    """What :func:`plan_heads` decided for a Tracks table.
+
+    Attributes
+    ----------
+    tracks : pandas.DataFrame
+        The tracks a run uses: label maps applied, bad values and too-rare classes set to NaN, tracks with
+        no audio or no usable label dropped (same attrs as the input).
+    tasks : list of str
+        ``genre`` / ``emotion`` / ``regression`` in head order.
+    targets : list of str
+        The regression columns (empty without a regression head).
+    report : pandas.DataFrame
+        One row per decision: ``track_id`` (or empty for a class-level note), ``column``, ``value``,
+        ``kind``, ``reason``. Printed by runs, saved as ``labels_report.csv``.
+    """
+
+    tracks: pd.DataFrame
+    tasks: list
+    targets: list
+    report: pd.DataFrame
+
+    @property
+    def heads(self) -> list[str]:
+        return [TASK_HEADS[t] for t in self.tasks]
+
+    @property
+    def stratify(self) -> str | None:
+        """The column the split keeps the mix of: genre, else emotion, else none."""
+        for t in ("genre", "emotion"):
+            if t in self.tasks:
+                return t
+        return None
+
+    def fit(self, train_tracks: pd.DataFrame, *, class_weight=("emotion",)) -> Heads:
+        """Fit the heads' encoders (all of this plan's classes), the target scaler and the class weights on
+        the **training** tracks."""
+        encoders = {TASK_HEADS[t]: ClassEncoder.fit(self.tracks[t]) for t in self.tasks if t != "regression"}
+        scaler = TargetScaler.fit(train_tracks, self.targets) if "regression" in self.tasks else None
+        weights = {}
+        for t in class_weight:
+            head = TASK_HEADS.get(t)
+            if head in encoders:
+                codes = encoders[head].transform(train_tracks[t], missing=-1)
+                weights[head] = tuple(class_weights(codes, len(encoders[head])))
+        return Heads(encoders, scaler, weights)
+
+    def summary(self, max_items: int = 8) -> str:
+        """A few lines: the heads, then the label decisions (first ``max_items`` of each kind)."""
+        lines = [f"heads: {', '.join(f'{t} ({TASK_HEADS[t]})' for t in self.tasks)}"
+                 + (f"; targets {self.targets}" if self.targets else "")]
+        for kind, rows in self.report.groupby("kind", sort=False):
+            lines.append(f"  {kind}: {len(rows)}")
+            for r in rows.head(max_items).itertuples():
+                lines.append(f"    {r.reason}")
+            if len(rows) > max_items:
+                lines.append(f"    ... {len(rows) - max_items} more (see labels_report.csv)")
+        return "\n".join(lines)
+
+
+_REPORT_COLUMNS = ["track_id", "column", "value", "kind", "reason"]
+
+
+def plan_heads(tracks: pd.DataFrame, *, tasks=None, targets=None, min_class_tracks: int = 5,
+               label_maps=None, require_audio: bool = True) -> HeadPlan:
+    """Decide a run's heads from the labels a Tracks table has, and clean the labels they read.
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+        A Tracks table (:func:`mer_helpers.datasets.load`).
+    tasks : sequence of {"genre", "emotion", "regression"} or None
+        ``None``: every task the table has labels for.
+    targets : sequence of str or None
+        Regression columns; ``None``: those of :data:`mer_helpers.recipe.DEFAULT_TARGETS` the table has.
+    min_class_tracks : int
+        Classes with fewer tracks lose their label (module docstring).
+    label_maps : dict or None
+        ``{column: {old: new}}`` applied first (merge classes).
+    require_audio : bool
+        Drop tracks whose ``path`` is missing (they cannot give features), with a report.
+
+    Returns
+    -------
+    HeadPlan
+
+    Raises
+    ------
+    DatasetError
+        The table has no usable label for any head, a task asked for has no labels, or a target column is
+        missing or not numeric; the message lists the table's columns.
+
+    Notebook: 04_crnn_training.ipynb
+    """
+    from mer_helpers.datasets.base import clean_labels
+
+    df = tracks.copy()
+    df.attrs = dict(tracks.attrs)
+    report: list[tuple] = []
+    columns = list(df.columns)
+    name = df.attrs.get("dataset", "the Tracks table")
+    for col, mapping in (label_maps or {}).items():
+        if col not in df:
+            raise DatasetError(f"label_maps names column {col!r}, which {name} lacks (columns: {columns})")
+        mapping = {str(k): v for k, v in dict(mapping).items()}
+        df[col] = df[col].map(lambda v: mapping.get(str(v), v) if pd.notna(v) else v)
+    if require_audio and "path" in df:
+        gone = df["path"].isna()
+        for tid in df.loc[gone, "track_id"]:
+            report.append((str(tid), "path", "", "no_audio", f"{tid}: no audio file, track not used"))
+        df = df[~gone]
+
+    wanted = None if tasks is None else list(tasks)
+    if targets is not None:
+        targets = [targets] if isinstance(targets, str) else list(targets)
+        lost = [t for t in targets if t not in df.columns]
+        if lost:
+            raise DatasetError(f"target column(s) {lost} are not in {name} (columns: {columns})")
+    candidates = list(targets) if targets is not None else [c for c in DEFAULT_TARGETS if c in df.columns]
+    class_cols = [c for c in ("genre", "emotion") if c in df.columns]
+    df, problems = clean_labels(df, class_cols + candidates)
+    for r in problems.itertuples():
+        report.append((str(r.track_id), r.column, str(r.value), r.kind, f"{r.track_id}: {r.reason}"))
+
+    chosen = []
+    for task in ("regression", "genre", "emotion"):
+        if wanted is not None and task not in wanted:
+            continue
+        if task == "regression":
+            usable = [c for c in candidates if df[c].notna().any()]
+            empty = [c for c in candidates if c not in usable]
+            if targets is not None and empty:
+                raise DatasetError(f"target column(s) {empty} of {name} have no usable numeric value")
+            if usable:
+                candidates = usable
+                chosen.append(task)
+            elif wanted is not None:
+                raise DatasetError(f"task 'regression' needs numeric label columns (e.g. valence, arousal); "
+                                   f"{name} has none usable (columns: {columns}); name them with targets=")
+            continue
+        if task not in df.columns:
+            if wanted is not None:
+                raise DatasetError(f"task {task!r} needs a {task!r} column; {name} has columns {columns}")
+            continue
+        counts = df[task].value_counts()
+        rare = counts[counts < min_class_tracks]
+        for cls, n in rare.items():
+            report.append(("", task, str(cls), "rare_class",
+                           f"{task} {cls!r} has {n} track(s) (< min_class_tracks={min_class_tracks}): they "
+                           f"keep no {task} label (merge it with label_maps={{'{task}': {{'{cls}': ...}}}})"))
+        df.loc[df[task].isin(rare.index), task] = np.nan
+        if df[task].nunique() >= 2:
+            chosen.append(task)
+        elif wanted is not None:
+            raise DatasetError(f"task {task!r}: fewer than 2 classes with at least {min_class_tracks} tracks "
+                               f"in {name} ({counts.to_dict()})")
+    if not chosen:
+        raise DatasetError(f"{name} has no label a head can learn: no 'genre' or 'emotion' column with two "
+                           f"classes of at least {min_class_tracks} tracks and no numeric target "
+                           f"({', '.join(DEFAULT_TARGETS)}); its columns are {columns}. Name numeric "
+                           "columns with targets=[...] (mer train --targets ...)")
+    used = [t for t in chosen if t != "regression"] + (candidates if "regression" in chosen else [])
+    unlabelled = df[used].isna().all(axis=1)
+    for tid in df.loc[unlabelled, "track_id"]:
+        report.append((str(tid), ",".join(used), "", "no_label", f"{tid}: no usable label for any head, "
+                                                                 "track not used"))
+    df = df[~unlabelled].reset_index(drop=True)
+    df.attrs = dict(tracks.attrs)
+    order = [t for t in ("regression", "genre", "emotion") if t in chosen]
+    return HeadPlan(df, order, candidates if "regression" in chosen else [],
+                    pd.DataFrame(report, columns=_REPORT_COLUMNS))

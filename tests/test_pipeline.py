@@ -1,0 +1,209 @@
+"""The training core: heads follow the labels of every dataset kind, one recipe runs every entry point, the same
+seed gives the same metrics, and the library has no global side effects."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from mer_helpers import datasets
+from mer_helpers.errors import DatasetError
+from mer_helpers.features import FeatureConfig
+from mer_helpers.labels import plan_heads
+from mer_helpers.recipe import get_recipe
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures" / "datasets"
+#: 1 s chunks of 16 mels x 10 frames: a run takes seconds.
+TINY = FeatureConfig(n_mels=16, hop_length=2205, n_frames=10, chunk_seconds=1.0)
+#: Each loader's fixture and the heads its labels give.
+KINDS = {
+    "gtzan": ("gtzan_wav", ["genre"]),
+    "deam": ("deam", ["regression", "genre"]),
+    "emomusic": ("emomusic", ["regression"]),
+    "pmemo": ("pmemo", ["regression"]),
+    "fma": ("fma", ["regression", "genre"]),
+    "emotify": ("emotify", ["genre", "emotion"]),
+    "folder": ("folder_labels", ["genre"]),
+}
+
+
+def tiny_recipe(**changes):
+    return get_recipe("quick", features=TINY, min_class_tracks=3, val_size=0.25, test_size=0.25, batch_size=8,
+                      **changes)
+
+
+def grown(name: str, root: Path, n: int = 16) -> pd.DataFrame:
+    """The loader's Tracks table read from its fixture, grown to ``n`` tracks with short synthetic audio.
+
+    Every column, label kind, missing-value pattern and ``attrs`` (dataset name, native scales) come from the
+    real loader; only the number of tracks (the fixtures hold 1–7) and the audio are made up, so a split into
+    train / validation / test is possible.
+    """
+    folder, _ = KINDS.get(name, (name, None))
+    base = datasets.load(name, FIXTURES / folder)
+    rng = np.random.default_rng(len(name))
+    rows = []
+    for i in range(n):
+        row = base.iloc[i % len(base)].copy()
+        row["track_id"] = f"{row['track_id']}~{i}"
+        for col in ("genre", "emotion"):
+            if col in base and base[col].notna().any():
+                classes = sorted(base[col].dropna().unique())[:3]
+                row[col] = classes[i % len(classes)]
+        for col, (lo, hi) in base.attrs.get("scales", {}).items():
+            if col in row and pd.notna(row[col]):
+                row[col] = float(rng.uniform(lo, hi))
+        if "artist" in base:
+            row["artist"] = f"artist{i}"
+        path = root / f"{name}_{i}.wav"
+        t = np.arange(int(2.2 * 22050)) / 22050
+        sf.write(str(path), (0.3 * np.sin(2 * np.pi * (200 + 150 * (i % 3)) * t)).astype(np.float32), 22050)
+        row["path"] = str(path)
+        rows.append(row)
+    df = pd.DataFrame(rows).reset_index(drop=True)
+    df.attrs = dict(base.attrs)
+    return df
+
+
+@pytest.mark.parametrize("name", list(KINDS))
+def test_heads_follow_the_labels_of_each_dataset_kind(name, tmp_path):
+    plan = plan_heads(grown(name, tmp_path, n=12), min_class_tracks=3)
+    assert plan.tasks == KINDS[name][1]
+    if name == "fma":  # Echo Nest features exist for a subset only: the rest is masked, not dropped
+        assert plan.targets == ["valence", "energy", "danceability"]
+        assert plan.tracks["valence"].isna().any() and plan.tracks["genre"].notna().all()
+    if name in ("deam", "emomusic", "pmemo"):
+        assert plan.targets == ["valence", "arousal"]
+
+
+def test_a_table_without_labels_is_an_error_listing_its_columns():
+    tracks = datasets.load("mtg_jamendo", FIXTURES / "mtg_jamendo")
+    with pytest.raises(DatasetError, match="no label a head can learn") as err:
+        plan_heads(tracks)
+    assert "'artist'" in str(err.value) and "targets" in str(err.value)
+    with pytest.raises(DatasetError, match="task 'genre' needs a 'genre' column"):
+        plan_heads(datasets.load("pmemo", FIXTURES / "pmemo"), tasks=["genre"])
+
+
+def test_rare_classes_lose_that_label_only_and_are_reported(tmp_path):
+    tracks = grown("emotify", tmp_path, n=20)
+    tracks.loc[:2, "emotion"] = "amazement"  # 3 tracks: too rare to be in train, validation and test
+    plan = plan_heads(tracks, min_class_tracks=5)
+    assert "amazement" not in set(plan.tracks["emotion"].dropna())
+    assert len(plan.tracks) == 20 and plan.tracks.loc[:2, "genre"].notna().all()  # they still train genre
+    rare = plan.report[plan.report["kind"] == "rare_class"]
+    assert rare["value"].tolist() == ["amazement"] and "label_maps" in rare["reason"].iloc[0]
+    merged = plan_heads(tracks, min_class_tracks=5, label_maps={"emotion": {"amazement": "calmness"}})
+    assert "amazement" not in set(merged.tracks["emotion"]) and merged.report.empty
+
+
+def test_asked_for_targets_must_exist(tmp_path):
+    tracks = grown("emotify", tmp_path, n=8)
+    plan = plan_heads(tracks, targets=["calmness", "power"], min_class_tracks=2)
+    assert plan.targets == ["calmness", "power"] and "regression" in plan.tasks
+    with pytest.raises(DatasetError, match="valence"):
+        plan_heads(tracks, targets=["valence"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(KINDS))
+def test_mer_train_trains_every_head_a_dataset_supports(name, tmp_path, monkeypatch, capsys):
+    """`mer train DATASET` on each loader's table: exit 0, the heads its labels support, metrics per head in the
+    dataset's native scale, and a bundle that predicts."""
+    from mer_helpers.cli import main
+    from mer_helpers.predict import ModelBundle, predict_file
+
+    tracks = grown(name, tmp_path, n=16)
+    monkeypatch.setattr(datasets, "load", lambda *a, **k: tracks)
+    out = tmp_path / "run"
+    code = main(["train", name, "--out", str(out), "--recipe", "quick", "--n-jobs", "1", "--no-progress",
+                 "--cache-dir", str(tmp_path / "cache"), "--set", "features.n_mels=16", "--set",
+                 "features.hop_length=2205", "--set", "features.n_frames=10", "--set", "features.chunk_seconds=1.0",
+                 "--set", "val_size=0.25", "--set", "test_size=0.25", "--batch-size", "8"])
+    stdout = capsys.readouterr().out
+    assert code == 0, stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    tasks = KINDS[name][1]
+    for task in ("genre", "emotion"):
+        assert (f"{task}_macro_f1" in metrics) == (task in tasks)
+        if task in tasks:
+            for key in ("accuracy", "balanced_accuracy", "roc_auc_ovr"):
+                assert f"{task}_{key}" in metrics
+            assert f"{task} " in stdout
+    bundle = ModelBundle.load(out / "model")
+    assert bundle.recipe.name.startswith("quick") and bundle.dataset == tracks.attrs["dataset"]
+    pred = predict_file(tracks["path"].iloc[0], bundle)
+    if "regression" in tasks:
+        for t in bundle.target_names:
+            assert f"ccc_{t}" in metrics and f"spearman_{t}" in metrics and f"rmse_{t}" in metrics
+            lo, hi = tracks.attrs["scales"][t]
+            span = hi - lo
+            assert lo - span <= pred.targets[t] <= hi + span  # native units (PMEmo: 0–1, not 1–9)
+    assert (pred.genres != []) == ("genre" in tasks) and (pred.emotion is not None) == ("emotion" in tasks)
+    assert json.loads((out / "recipe.json").read_text())["features"]["n_mels"] == 16
+
+
+def test_cli_prints_errors_not_tracebacks(tmp_path, capsys):
+    from mer_helpers.cli import main
+
+    code = main(["train", "mtg_jamendo", "--data-dir", str(FIXTURES / "mtg_jamendo"), "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 1 and "\nmer: error: " in err and "no label a head can learn" in err and "Traceback" not in err
+    code = main(["train", "gtzan", "--set", "epochs=zero", "--print-recipe"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Recipe.epochs" in err
+    code = main(["train", "gtzan", "--backbone", "vgg99", "--print-recipe"])
+    assert code == 1 and "backbone" in capsys.readouterr().err
+
+
+def test_print_recipe_shows_the_values_a_run_uses(capsys):
+    from mer_helpers.cli import main
+
+    assert main(["train", "gtzan", "--epochs", "3", "--set", "model_options.dropout=0.1", "--print-recipe"]) == 0
+    out = capsys.readouterr().out
+    assert "epochs            3" in out and "'dropout': 0.1" in out and "32 mels x 75 frames" in out
+
+
+@pytest.mark.slow
+def test_same_seed_same_metrics_and_no_global_side_effects(tmp_path, monkeypatch):
+    """Two runs with one seed give identical metrics apart from timings; the run never switches matplotlib's
+    backend (notebook figures would go blank)."""
+    import matplotlib
+
+    from mer_helpers import pipeline
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("library code called matplotlib.use()")
+
+    monkeypatch.setattr(matplotlib, "use", refuse)
+    tracks = grown("gtzan", tmp_path, n=16)
+    runs = [pipeline.run(tracks, tmp_path / f"run{i}", tiny_recipe(epochs=2), cache_dir=tmp_path / "cache",
+                         n_jobs=1, verbose=False) for i in range(2)]
+    a, b = ({k: v for k, v in m.items() if not k.startswith("seconds_")} for m in runs)
+    assert a == b and "genre_accuracy" in a
+    assert (tmp_path / "run0" / "confusion_matrix.png").stat().st_size > 0
+
+
+def test_light_modules_do_not_import_keras():
+    code = ("import sys; import mer_helpers.training, mer_helpers.recipe, mer_helpers.labels, mer_helpers.pipeline, "
+            "mer_helpers.evaluation, mer_helpers.cache, mer_helpers.datasets, mer_helpers.cli, mer_helpers.paths; "
+            "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert res.stdout.strip() == "[]", res.stderr
+
+
+def test_cli_hides_the_tensorflow_banner(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "mer_helpers", "predict", str(tmp_path / "x.wav"), "--model",
+                          str(tmp_path / "nothing")], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert res.returncode == 1
+    assert res.stderr.startswith("mer: error: model bundle"), res.stderr
+    for noise in ("absl", "cuda", "cpu_feature_guard", "oneDNN"):
+        assert noise not in res.stderr
