@@ -61,26 +61,10 @@ def _positive_float(text: str) -> float:
 
 
 def _quiet_keras() -> None:
-    """Import Keras (and TensorFlow) with their C++ start-up lines hidden.
+    """Import Keras with TensorFlow's start-up banner hidden (:func:`mer_helpers.backend.import_keras`)."""
+    from mer_helpers.backend import import_keras
 
-    TensorFlow writes "Could not find cuda drivers…", the CPU-feature note and absl's "All log messages before
-    absl::InitializeLog()…" straight to file descriptor 2 while it is imported, below Python and whatever
-    ``TF_CPP_MIN_LOG_LEVEL`` says; they would bury the CLI's own messages. So stderr's descriptor points to
-    /dev/null for the length of the import and is restored right after (nothing else is changed).
-    """
-    if "keras" in sys.modules:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import keras  # noqa: F401
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    import_keras()
 
 
 def _check_output(path) -> None:
