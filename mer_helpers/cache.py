@@ -3,11 +3,19 @@
 :func:`extract_features` computes the chunk features of every track in a Tracks table — in parallel with joblib,
 with a tqdm progress bar — and stores one ``.npy`` file per track, kind and augmentation copy under::
 
-    <cache_dir>/<FeatureConfig.key()>[-hop<h>]/<kind>/<file id>[-aug<k>-<augment id>].npy
+    <cache_dir>/<FeatureConfig.key()>-v<FEATURE_CODE_VERSION>[-hop<h>]/<kind>/<file id>[-aug<k>-<augment id>].npy
+                                                                               ... .json  (its sidecar)
 
 The file id hashes the audio file's absolute path, size and modification time, so an edited file is recomputed and an
-unchanged one is reused on the next run. Arrays are stored as float16 (half the disk and memory; the normalised
-log-mel needs no more precision) and read back memory-mapped.
+unchanged one is reused on the next run; :data:`mer_helpers.features.FEATURE_CODE_VERSION` is in the key, so a
+changed extractor never serves arrays of the old one. Arrays are stored as float16 (half the disk and memory; the
+normalised log-mel needs no more precision) and read back memory-mapped.
+
+Every entry is an ``.npy`` plus a JSON sidecar (chunk count, padding, truncation), each written to a temporary file
+and renamed into place, the sidecar last: two runs sharing a cache, or a run killed half-way, never leave an entry
+that looks complete. Entries are checked when read (a cut ``.npy``, an empty or missing sidecar, a wrong shape,
+NaN/inf values): a damaged one is recomputed and listed in the report (``n_repaired``). Features that are not finite
+are never cached: that file is skipped with its reason.
 
 A file that cannot be read is skipped and listed in the returned report with its reason — the run never dies on one
 bad file and nothing is dropped silently.
@@ -18,6 +26,7 @@ Notebook: 04_crnn_training.ipynb
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import time
@@ -27,16 +36,31 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mer_helpers.audio import load_audio
-from mer_helpers.errors import MerError
-from mer_helpers.features import FeatureConfig, chunk_features, feature_shape
+from mer_helpers.audio import decode_audio
+from mer_helpers.errors import AudioError, MerError
+from mer_helpers.features import FEATURE_CODE_VERSION, FeatureConfig, chunk_features, feature_shape
+from mer_helpers.files import atomic_write_bytes
 
-__all__ = ["extract_features", "FeatureSet", "ExtractionReport", "default_cache_dir", "file_id"]
+__all__ = ["extract_features", "FeatureSet", "ExtractionReport", "default_cache_dir", "file_id", "cache_root"]
+
+#: Layout version of a cache entry's sidecar.
+_SIDECAR_FORMAT = 1
+_REPORT_COLUMNS = ["track_id", "path", "reason"]
+#: At most this many files to compute run in this process: starting joblib workers takes longer.
+_SERIAL_MAX_JOBS = 2
+
+
+def cache_root(config: FeatureConfig, cache_dir=None, *, hop_seconds: float | None = None) -> Path:
+    """The folder holding the entries of one configuration: its key, the feature-code version and the hop."""
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return root / (f"{config.key()}-v{FEATURE_CODE_VERSION}" + ("" if hop_seconds is None else f"-hop{hop_seconds:g}"))
 
 
 def default_cache_dir() -> Path:
-    """``$MER_CACHE_DIR`` if set, else ``data/.cache`` (relative to the working directory)."""
-    return Path(os.environ.get("MER_CACHE_DIR", Path("data") / ".cache"))
+    """``$MER_CACHE_DIR`` if set, else ``<project home>/data/.cache`` (:func:`mer_helpers.paths.cache_dir`)."""
+    from mer_helpers.paths import cache_dir
+
+    return cache_dir()
 
 
 def file_id(path) -> str:
@@ -60,25 +84,41 @@ class ExtractionReport:
         Chunk rows returned (all copies).
     seconds : float
         Wall time of the call.
+    n_repaired : int
+        Tracks with a damaged cache entry (cut ``.npy``, empty/missing sidecar, wrong shape, NaN) that was
+        recomputed (they are counted in ``n_computed`` too).
+    repaired : pandas.DataFrame
+        One row per repaired entry: ``track_id``, ``path`` (the audio file), ``reason`` (what was wrong).
+    warnings : pandas.DataFrame
+        Tracks whose features were made but deserve a look: ``track_id``, ``path``, ``reason`` (e.g. a
+        truncated file: its features cover only what decodes).
     """
 
-    skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["track_id", "path", "reason"]))
+    skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_REPORT_COLUMNS))
     n_tracks: int = 0
     n_computed: int = 0
     n_cached: int = 0
     n_chunks: int = 0
     seconds: float = 0.0
+    n_repaired: int = 0
+    repaired: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_REPORT_COLUMNS))
+    warnings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_REPORT_COLUMNS))
 
     @property
     def ok(self) -> bool:
         return len(self.skipped) == 0
 
     def summary(self) -> str:
-        """One paragraph: counts, timing and every skipped file with its reason."""
+        """One paragraph: counts, timing, then every skipped file, repaired entry and warning with its reason."""
         lines = [f"{self.n_tracks} tracks → {self.n_chunks} chunks in {self.seconds:.1f} s "
-                 f"({self.n_computed} computed, {self.n_cached} from cache, {len(self.skipped)} skipped)"]
+                 f"({self.n_computed} computed, {self.n_cached} from cache, {self.n_repaired} repaired, "
+                 f"{len(self.skipped)} skipped)"]
         for row in self.skipped.itertuples():
             lines.append(f"  skipped {row.track_id}: {row.reason}")
+        for row in self.repaired.itertuples():
+            lines.append(f"  repaired {row.track_id}: {row.reason}")
+        for row in self.warnings.itertuples():
+            lines.append(f"  warning {row.track_id}: {row.reason}")
         return "\n".join(lines)
 
 
@@ -126,27 +166,119 @@ def _cache_paths(root: Path, kinds, fid: str, copy: int, aug_id: str) -> dict[st
     return {k: root / k / f"{fid}{suffix}.npy" for k in kinds}
 
 
+def _sidecar(npy: Path) -> Path:
+    return npy.with_suffix(".json")
+
+
+def _truncation_warning(meta: dict) -> str:
+    return (f"the audio file is truncated: it decodes to {meta['seconds']:.2f} s of the "
+            f"{meta['declared_seconds']:.2f} s its header declares, so its features cover only that part (replace "
+            "the file)")
+
+
 def _extract_one(path: str, config: FeatureConfig, kinds: tuple, paths: dict[str, str], hop_seconds,
-                 augment, seed) -> tuple[str, int, bool, str]:
-    """Worker: compute and store one track's features. Returns (status, n_chunks, padded, reason)."""
+                 augment, seed) -> tuple[str, int, bool, str, str]:
+    """Worker: compute and store one track's features. Returns (status, n_chunks, padded, reason, warning)."""
     try:
-        y = load_audio(path, sr=config.sr)
+        decoded = decode_audio(path, sr=config.sr)
+        y = decoded.samples
         padded = len(y) < config.chunk_samples
         if augment is not None:
             y = augment(y, config.sr, rng=np.random.default_rng(seed))
-        feats = chunk_features(y, config, kinds=kinds, hop_seconds=hop_seconds)
+        with np.errstate(over="ignore", invalid="ignore"):  # non-finite results are checked (and refused) below
+            feats = chunk_features(y, config, kinds=kinds, hop_seconds=hop_seconds)
     except Exception as e:  # noqa: BLE001 - a batch never dies on one file: the reason goes to the report
         reason = str(e) if isinstance(e, MerError) else f"{type(e).__name__}: {e} (while processing {path!r})"
-        return "error", 0, False, reason
-    for kind, arr in feats.items():
+        return "error", 0, False, reason, ""
+    stored = {kind: arr.astype(np.float16) for kind, arr in feats.items()}
+    for kind, arr in stored.items():
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        if bad:
+            peak = float(np.max(np.abs(y))) if len(y) else 0.0
+            return "error", 0, False, (
+                f"cannot use audio file {path!r}: its {kind} features are not finite ({bad} of {arr.size} values "
+                f"NaN or inf; peak sample {peak:.3g}"
+                + (", far outside [-1, 1]" if peak > 2 else "")
+                + ") — not cached; re-export the audio as 16-bit PCM or normalise it"), ""
+    meta = {"format": _SIDECAR_FORMAT, "feature_code_version": FEATURE_CODE_VERSION,
+            "n_chunks": int(len(next(iter(stored.values())))), "padded": bool(padded),
+            "truncated": bool(decoded.truncated), "seconds": float(decoded.seconds),
+            "declared_seconds": decoded.declared_seconds}
+    for kind, arr in stored.items():
         target = Path(paths[kind])
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp.npy")
-        np.save(tmp, arr.astype(np.float16))
-        os.replace(tmp, target)  # atomic: a killed run never leaves a half-written cache entry
-    meta = Path(paths[kinds[0]]).with_suffix(".json")
-    meta.write_text(json.dumps({"padded": bool(padded)}))
-    return "computed", len(next(iter(feats.values()))), padded, ""
+        buf = io.BytesIO()
+        np.save(buf, arr)
+        # each part goes to a temporary file renamed into place (atomic), the sidecar last: a reader that finds
+        # the sidecar finds the complete array; a run killed in between leaves an entry that reads as damaged
+        atomic_write_bytes(target, buf.getvalue())
+        atomic_write_bytes(_sidecar(target), json.dumps({**meta, "kind": kind, "shape": list(arr.shape)}).encode())
+    warning = _truncation_warning(meta) if decoded.truncated else ""
+    return "computed", meta["n_chunks"], padded, "", warning
+
+
+def _read_entry(paths: dict[str, Path], config: FeatureConfig):
+    """Check one cache entry (every kind's ``.npy`` and sidecar).
+
+    Returns ``("absent", None, None)`` when nothing of it is there (or some kinds were never computed),
+    ``("damaged", reason, None)`` or ``("ok", arrays, meta)`` with the memory-mapped arrays.
+    """
+    arrays, metas, absent = {}, [], False
+    for kind, npy in paths.items():
+        side = _sidecar(npy)
+        has_npy, has_side = npy.is_file(), side.is_file()
+        if not has_npy and not has_side:
+            absent = True
+            continue
+        if not has_npy:
+            return "damaged", f"{kind} entry {npy.name} is missing (its sidecar is there)", None
+        if not has_side:
+            return "damaged", f"the sidecar {side.name} of {kind}/{npy.name} is missing", None
+        try:
+            meta = json.loads(side.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            what = "empty" if side.stat().st_size == 0 else f"not valid JSON ({e})"
+            return "damaged", f"the sidecar {kind}/{side.name} is {what}", None
+        if (not isinstance(meta, dict) or meta.get("format") != _SIDECAR_FORMAT
+                or meta.get("feature_code_version") != FEATURE_CODE_VERSION
+                or not isinstance(meta.get("padded"), bool) or not isinstance(meta.get("n_chunks"), int)):
+            return "damaged", f"the sidecar {kind}/{side.name} lacks fields or is of another version", None
+        try:
+            arr = np.load(npy, mmap_mode="r")
+        except (ValueError, OSError, EOFError) as e:
+            return "damaged", f"{kind}/{npy.name} is cut or damaged ({e})", None
+        bins, frames = feature_shape(kind, config)
+        if arr.dtype != np.float16 or arr.ndim != 3 or arr.shape[1:] != (bins, frames) or len(arr) < 1:
+            return "damaged", (f"{kind}/{npy.name} holds {arr.dtype} {arr.shape}, expected float16 "
+                               f"(n, {bins}, {frames})"), None
+        if len(arr) != meta["n_chunks"]:
+            return "damaged", (f"{kind}/{npy.name} holds {len(arr)} chunks, its sidecar says "
+                               f"{meta['n_chunks']}"), None
+        if not np.isfinite(arr).all():
+            return "damaged", f"{kind}/{npy.name} holds NaN or inf values", None
+        arrays[kind] = arr
+        metas.append(meta)
+    if absent or not arrays:
+        return "absent", None, None
+    if len({(m["n_chunks"], m["padded"]) for m in metas}) != 1:
+        return "damaged", "its kinds disagree on the chunk count or padding", None
+    return "ok", arrays, metas[0]
+
+
+def _no_audio_reason(expected) -> str:
+    """The skip reason of a row without an audio path, naming the file the loader expected (when it knows)."""
+    if isinstance(expected, str) and expected:
+        return f"no audio file for this track: expected {expected!r}, which does not exist"
+    return ("no audio file for this track: its 'path' in the Tracks table is empty (the loader found no audio "
+            "file for it; `mer datasets validate NAME` lists where it looked)")
+
+
+def _expected_paths(tracks: pd.DataFrame) -> pd.Series:
+    from mer_helpers.datasets.base import expected_paths
+
+    try:
+        return expected_paths(tracks).reset_index(drop=True)
+    except Exception:  # noqa: BLE001 - a table no loader made: no expectation to name
+        return pd.Series([None] * len(tracks), dtype=object)
 
 
 def extract_features(tracks: pd.DataFrame, config: FeatureConfig | None = None, *, kinds=("log_mel",),
@@ -213,27 +345,40 @@ def extract_features(tracks: pd.DataFrame, config: FeatureConfig | None = None, 
     if n_copies and augment is None:
         raise ValueError("n_copies > 0 needs an augment callable")
 
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    root = root / (config.key() + ("" if hop_seconds is None else f"-hop{hop_seconds:g}"))
+    root = cache_root(config, cache_dir, hop_seconds=hop_seconds)
     aug_id = hashlib.sha1(repr(augment).encode()).hexdigest()[:8] if augment is not None else ""
     copies = ([0] if include_original else []) + list(range(1, n_copies + 1))
 
-    skipped, jobs, cached = [], [], []  # jobs/cached: (track position, copy, paths)
-    for pos, (tid, path) in enumerate(zip(tracks["track_id"], tracks["path"])):
+    skipped, repaired, warned = [], [], []
+    jobs, cached = [], []  # jobs: (track position, copy, paths); cached: (pos, copy, paths, arrays, meta)
+    expected = None
+    for pos, (tid, path) in enumerate(zip(tracks["track_id"], tracks["path"], strict=True)):
         if not isinstance(path, (str, os.PathLike)) or not str(path):
-            skipped.append((tid, path, "no audio file for this track (path is empty)"))
+            expected = _expected_paths(tracks) if expected is None else expected
+            skipped.append((tid, path, _no_audio_reason(expected.iloc[pos])))
             continue
         try:
             fid = file_id(path)
         except OSError as e:
-            skipped.append((tid, path, f"cannot read audio file {str(path)!r}: {e.strerror or e}"))
+            why = "no such file (was it moved or deleted after the table was loaded?)" if isinstance(
+                e, FileNotFoundError) else (e.strerror or str(e))
+            skipped.append((tid, path, str(AudioError(path, why))))
             continue
         for copy in copies:
             paths = _cache_paths(root, kinds, fid, copy, aug_id)
-            (cached if all(p.exists() for p in paths.values()) else jobs).append((pos, copy, paths))
+            status, found, meta = _read_entry(paths, config)
+            if status == "ok":
+                cached.append((pos, copy, paths, found, meta))
+                continue
+            if status == "damaged":
+                repaired.append((pos, tid, path, f"damaged cache entry recomputed: {found} (under {root})"))
+            jobs.append((pos, copy, paths))
 
     bar = tqdm(total=len(jobs), desc="features", unit="file", disable=not progress or not jobs)
-    seed_of = (lambda pos, copy: None if copy == 0 else [seed, copy, pos])
+
+    def seed_of(pos, copy):
+        return None if copy == 0 else [seed, copy, pos]
+
     tasks = (delayed(_extract_one)(str(tracks["path"].iloc[pos]), config, kinds,
                                    {k: str(v) for k, v in paths.items()}, hop_seconds,
                                    augment if copy else None, seed_of(pos, copy))
@@ -242,33 +387,43 @@ def extract_features(tracks: pd.DataFrame, config: FeatureConfig | None = None, 
     # the backend is set as a context, not Parallel(backend=...): joblib 1.6 passes an extra keyword to dask
     # backend when it is named in Parallel (TypeError: Batch.__call__() got an unexpected keyword argument)
     context = parallel_backend(backend) if backend is not None else nullcontext()
+    computed_meta = {}
+    if len(jobs) <= _SERIAL_MAX_JOBS and backend is None:
+        n_jobs = 1  # a few files (a repaired entry, one new track): not worth starting worker processes (seconds)
     if jobs:  # nothing to compute: no joblib call at all
         with context:
             # the generator first in zip: it runs to its end, so joblib does not cancel (and restart) its workers
-            for (status, _, _, reason), (pos, copy, _) in zip(Parallel(n_jobs=n_jobs, return_as="generator")(tasks),
-                                                              jobs):
+            for (status, n, padded, reason, warning), (pos, copy, _) in zip(
+                    Parallel(n_jobs=n_jobs, return_as="generator")(tasks), jobs):
                 bar.update(1)
                 if status == "error" and pos not in failed:
                     failed.add(pos)
                     skipped.append((tracks["track_id"].iloc[pos], tracks["path"].iloc[pos], reason))
+                elif status == "computed":
+                    computed_meta[(pos, copy)] = {"n_chunks": n, "padded": padded}
+                    if warning and copy == 0:
+                        warned.append((pos, warning))
     bar.close()
+    for pos, copy, _, _, meta in cached:
+        if copy == 0 and meta.get("truncated") and meta.get("declared_seconds"):
+            warned.append((pos, _truncation_warning(meta)))
 
     # assemble in Tracks-table order, copy-major within a track
     parts: dict[str, list] = {k: [] for k in kinds}
     index_parts = []
-    done = sorted({(pos, copy) for pos, copy, _ in jobs + cached if pos not in failed})
-    paths_of = {(pos, copy): paths for pos, copy, paths in jobs + cached}
-    for pos, copy in done:
-        paths = paths_of[(pos, copy)]
-        arrays = {k: np.load(p, mmap_mode="r") for k, p in paths.items()}
+    entries = {(pos, copy): (None, computed_meta.get((pos, copy)), paths) for pos, copy, paths in jobs}
+    entries.update({(pos, copy): (arrays, meta, paths) for pos, copy, paths, arrays, meta in cached})
+    hop = config.chunk_seconds if hop_seconds is None else hop_seconds
+    for pos, copy in sorted(k for k in entries if k[0] not in failed):
+        arrays, meta, paths = entries[(pos, copy)]
+        if arrays is None:  # written by this call (in a worker): read back memory-mapped
+            arrays = {k: np.load(p, mmap_mode="r") for k, p in paths.items()}
         n = len(arrays[kinds[0]])
-        meta = paths[kinds[0]].with_suffix(".json")
-        padded = json.loads(meta.read_text()).get("padded", False) if meta.exists() else False
         for k in kinds:
             parts[k].append(arrays[k])
-        hop = config.chunk_seconds if hop_seconds is None else hop_seconds
         index_parts.append(pd.DataFrame({"track_id": tracks["track_id"].iloc[pos], "chunk": np.arange(n),
-                                         "start_s": np.arange(n) * hop, "copy": copy, "padded": padded}))
+                                         "start_s": np.arange(n) * hop, "copy": copy,
+                                         "padded": bool(meta["padded"])}))
     dtype = np.float32 if as_float32 else np.float16
     X = {}
     for k in kinds:
@@ -280,8 +435,18 @@ def extract_features(tracks: pd.DataFrame, config: FeatureConfig | None = None, 
     ok_ids = set(index["track_id"])
     kept = tracks[tracks["track_id"].isin(ok_ids)].copy()
     kept.attrs = dict(tracks.attrs)
-    report = ExtractionReport(skipped=pd.DataFrame(skipped, columns=["track_id", "path", "reason"]),
-                              n_tracks=len(tracks), n_computed=len({pos for pos, _, _ in jobs} - failed),
-                              n_cached=len({pos for pos, _, _ in cached} - {pos for pos, _, _ in jobs}),
-                              n_chunks=len(index), seconds=time.perf_counter() - t0)
+    job_pos = {pos for pos, _, _ in jobs}
+    cached_pos = {pos for pos, *_ in cached}
+
+    def table(rows):
+        return pd.DataFrame([(tracks["track_id"].iloc[pos], tracks["path"].iloc[pos], why) for pos, why in rows],
+                            columns=_REPORT_COLUMNS)
+
+    repaired_rows = [(pos, why) for pos, _, _, why in repaired]
+    report = ExtractionReport(skipped=pd.DataFrame(skipped, columns=_REPORT_COLUMNS),
+                              n_tracks=len(tracks), n_computed=len(job_pos - failed),
+                              n_cached=len(cached_pos - job_pos), n_chunks=len(index),
+                              seconds=time.perf_counter() - t0,
+                              n_repaired=len({pos for pos, _ in repaired_rows}),
+                              repaired=table(repaired_rows), warnings=table(warned))
     return FeatureSet(X, index, kept, report, config)

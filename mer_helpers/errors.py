@@ -29,3 +29,10 @@ class DatasetError(MerError):
 
 class BundleError(MerError):
     """A model bundle is missing, incomplete or from an incompatible version."""
+
+
+class LabelError(DatasetError):
+    """Label values of a Tracks table cannot be used (not numbers, outside the scale, or none usable at all).
+
+    The message names the column, the offending rows (track ids) and the values, and what to do.
+    """

@@ -35,8 +35,17 @@ from mer_helpers.audio import chunk_geometry, n_chunks
 
 __all__ = [
     "FeatureConfig", "FEATURE_KINDS", "log_mel", "mfcc", "chroma", "beat_sync", "fix_frames", "chunk_features",
-    "feature_shape",
+    "feature_shape", "FEATURE_CODE_VERSION",
 ]
+
+#: Version of the code that turns audio into feature arrays, part of the feature-cache key
+#: (:mod:`mer_helpers.cache`). Bump it in the same commit as any change that alters the arrays produced for an
+#: unchanged :class:`FeatureConfig` — this module's arithmetic (STFT, mel, dB, normalisation, chunk slicing),
+#: decoding or resampling in :mod:`mer_helpers.audio`, or the float16 storage — so that caches written by the
+#: old code are never served. (A new :class:`FeatureConfig` field changes :meth:`FeatureConfig.key` by itself.)
+#: History: 1 — block decoder
+#: (:func:`mer_helpers.audio.decode_audio`), keyed caches with checked sidecars.
+FEATURE_CODE_VERSION = 1
 
 #: Feature kinds :func:`chunk_features` can compute on the shared frame grid.
 FEATURE_KINDS = ("log_mel", "mfcc", "chroma")

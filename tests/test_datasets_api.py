@@ -14,8 +14,14 @@ REAL = ("gtzan", "deam", "emomusic", "pmemo", "fma", "emotify", "mtg_jamendo")
 
 
 def test_resolve_data_home_order(monkeypatch, tmp_path):
+    from mer_helpers import paths
+
     monkeypatch.delenv("MER_DATA_DIR", raising=False)
-    assert datasets.resolve_data_home("deam") == Path("data") / "deam"
+    monkeypatch.delenv("MER_HOME", raising=False)
+    # anchored on the project, never on the working directory
+    assert datasets.resolve_data_home("deam") == paths.project_home() / "data" / "deam"
+    monkeypatch.chdir(tmp_path)
+    assert datasets.resolve_data_home("deam") == paths.project_home() / "data" / "deam"
     monkeypatch.setenv("MER_DATA_DIR", str(tmp_path))
     assert datasets.resolve_data_home("deam") == tmp_path / "deam"
     assert datasets.resolve_data_home("deam", "elsewhere") == Path("elsewhere")

@@ -11,7 +11,7 @@ import pytest
 
 from mer_helpers import DatasetError, datasets
 from mer_helpers.audio import load_audio
-from mer_helpers.datasets import demo
+from mer_helpers.datasets import demo, synth
 from mer_helpers.datasets.demo import GENRES, make_demo_dataset
 
 DUR = 4.0
@@ -115,7 +115,7 @@ def test_artists_never_span_genres(small):
     assert (df.groupby("artist").genre.nunique() == 1).all()
     for n in range(1, 40):
         for g in range(len(GENRES)):
-            owners = demo._artist_groups(n, 0, g)
+            owners = synth.artist_groups(n, 0, g)
             sizes = np.bincount(owners)
             assert len(owners) == n
             assert sizes.min() >= (1 if n == 1 else 2) and sizes.max() <= 4, (n, g, sizes)
@@ -123,7 +123,7 @@ def test_artists_never_span_genres(small):
     big = pd.DataFrame(
         {
             "genre": [g for g in range(8) for _ in range(30)],
-            "artist": [a for g in range(8) for a in demo._artist_groups(30, 0, g)],
+            "artist": [a for g in range(8) for a in synth.artist_groups(30, 0, g)],
         }
     )
     assert big.groupby("genre").artist.nunique().between(8, 15).all()
@@ -222,12 +222,12 @@ def test_label_design_without_audio():
     """Over many simulated tracks: each label spreads widely, varies within genre, dimensions differ."""
     rows = []
     for g, genre in enumerate(GENRES):
-        owners = demo._artist_groups(60, 0, g)
+        owners = synth.artist_groups(60, 0, g)
         for j in range(60):
-            style = demo._artist_style(0, g, owners[j])
+            style = synth.artist_style(0, g, owners[j])
             rng = np.random.default_rng(np.random.SeedSequence([0, g, j]))
-            p = demo._track_params(style, genre, rng)
-            rows.append((genre, *demo._labels(p, rng)))
+            p = synth.track_params(style, genre, rng)
+            rows.append((genre, *synth.track_labels(p, rng)))
     df = pd.DataFrame(rows, columns=["genre", "valence", "arousal", "dominance"])
     dims = ["valence", "arousal", "dominance"]
     assert (df[dims].std() > 1.3).all()
@@ -278,3 +278,99 @@ def test_genre_is_learnable_but_no_single_statistic_gives_it(tmp_path):
     acc_rms = cross_val_score(model, np.array(rms), df.genre, cv=cv, groups=df.artist).mean()
     assert acc >= 0.4, acc  # chance is 1/8
     assert acc_rms < 0.3, acc_rms
+
+
+# ------------------------------------------------------------------------------------------------------------
+# two runs sharing a data folder; n_jobs reaches the generator; the split keeps the public names
+# ------------------------------------------------------------------------------------------------------------
+_GENERATE = """
+import sys
+from mer_helpers import datasets
+df = datasets.load("demo", sys.argv[1], n_per_genre=1, seed=5, duration=1.5, n_jobs=1)
+df.to_csv(sys.argv[2], index=False)
+"""
+
+
+def test_two_processes_generating_into_one_folder_both_succeed(tmp_path):
+    import subprocess
+    import sys
+
+    root = tmp_path / "shared_demo"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    procs = [subprocess.Popen([sys.executable, "-c", _GENERATE, str(root), str(tmp_path / f"out{i}.csv")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for i in range(3)]
+    results = [p.communicate(timeout=300) for p in procs]
+    for p, (_, err) in zip(procs, results, strict=True):
+        assert p.returncode == 0, err
+    tables = [pd.read_csv(tmp_path / f"out{i}.csv") for i in range(3)]
+    assert len(tables[0]) == len(GENRES)
+    for t in tables[1:]:
+        pd.testing.assert_frame_equal(t, tables[0])
+    # exactly one of them generated; the others waited and read its dataset
+    notes = [err.count("mer_helpers: generating the demo dataset") for _, err in results]
+    assert sum(notes) == 1, [err for _, err in results]
+    assert not list(root.rglob("*.part")) and not list(root.glob("*.part"))
+    assert all(os.path.isfile(p) for p in tables[0]["path"])
+
+
+def test_reader_waits_for_a_generation_in_progress(tmp_path):
+    import threading
+
+    from mer_helpers.datasets.locking import FileLock
+
+    root = tmp_path / "d"
+    root.mkdir()
+    lock = FileLock(root / demo.LOCK_FILE)
+    lock.acquire()
+    out = {}
+
+    def read():
+        try:
+            out["df"] = datasets.load("demo", root, generate=False, wait=10.0)
+        except DatasetError as e:
+            out["err"] = e
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:  # the generation happens while the reader waits (same process: a second handle on the lock file)
+        demo._generate(root, 1, 0, duration=1.0, sr=SR, n_jobs=1, announce=False)
+    finally:
+        lock.release()
+    reader.join(30)
+    assert "err" not in out and len(out["df"]) == len(GENRES)
+
+
+def test_reader_gives_up_with_a_clear_message(tmp_path):
+    from mer_helpers.datasets.locking import FileLock
+
+    root = tmp_path / "d"
+    root.mkdir()
+    with FileLock(root / demo.LOCK_FILE):
+        with pytest.raises(DatasetError, match="still generating the demo dataset"):
+            datasets.load("demo", root, generate=False, wait=0.3)
+
+
+def test_load_honours_n_jobs(tmp_path, monkeypatch):
+    import joblib
+
+    seen = []
+    real = joblib.Parallel
+
+    class Spy(real):
+        def __init__(self, *a, **kw):
+            seen.append(kw.get("n_jobs"))
+            super().__init__(*a, **kw)
+
+    monkeypatch.setattr(joblib, "Parallel", Spy)
+    datasets.load("demo", tmp_path, n_per_genre=1, duration=0.5, n_jobs=1)
+    assert seen == [1]
+    datasets.load("demo", tmp_path / "b", n_per_genre=1, duration=0.5, n_jobs=2)
+    assert seen == [1, 2]
+
+
+def test_public_names_stay_in_demo():
+    for name in ("make_demo_dataset", "load", "GENRES", "EMOTIONS", "SCALES", "emotion_quadrant",
+                 "GENERATOR_VERSION"):
+        assert hasattr(demo, name)
+    assert demo.GENRES == synth.GENRES == tuple(synth.STYLES)

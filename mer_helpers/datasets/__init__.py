@@ -5,35 +5,37 @@ Columns: ``track_id`` (str), ``path`` (str, absolute; NaN when the audio is abse
 has. The native label scale is kept and named in ``df.attrs["scales"]`` (e.g. ``{"valence": (1.0, 9.0)}``);
 ``df.attrs["dataset"]`` names the dataset.
 
-``data_home`` falls back to ``$MER_DATA_DIR/<name>``, then ``data/<name>``.
+``data_home`` falls back to ``$MER_DATA_DIR/<name>``, then ``<project home>/data/<name>`` (:mod:`mer_helpers.paths`).
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 from pathlib import Path
 
 import pandas as pd
 
-from mer_helpers.datasets.base import ValidationReport, rescale, validate
+from mer_helpers.datasets.base import ValidationReport, check_labels, clean_labels, rescale, validate
 from mer_helpers.errors import DatasetError
 
 __all__ = ["load", "make_demo_dataset", "resolve_data_home", "DATASETS", "validate", "status", "rescale",
-           "ValidationReport", "info"]
+           "ValidationReport", "info", "check_labels", "clean_labels"]
 
 #: Names accepted by :func:`load`, each a module of this package with a ``load(data_home, **kw)`` function.
 DATASETS = ("demo", "gtzan", "deam", "emomusic", "pmemo", "fma", "emotify", "mtg_jamendo", "folder")
 
 
 def resolve_data_home(name: str, data_home=None) -> Path:
-    """``data_home`` if given, else ``$MER_DATA_DIR/<name>``, else ``data/<name>`` (relative to the working dir)."""
+    """``data_home`` if given, else ``$MER_DATA_DIR/<name>``, else ``<project home>/data/<name>``.
+
+    Anchored on the project (:mod:`mer_helpers.paths`), never on the working directory: a notebook kernel
+    started in ``notebooks/`` finds the same data as a terminal at the repository root.
+    """
     if data_home is not None:
         return Path(data_home).expanduser()
-    env = os.environ.get("MER_DATA_DIR")
-    if env:
-        return Path(env).expanduser() / name
-    return Path("data") / name
+    from mer_helpers.paths import data_dir
+
+    return data_dir() / name
 
 
 def load(name: str, data_home=None, **kw) -> pd.DataFrame:

@@ -80,7 +80,7 @@ def load(data_home, *, audio_only: bool = False) -> pd.DataFrame:
     p = base.find_file(home, "static_annotations.csv", prefer_parent=("annotations",))
     if p is None:
         raise base.missing_dataset_error(sys.modules[__name__], home, "annotations/static_annotations.csv")
-    df = base.standardise_va_columns(pd.read_csv(p, skipinitialspace=True), source=p)
+    df = base.standardize_va_columns(pd.read_csv(p, skipinitialspace=True), source=p)
     df = df[["track_id", "valence", "arousal"] + [c for c in ("valence_std", "arousal_std") if c in df]]
     df["track_id"] = df["track_id"].astype(int).astype(str)
     info_path = base.find_file(home, "songs_info.csv", prefer_parent=("annotations",))
@@ -93,7 +93,7 @@ def load(data_home, *, audio_only: bool = False) -> pd.DataFrame:
         info = info[[c for c in cols if c in info]].rename(columns=cols)
         info["track_id"] = info["track_id"].astype(int).astype(str)
         if "split" in info:
-            info["split"] = base.normalise_split(info["split"])
+            info["split"] = base.normalize_split(info["split"])
         df = df.merge(info, on="track_id", how="left")
     audio_dir = _audio_dir(home)
     df["path"] = base.existing_paths(expected_paths(df, home), base.list_audio(home / audio_dir))

@@ -133,7 +133,7 @@ def load(data_home, *, subset: str = "small", echonest: bool = True,
         "track_id": t.index.astype(int).astype(str),
         "genre": t[("track", "genre_top")].to_numpy(),
         "artist": [str(int(a)) if pd.notna(a) else np.nan for a in t[("artist", "id")]],
-        "split": base.normalise_split(t[("set", "split")]).to_numpy(),
+        "split": base.normalize_split(t[("set", "split")]).to_numpy(),
         "subset": t[("set", "subset")].to_numpy(),
     })
     for col, key in (("title", ("track", "title")), ("artist_name", ("artist", "name"))):

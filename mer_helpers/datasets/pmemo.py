@@ -73,11 +73,11 @@ def load(data_home, *, audio_only: bool = False) -> pd.DataFrame:
     p = base.find_file(home, "static_annotations.csv", prefer_parent=("annotations",))
     if p is None:
         raise base.missing_dataset_error(sys.modules[__name__], home, "annotations/static_annotations.csv")
-    df = base.standardise_va_columns(pd.read_csv(p, skipinitialspace=True), source=p)
+    df = base.standardize_va_columns(pd.read_csv(p, skipinitialspace=True), source=p)
     df = df[["track_id", "valence", "arousal"] + [c for c in ("valence_std", "arousal_std") if c in df]]
     std_path = p.parent / "static_annotations_std.csv"
     if "valence_std" not in df and std_path.exists():
-        std = base.standardise_va_columns(pd.read_csv(std_path, skipinitialspace=True), source=std_path,
+        std = base.standardize_va_columns(pd.read_csv(std_path, skipinitialspace=True), source=std_path,
                                           required=("track_id", "valence_std", "arousal_std"))
         df = df.merge(std[["track_id", "valence_std", "arousal_std"]], on="track_id", how="left")
     df["track_id"] = df["track_id"].astype(int).astype(str)
