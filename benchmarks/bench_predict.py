@@ -126,10 +126,6 @@ def child_memory(
 
     import mer_helpers.predict as predict
 
-    if decoder == "load_audio":  # the whole-file decoder, for comparison
-        from mer_helpers.audio import load_audio
-
-        predict._decode_mono = lambda path, sr, **kw: load_audio(path, sr=sr, mono=True)
     bundle = make_bundle(resolution, model_dir)
     predict.predict_file(files["warmup"], bundle, window_chunks=window_chunks)
     before = _rss_mib()
@@ -252,7 +248,6 @@ def main(argv=None) -> int:
             variants = [
                 (16, "blocks", "predict_file (block decode, 16-chunk windows)"),
                 (10_000, "blocks", "block decode, all chunks' features at once"),
-                (10_000, "load_audio", "whole-file decode, all chunks at once"),
             ]
             for window, decoder, kind in variants:
                 m = memory(res, args.model, files, window, decoder)

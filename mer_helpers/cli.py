@@ -106,7 +106,7 @@ def _cmd_datasets(args) -> int:
 
     if args.action == "validate":
         df = datasets.load(args.name, args.data_dir)
-        report = datasets.validate(df, check_audio=not args.no_audio_check)
+        report = datasets.validate(df, check_audio="header" if args.header_only else not args.no_audio_check)
         print(report.summary(max_items=args.max_items))
         return 0 if report.ok else 1
     table = datasets.status(data_root=args.data_dir).copy()
@@ -120,7 +120,7 @@ def _cmd_datasets(args) -> int:
 
 # ---------------------------------------------------------------------------------------------------- features
 def _cmd_features(args) -> int:
-    from mer_helpers.cache import extract_features
+    from mer_helpers.cache import cache_root, extract_features
     from mer_helpers.datasets import load
     from mer_helpers.recipe import get_recipe
 
@@ -130,7 +130,8 @@ def _cmd_features(args) -> int:
                           progress=not args.no_progress, hop_seconds=args.hop_seconds)
     shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in fs.X.items())
     print(f"{args.dataset}: features of recipe {args.recipe!r} ({config.n_mels} mels × {config.n_frames} frames "
-          f"per {config.chunk_seconds:g} s chunk, cache key {config.key()}); {shapes}")
+          f"per {config.chunk_seconds:g} s chunk) in {cache_root(config, args.cache_dir, hop_seconds=args.hop_seconds)}; "
+          f"{shapes}")
     print(fs.report.summary())
     return 0
 
@@ -426,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("name", choices=datasets, metavar="NAME", help=f"one of: {', '.join(datasets)}")
     _add_data_dir(v)
     v.add_argument("--no-audio-check", action="store_true", help="check presence only (do not open the files)")
+    v.add_argument("--header-only", action="store_true",
+                   help="read each file's header only (fast) instead of decoding it (finds NaN and cut files)")
     v.add_argument("--max-items", type=_positive_int, default=10, metavar="N", help="offenders listed per kind")
     p.set_defaults(func=_cmd_datasets, action=None)
 

@@ -68,6 +68,7 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600 files; results and caches are meant to be shared
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)

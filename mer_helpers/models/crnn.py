@@ -81,7 +81,7 @@ def build_crnn(input_shape=(128, 300, 1), n_genres: int = 8, n_targets: int = 3,
         The seed's 0.2; 0.0 lets a GPU use the cuDNN LSTM kernel.
     dense_dropout : float
         The seed's 0.4, after Dense(256). Dropout rates change no weight count; lighter rates suit short runs
-        that under-fit (the CPU demo, :data:`mer_helpers.pipeline.DEMO_RUN`).
+        that under-fit (the ``cpu`` recipe, :data:`mer_helpers.recipe.RECIPES`).
     bn_momentum : float
         BatchNormalization momentum (see :func:`crnn_backbone`); it changes no weight count.
 
