@@ -1,27 +1,41 @@
-"""Real-data benchmark on Emotify: multitask CRNN (genre + dominant emotion) against a feature baseline.
+"""Real-data benchmark on Emotify: pretrained musicnn (linear probe, fine-tuning) vs features, from scratch.
 
-Protocol (the teaching rules: split by track before anything is fitted, choose on validation, test once):
+Protocol — the training core's, for every method (:func:`mer_helpers.experiments.cv_folds`):
 
-1. Tracks table from :func:`mer_helpers.datasets.load` ("emotify"; 400 clips, 4 genres, 9 dominant emotions).
-2. A seeded, stratified (genre × emotion), track-level split into train / val / test — or ``--folds K``: K
-   stratified track folds, each fold the test set once, a validation part split off the remaining tracks.
-3. **CRNN**: chunk log-mels from the feature cache (:func:`mer_helpers.cache.extract_features`), the seed CRNN
-   backbone with two heads (``class_output`` 4 genres, ``emotion_output`` 9 emotions, ``build_model("crnn",
-   ...)``),
-   SpecAugment in the model, emotion class weights from the training tracks, early stopping on validation
-   loss,
-   then one track-level evaluation (chunk probabilities averaged per track) on the test tracks.
-4. **Baseline**: per-track mean and standard deviation of 20 MFCCs, 12 chroma bins and 7 spectral-contrast
-bands
-   (78 numbers) → standardisation → logistic regression (``class_weight="balanced"``); C chosen on validation
-   macro-F1, test once. Also the majority class of the training tracks, for scale.
+1. The Tracks table of :func:`mer_helpers.datasets.load` ("emotify": 400 clips, 4 genres, the dominant of 9
+   GEMS emotions). The heads are planned from the labels once (genre → ``class_output``, emotion →
+   ``emotion_output``); an emotion with fewer than ``min_class_tracks`` tracks (5; Emotify's "amazement" has
+   3) loses its label — those tracks still count for genre — and the JSON lists it.
+2. K stratified folds over **tracks** (genre × emotion kept in each), the same for every method; in each fold
+   the test tracks are held out and :func:`mer_helpers.pipeline.prepare` splits the rest into train /
+   validation (15 %), fits encoders and class weights on the training tracks and reads the cached features.
+3. Every choice is made on the validation tracks (early stopping; C of the probes; which embedding), and the
+   test fold is scored once, at track level (chunk outputs averaged per track).
 
-Prints a table (accuracy and macro-F1 for genre and emotion, wall seconds) and writes JSON.
+Methods:
+
+``majority``  the training tracks' most frequent class (chance level for scale);
+``baseline``  MFCC mean + sd per 5 s chunk (the ``cpu`` recipe's 20 MFCCs) → logistic regression, C on
+              validation (:func:`mer_helpers.probe.fit_probe`, refit on train + val);
+``probe``     musicnn embeddings (``max_pool``, ``mean_pool``, ``penultimate``, ``taggram`` of MSD and MTT,
+              and a few concatenations) → the same probe; per fold the candidate with the best validation
+              score is kept: among MSD's (``probe_msd``), MTT's (``probe_mtt``) and all (``probe_best``);
+              every candidate's test score is reported too (``probe_candidates``);
+``crnn``      the reference CRNN from scratch with ``--recipe`` (default ``cpu``: what ``mer train emotify``
+              runs), :func:`~mer_helpers.pipeline.build` / ``fit`` / ``evaluate``;
+``finetune``  the ``musicnn`` recipe (``--finetune-recipe``): heads on the frozen pretrained backbone, then
+              its last blocks fine-tuned at a low learning rate (``--finetune-folds``: fine-tuning is slow
+              on a CPU).
+
+Prints mean ± sd over the folds of genre accuracy / macro-F1 and emotion accuracy / macro-F1 and wall
+seconds; writes everything (per fold too) as JSON.
 
 Usage::
 
-    python benchmarks/bench_emotify.py --data-dir ../shared/data/emotify [--config cpu|seed] [--epochs 8]
-        [--limit N] [--folds K] [--json benchmarks/results/emotify_cpu.json]
+    python benchmarks/bench_emotify.py --data-dir ../shared/data/emotify [--folds 5]
+        [--methods majority baseline probe crnn finetune] [--finetune-folds 0 1] [--recipe cpu]
+        [--set FIELD=VALUE] [--crnn-set ...] [--finetune-set ...] [--limit N] [--cache-dir DIR] [--n-jobs 2]
+        [--json benchmarks/results/emotify_cv5.json]
 """
 
 from __future__ import annotations
@@ -35,22 +49,25 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from _common import (  # noqa: E402
-    CONFIG_CHOICES,
-    argument_parser,
-    command_line,
-    machine_info,
-    report,
-    resolve_config,
-)
+from _common import argument_parser, command_line, machine_info, report  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-STAT_FEATURES = ("mfcc", "chroma", "contrast")
+METHODS = ("majority", "baseline", "probe", "crnn", "finetune")
+METRICS = ("genre_accuracy", "genre_macro_f1", "emotion_accuracy", "emotion_macro_f1")
+#: Probe candidates: each output of each model, and concatenations.
+SINGLE = tuple(
+    f"{m}_{o}" for m in ("msd", "mtt") for o in ("max_pool", "mean_pool", "penultimate", "taggram")
+)
+COMBOS = (
+    ("msd_max_pool", "msd_mean_pool"),
+    ("mtt_max_pool", "mtt_mean_pool"),
+    ("msd_max_pool", "mtt_max_pool"),
+    ("msd_penultimate", "mtt_penultimate"),
+    ("msd_max_pool", "msd_mean_pool", "mtt_max_pool", "mtt_mean_pool"),
+)
 
 
-# ---------------------------------------------------------------------------------------------------- data,
-# splits
 def load_tracks(data_dir, limit: int | None, seed: int) -> pd.DataFrame:
     """Emotify tracks with audio; ``limit`` keeps a seeded subset balanced over genres."""
     from mer_helpers.datasets import load
@@ -58,358 +75,352 @@ def load_tracks(data_dir, limit: int | None, seed: int) -> pd.DataFrame:
     tracks = load("emotify", data_dir, audio_only=True)
     if limit is not None and limit < len(tracks):
         per_genre = math.ceil(limit / tracks["genre"].nunique())
-        tracks = pd.concat(
-            [
-                g.sample(min(len(g), per_genre), random_state=seed)
-                for _, g in tracks.groupby("genre", sort=True)
-            ]
-        )
-    tracks = tracks.sort_values("track_id").reset_index(drop=True)
-    tracks["strata"] = tracks["genre"].astype(str) + "/" + tracks["emotion"].astype(str)
+        parts = [
+            g.sample(min(len(g), per_genre), random_state=seed) for _, g in tracks.groupby("genre", sort=True)
+        ]
+        tracks = pd.concat(parts).sort_values("track_id").reset_index(drop=True)
+        tracks.attrs = dict(parts[0].attrs)
     return tracks
 
 
-def make_splits(tracks: pd.DataFrame, *, folds: int, val_size: float, test_size: float, seed: int) -> list:
-    """A list of Series ("train"/"val"/"test" per track): one split, or one per fold."""
-    from mer_helpers.splits import check_no_leakage, split_tracks, stratified_group_kfold
+def _row(fold, metrics: dict, seconds: float, **extra) -> dict:
+    return {
+        "fold": int(fold),
+        **{k: float(metrics.get(k, np.nan)) for k in METRICS},
+        "seconds": float(seconds),
+        **extra,
+    }
 
-    out = []
-    if folds:
-        for k, (rest_idx, _test_idx) in enumerate(
-            stratified_group_kfold(tracks, folds, stratify="strata", seed=seed)
-        ):
-            rest = tracks.iloc[rest_idx]
-            inner = split_tracks(
-                rest, val_size=val_size / (1 - 1 / folds), test_size=0.0, stratify="strata", seed=seed + k
-            )
-            split = pd.Series("test", index=tracks.index, dtype=object, name="split")
-            split.iloc[rest_idx] = inner.to_numpy()
-            out.append(split)
-    else:
-        out.append(split_tracks(tracks, val_size=val_size, test_size=test_size, stratify="strata", seed=seed))
-    for split in out:
-        parts = {p: tracks[split == p] for p in ("train", "val", "test")}
-        check_no_leakage(parts["train"], parts["test"])
-        check_no_leakage(parts["train"], parts["val"])
-        check_no_leakage(parts["val"], parts["test"], names=("val", "test"))
+
+def _summary(rows: list) -> dict:
+    out = {"n_folds": len(rows), "folds": [r["fold"] for r in rows]}
+    for k in METRICS + ("seconds",):
+        v = np.array([r[k] for r in rows], dtype=float)
+        out[k] = float(np.nanmean(v)) if len(v) else None
+        out[f"{k}_sd"] = float(np.nanstd(v, ddof=1)) if len(v) > 1 else None
+    out["seconds_total"] = float(sum(r["seconds"] for r in rows))
     return out
 
 
-# ----------------------------------------------------------------------------------------------------
-# baseline
-def track_statistics(path: str, config) -> np.ndarray:
-    """Mean and std over frames of 20 MFCCs, 12 chroma bins and 7 spectral-contrast bands: [78] float64."""
-    import librosa
+def _majority(fold) -> dict:
+    """Scores of predicting the training tracks' majority class (per head) for every test track."""
+    from mer_helpers.probe import _evaluate_outputs
 
-    from mer_helpers.audio import load_audio
-
-    y = load_audio(path, sr=config.sr)
-    S = np.abs(librosa.stft(y, n_fft=config.n_fft, hop_length=config.hop_length))
-    mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=S**2, sr=config.sr, n_mels=config.n_mels))
-    feats = [
-        librosa.feature.mfcc(S=mel_db, n_mfcc=20),
-        librosa.feature.chroma_stft(S=S**2, sr=config.sr),
-        librosa.feature.spectral_contrast(S=S, sr=config.sr),
-    ]
-    return np.concatenate([np.concatenate([f.mean(axis=1), f.std(axis=1)]) for f in feats])
+    splits, test = fold.splits, fold.test
+    y, sw = splits.targets("train")
+    outputs = {}
+    mask = (test.index["copy"] == 0).to_numpy()
+    for head, enc in splits.heads.encoders.items():
+        counts = np.bincount(y[head][sw[head] > 0], minlength=len(enc))
+        p = np.zeros((mask.sum(), len(enc)))
+        p[:, int(np.argmax(counts))] = 1.0
+        outputs[head] = p
+    return _evaluate_outputs(test.index[mask].reset_index(drop=True), outputs, test, splits.heads).metrics
 
 
-def baseline_features(tracks: pd.DataFrame, config, n_jobs: int) -> np.ndarray:
-    from joblib import Parallel, delayed
-
-    rows = Parallel(n_jobs=n_jobs)(delayed(track_statistics)(p, config) for p in tracks["path"])
-    return np.stack(rows)
-
-
-def fit_logreg(F, y, split, *, seed: int, grid=(0.01, 0.1, 1.0, 10.0)) -> tuple[np.ndarray, float]:
-    """Standardise + logistic regression; C chosen on validation macro-F1; returns test predictions and C."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import f1_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    tr, va, te = (split == "train").to_numpy(), (split == "val").to_numpy(), (split == "test").to_numpy()
-
-    def model(C):
-        return make_pipeline(
-            StandardScaler(),
-            LogisticRegression(C=C, max_iter=5000, class_weight="balanced", random_state=seed),
-        )
-
-    scores = {C: f1_score(y[va], model(C).fit(F[tr], y[tr]).predict(F[va]), average="macro") for C in grid}
-    best = max(grid, key=lambda C: (scores[C], -C))
-    return model(best).fit(F[tr], y[tr]).predict(F[te]), best
-
-
-def scores(y_true, y_pred) -> dict:
-    from sklearn.metrics import accuracy_score, f1_score
-
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, average="macro")),
+def _fold_ids(fold) -> dict:
+    return {p: sorted(map(str, fold.splits.part(p).tracks["track_id"])) for p in ("train", "val")} | {
+        "test": sorted(map(str, fold.test.tracks["track_id"]))
     }
 
 
-# ---------------------------------------------------------------------------------------------------- CRNN
-def train_crnn(feats, tracks, split, args, config, genre_enc, emotion_enc) -> dict:
-    import keras
-
-    from mer_helpers.augment import SpecAugment
-    from mer_helpers.evaluation import evaluate
-    from mer_helpers.models import build_model
-    from mer_helpers.training import (
-        ChunkBatches,
-        chunk_targets,
-        class_weights,
-        compile_multitask,
-        make_callbacks,
-    )
-
-    keras.utils.set_random_seed(args.seed)
-    ids = {p: set(tracks.loc[split == p, "track_id"]) for p in ("train", "val", "test")}
-    part = {p: feats.select(feats.index["track_id"].isin(ids[p]).to_numpy()) for p in ids}
-    y = {p: chunk_targets(f, genre_encoder=genre_enc, emotion_encoder=emotion_enc) for p, f in part.items()}
-    # emotion classes are imbalanced: balanced weights from the TRAINING chunks only
-    w = class_weights(y["train"]["emotion_output"], n_classes=len(emotion_enc.classes))
-    sw = {
-        "class_output": np.ones(len(part["train"]), dtype=np.float32),
-        "emotion_output": np.array([w[int(c)] for c in y["train"]["emotion_output"]], dtype=np.float32),
-    }
-
-    spec = SpecAugment(
-        freq_masks=2,
-        freq_width=max(1, config.n_mels // 10),
-        time_masks=2,
-        time_width=max(1, config.n_frames // 15),
-        seed=args.seed,
-    )
-    model = build_model(
-        "crnn",
-        (config.n_mels, config.n_frames, 1),
-        n_genres=len(genre_enc.classes),
-        n_emotions=len(emotion_enc.classes),
-        spec_augment=spec,
-        recurrent_dropout=args.recurrent_dropout,
-    )
-    train = ChunkBatches(
-        part["train"].X["log_mel"],
-        y["train"],
-        batch_size=args.batch_size,
-        shuffle=True,
-        seed=args.seed,
-        sample_weight=sw,
-    )
-    val = ChunkBatches(part["val"].X["log_mel"], y["val"], batch_size=args.batch_size)
-    compile_multitask(
-        model,
-        learning_rate=1e-3,
-        decay_steps=len(train),
-        decay_rate=0.9,
-        loss_weights={"class_output": 1.0, "emotion_output": 1.0},
-        jit_compile=True if args.jit else "auto",
-    )
-    t0 = time.perf_counter()
-    hist = model.fit(
-        train,
-        validation_data=val,
-        epochs=args.epochs,
-        verbose=2 if args.verbose else 0,
-        callbacks=make_callbacks(None, patience=args.patience),
-    )
-    seconds_train = time.perf_counter() - t0
-    ev = evaluate(model, part["test"], genre_encoder=genre_enc, emotion_encoder=emotion_enc)
-    m = ev.metrics
-    return {
-        "genre": {"accuracy": m["genre_accuracy"], "macro_f1": m["genre_macro_f1"]},
-        "emotion": {"accuracy": m["emotion_accuracy"], "macro_f1": m["emotion_macro_f1"]},
-        "epochs_run": len(hist.history["loss"]),
-        "best_epoch": int(np.argmin(hist.history["val_loss"])) + 1,
-        "n_train_chunks": len(part["train"]),
-        "seconds_train": seconds_train,
-        "train_chunks_per_s": len(part["train"]) * len(hist.history["loss"]) / seconds_train,
-    }
-
-
-# ---------------------------------------------------------------------------------------------------- main
 def run(args) -> dict:
-    import keras
+    from mer_helpers.backend import import_keras
 
-    from mer_helpers.cache import extract_features
-    from mer_helpers.training import LabelEncoder
+    keras = import_keras()
+    from mer_helpers.evaluation import evaluate as evaluate_features
+    from mer_helpers.experiments import cv_folds
+    from mer_helpers.pipeline import build, evaluate, fit
+    from mer_helpers.probe import fit_probe
+    from mer_helpers.recipe import get_recipe, parse_overrides
 
-    if args.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    config = resolve_config(args.config)
-    machine = machine_info(keras_backend=True)  # the load average at the start
+    machine = machine_info(keras_backend=True)
     t_all = time.perf_counter()
     tracks = load_tracks(args.data_dir, args.limit, args.seed)
-    splits = make_splits(
-        tracks, folds=args.folds, val_size=args.val_size, test_size=args.test_size, seed=args.seed
-    )
-    genre_enc, emotion_enc = LabelEncoder.fit(tracks["genre"]), LabelEncoder.fit(tracks["emotion"])
+    methods = list(dict.fromkeys(args.methods))
+    # --set applies to every recipe (the split rules must agree: every method gets the same folds)
+    base = parse_overrides(get_recipe(args.recipe, seed=args.seed), args.set + args.crnn_set)
+    ft = parse_overrides(get_recipe(args.finetune_recipe, seed=args.seed), args.set + args.finetune_set)
+    # the probes read the musicnn recipe's features (embeddings) or the base recipe's (MFCC)
+    probe_recipe = ft.replace(name="probe")
+    mfcc_recipe = base.replace(name="mfcc-probe", feature_kind="mfcc")
+    models = [m for m in ("MSD_musicnn", "MTT_musicnn") if m in args.probe_models]
+    singles = [k for k in SINGLE if k.split("_")[0] in {m.split("_")[0].lower() for m in models}]
+    combos = [c for c in COMBOS if all(k in singles for k in c)] if not args.no_combos else []
+    candidates = [(k,) for k in singles] + [tuple(c) for c in combos]
+    kw = dict(n_splits=args.folds, cache_dir=args.cache_dir, n_jobs=args.n_jobs)
     print(
-        f"Emotify: {len(tracks)} tracks, {len(genre_enc.classes)} genres, "
-        f"{len(emotion_enc.classes)} emotions; "
-        f"{f'{args.folds} folds' if args.folds else 'one split'}; config {args.config} "
-        f"({config.n_mels}×{config.n_frames}); backend {keras.backend.backend()}",
+        f"Emotify: {len(tracks)} tracks; {args.folds} folds; methods {methods}; backend "
+        f"{keras.backend.backend()}; load average {machine['load_average']}",
         flush=True,
     )
 
-    seconds = {}
-    results = {"crnn": [], "baseline": [], "majority": []}
-    if not args.no_crnn:
-        t = time.perf_counter()
-        feats = extract_features(
-            tracks, config, cache_dir=args.cache_dir, n_jobs=args.n_jobs, progress=False, as_float32=False
-        )
-        seconds["crnn_features"] = time.perf_counter() - t
-        if len(feats.report.skipped):
-            print(feats.report.summary(), flush=True)
-        seconds["crnn_features_cached_tracks"] = feats.report.n_cached
-        print(
-            f"  features: {len(feats)} chunks in {seconds['crnn_features']:.1f} s ({feats.report.n_computed} "
-            f"tracks computed, {feats.report.n_cached} from the cache)",
-            flush=True,
-        )
-    if not args.no_baseline:
-        t = time.perf_counter()
-        F = baseline_features(tracks, config, args.n_jobs)
-        seconds["baseline_features"] = time.perf_counter() - t
-        print(f"  baseline statistics: {F.shape} in {seconds['baseline_features']:.1f} s", flush=True)
-
-    seconds["crnn_train_eval"] = seconds["baseline_fit"] = 0.0
-    for k, split in enumerate(splits):
-        counts = split.value_counts().to_dict()
-        te = (split == "test").to_numpy()
-        tr = (split == "train").to_numpy()
-        maj = {}
-        for col, enc in (("genre", genre_enc), ("emotion", emotion_enc)):
-            y_all = enc.transform(tracks[col])
-            majority = np.bincount(y_all[tr]).argmax()
-            maj[col] = scores(y_all[te], np.full(te.sum(), majority))
-        results["majority"].append(maj)
-        if not args.no_baseline:
-            t = time.perf_counter()
-            base = {}
-            for col, enc in (("genre", genre_enc), ("emotion", emotion_enc)):
-                y_all = enc.transform(tracks[col])
-                pred, C = fit_logreg(F, y_all, split, seed=args.seed)
-                base[col] = {**scores(y_all[te], pred), "C": C}
-            seconds["baseline_fit"] += time.perf_counter() - t
-            results["baseline"].append(base)
-        if not args.no_crnn:
-            t = time.perf_counter()
-            results["crnn"].append(train_crnn(feats, tracks, split, args, config, genre_enc, emotion_enc))
-            seconds["crnn_train_eval"] += time.perf_counter() - t
-        print(
-            f"  split {k + 1}/{len(splits)} ({counts}): "
-            + "; ".join(
-                f"{name} genre {r[-1]['genre']['accuracy']:.3f} emotion {r[-1]['emotion']['accuracy']:.3f}"
-                for name, r in results.items()
-                if r
-            ),
-            flush=True,
-        )
-    seconds["total"] = time.perf_counter() - t_all
-
-    def summarise(rows):
-        out = {}
-        for task in ("genre", "emotion"):
-            for metric in ("accuracy", "macro_f1"):
-                v = np.array([r[task][metric] for r in rows])
-                out[f"{task}_{metric}"] = float(v.mean())
-                out[f"{task}_{metric}_std"] = float(v.std(ddof=1)) if len(v) > 1 else None
-        return out
-
-    wall = {
-        "crnn": seconds.get("crnn_features", 0) + seconds["crnn_train_eval"],
-        "baseline": seconds.get("baseline_features", 0) + seconds["baseline_fit"],
-        "majority": 0.0,
+    per = {
+        m: [] for m in ("majority", "baseline", "probe_msd", "probe_mtt", "probe_best", "crnn", "finetune")
     }
-    summary = {name: {**summarise(rows), "seconds": wall[name]} for name, rows in results.items() if rows}
+    cand_rows, fold_ids, plan_report, extra = [], {}, None, {}
+
+    def note_fold(f, method):
+        ids = _fold_ids(f)
+        if f.fold in fold_ids and fold_ids[f.fold] != ids:
+            raise RuntimeError(
+                f"fold {f.fold}: {method} got other train / val / test tracks than the earlier methods"
+            )
+        fold_ids.setdefault(f.fold, ids)
+
+    if "majority" in methods or "baseline" in methods:
+        for f in cv_folds(tracks, mfcc_recipe, kinds=("mfcc",), **kw):
+            note_fold(f, "baseline")
+            plan_report = f.plan.report
+            if "majority" in methods:
+                per["majority"].append(_row(f.fold, _majority(f), 0.0))
+            if "baseline" in methods:
+                t = time.perf_counter()
+                p = fit_probe(f.splits, "mfcc", seed=args.seed)
+                m = p.evaluate(f.test).metrics
+                per["baseline"].append(_row(f.fold, m, time.perf_counter() - t, params=p.params))
+                print(f"  fold {f.fold} baseline: " + _line(m), flush=True)
+
+    if "probe" in methods:
+        kinds = tuple(dict.fromkeys(k for c in candidates for k in c))
+        t = time.perf_counter()
+        for f in cv_folds(tracks, probe_recipe, kinds=kinds, **kw):
+            note_fold(f, "probe")
+            plan_report = f.plan.report
+            t_fold = time.perf_counter()
+            fits = []
+            for cand in candidates:
+                tc = time.perf_counter()
+                p = fit_probe(f.splits, cand, seed=args.seed)
+                score = float(sum(p.val.metrics.get(f"{c}_macro_f1", 0.0) for c in ("genre", "emotion")))
+                test = p.evaluate(f.test).metrics
+                fits.append((cand, score, test, p.params))
+                cand_rows.append(
+                    {
+                        "fold": f.fold,
+                        "kinds": "+".join(cand),
+                        "val_score": score,
+                        **{f"val_{k}": float(p.val.metrics.get(k, np.nan)) for k in METRICS},
+                        **{k: float(test.get(k, np.nan)) for k in METRICS},
+                        "params": p.params,
+                        "seconds": time.perf_counter() - tc,
+                    }
+                )
+            for name, keep in (
+                ("probe_msd", lambda c: all(k.startswith("msd_") for k in c)),
+                ("probe_mtt", lambda c: all(k.startswith("mtt_") for k in c)),
+                ("probe_best", lambda c: True),
+            ):
+                pool = [x for x in fits if keep(x[0])]
+                if not pool:
+                    continue
+                cand, score, test, params = max(pool, key=lambda x: x[1])  # chosen on validation only
+                per[name].append(
+                    _row(
+                        f.fold,
+                        test,
+                        time.perf_counter() - t_fold,
+                        kinds="+".join(cand),
+                        val_score=score,
+                        params=params,
+                    )
+                )
+            best = per["probe_best"][-1]
+            print(f"  fold {f.fold} probe (best on validation: {best['kinds']}): " + _line(best), flush=True)
+        extra["seconds_probe_total"] = time.perf_counter() - t
+
+    for method, recipe, folds in (("crnn", base, None), ("finetune", ft, args.finetune_folds)):
+        if method not in methods:
+            continue
+        for f in cv_folds(tracks, recipe, folds=folds, **kw):
+            note_fold(f, method)
+            t = time.perf_counter()
+            model = build(f.splits, f.splits.recipe)
+            history = fit(model, f.splits, f.splits.recipe, verbose=2 if args.verbose else 0)
+            ev = evaluate(model, f.splits, "val")
+            test = evaluate_features(
+                model,
+                f.test,
+                f.splits.heads,
+                kind=f.splits.recipe.feature_kind,
+                channel_axis=len(model.inputs[0].shape) == 4,
+            ).metrics
+            row = _row(
+                f.fold,
+                test,
+                time.perf_counter() - t,
+                epochs_run=len(history["loss"]),
+                best_epoch=int(np.argmin(history["val_loss"])) + 1,
+                val={k: float(ev.metrics.get(k, np.nan)) for k in METRICS},
+                n_train_chunks=len(f.splits.train),
+                n_params=int(model.count_params()),
+            )
+            if "phase" in history:
+                row["phases"] = history["phase"]
+                row["kept_phase"] = int(history["kept_phase"][0])
+            per[method].append(row)
+            print(
+                f"  fold {f.fold} {method}: " + _line(test) + f" ({row['seconds']:.0f} s, "
+                f"{row['epochs_run']} epochs)",
+                flush=True,
+            )
+            keras.backend.clear_session()
+
+    summary = {m: _summary(rows) for m, rows in per.items() if rows}
+    rare = (
+        plan_report[plan_report["kind"] == "rare_class"][["column", "value", "reason"]].to_dict("records")
+        if plan_report is not None
+        else []
+    )
+    emotions = sorted(tracks["emotion"].dropna().unique())
     return {
         "benchmark": "emotify",
         "command": command_line(),
         "machine": machine,
         "data_dir": str(Path(args.data_dir).resolve()),
         "n_tracks": len(tracks),
-        "config": args.config,
-        "input_shape": [config.n_mels, config.n_frames, 1],
-        "epochs_max": args.epochs,
-        "patience": args.patience,
-        "batch_size": args.batch_size,
         "folds": args.folds,
-        "val_size": args.val_size,
-        "test_size": None if args.folds else args.test_size,
         "seed": args.seed,
-        "recurrent_dropout": args.recurrent_dropout,
-        "mixed_precision": bool(args.mixed_precision),
-        "genres": genre_enc.classes,
-        "emotions": emotion_enc.classes,
+        "methods": methods,
+        "recipes": {
+            "crnn": base.to_dict(),
+            "finetune": ft.to_dict(),
+            "probe_features": probe_recipe.features.to_dict(),
+            "baseline_features": mfcc_recipe.features.to_dict(),
+        },
+        "finetune_folds": args.finetune_folds,
+        "probe": {
+            "candidates": ["+".join(c) for c in candidates],
+            "c_grid": list(_c_grid()),
+            "refit": True,
+            "selection": "sum of validation macro-F1 (genre + emotion), track level",
+        },
+        "genres": sorted(tracks["genre"].unique()),
+        "emotions": emotions,
         "emotion_counts": tracks["emotion"].value_counts().to_dict(),
+        "rare_classes": rare,
         "summary": summary,
-        "per_split": results,
-        "seconds": seconds,
+        "per_fold": per,
+        "probe_candidates": cand_rows,
+        "fold_tracks": {str(k): {p: len(v) for p, v in ids.items()} for k, ids in sorted(fold_ids.items())},
+        "seconds": {"total": time.perf_counter() - t_all, **extra},
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
     }
 
 
+def _c_grid():
+    from mer_helpers.probe import C_GRID
+
+    return C_GRID
+
+
+def _line(m: dict) -> str:
+    return (
+        f"genre acc {m.get('genre_accuracy', np.nan):.3f} F1 {m.get('genre_macro_f1', np.nan):.3f}; "
+        f"emotion acc {m.get('emotion_accuracy', np.nan):.3f} F1 {m.get('emotion_macro_f1', np.nan):.3f}"
+    )
+
+
+LABELS = {
+    "majority": "majority class",
+    "baseline": "MFCC mean+sd + LR",
+    "probe_msd": "musicnn MSD probe",
+    "probe_mtt": "musicnn MTT probe",
+    "probe_best": "musicnn probe (best on val)",
+    "crnn": "CRNN from scratch",
+    "finetune": "musicnn fine-tuned",
+}
+
+
 def print_table(r: dict) -> None:
     print()
-    folds = f", mean over {r['folds']} folds" if r["folds"] else ""
-    print(f"Emotify test tracks ({r['n_tracks']} tracks, config {r['config']} {r['input_shape'][:2]}{folds})")
-    print(f"{'method':<30}{'genre acc':>10}{'genre F1':>10}{'emo acc':>9}{'emo F1':>8}{'wall s':>9}")
-    names = {
-        "crnn": "multitask CRNN (log-mel)",
-        "baseline": "MFCC/chroma/contrast + LR",
-        "majority": "majority",
-    }
-    for key, label in names.items():
-        if key in r["summary"]:
-            s = r["summary"][key]
-            print(
-                f"{label:<30}{s['genre_accuracy']:>10.3f}{s['genre_macro_f1']:>10.3f}"
-                f"{s['emotion_accuracy']:>9.3f}{s['emotion_macro_f1']:>8.3f}{s['seconds']:>9.1f}"
-            )
+    print(
+        f"Emotify, {r['n_tracks']} tracks, {r['folds']}-fold track-level CV (test folds; mean ± sd over "
+        "folds)"
+    )
+    print(
+        f"{'method':<30}{'folds':>6}{'genre acc':>14}{'genre F1':>14}{'emotion acc':>14}{'emotion F1':>14}"
+        f"{'wall s':>9}"
+    )
+    def ms(s, k):
+        sd = s.get(f"{k}_sd")
+        return f"{s[k]:.3f}" + (f" ± {sd:.3f}" if sd is not None else "       ")
+
+    for key, label in LABELS.items():
+        s = r["summary"].get(key)
+        if not s:
+            continue
+
+        print(
+            f"{label:<30}{s['n_folds']:>6}"
+            + "".join(f"{ms(s, k):>14}" for k in METRICS)
+            + f"{s['seconds_total']:>9.0f}"
+        )
+    if r["probe_candidates"]:
+        df = (
+            pd.DataFrame(r["probe_candidates"])
+            .groupby("kinds", sort=False)[["val_score", "genre_accuracy", "emotion_macro_f1"]]
+            .mean()
+        )
+        print("\nprobe candidates (mean over folds; val_score = validation genre F1 + emotion F1):")
+        print(df.round(3).to_string())
+    for row in r["rare_classes"]:
+        print(f"rare class: {row['reason']}")
     m = r["machine"]
     print(
         f"total {r['seconds']['total']:.0f} s on {m['cpu']} ({m['cpus_usable']} cores, load average "
-        f"{m['load_average']} → {r['load_average_end']}), "
-        f"backend {m['keras_backend']} on {', '.join(m['devices'])}"
+        f"{m['load_average']} → {r['load_average_end']})"
     )
 
 
 def main(argv=None) -> dict:
     ap = argument_parser(__doc__)
     ap.add_argument("--data-dir", required=True, help="Emotify folder (data.csv + emotifymusic/)")
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    ap.add_argument("--folds", type=int, default=5, help="K of the track-level K-fold (default 5)")
     ap.add_argument(
-        "--config",
-        choices=CONFIG_CHOICES,
-        default="cpu",
-        help="demo: 32×75 (CPU); seed: 128×300 (the seed's input; GPU); tiny: smoke tests",
+        "--recipe", default="cpu", help="recipe of the CRNN from scratch (default cpu, as mer train)"
+    )
+    ap.add_argument("--finetune-recipe", default="musicnn", help="recipe of the fine-tuned musicnn")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override of every recipe (e.g. epochs=2, min_class_tracks=2)",
     )
     ap.add_argument(
-        "--epochs", type=int, default=8, help="maximum epochs (early stopping on validation loss)"
+        "--crnn-set", action="append", default=[], metavar="FIELD=VALUE", help="override of --recipe"
     )
-    ap.add_argument("--patience", type=int, default=3)
+    ap.add_argument(
+        "--finetune-set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override of --finetune-recipe",
+    )
+    ap.add_argument(
+        "--finetune-folds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="fine-tune only these folds (default: all)",
+    )
+    ap.add_argument(
+        "--probe-models",
+        nargs="+",
+        default=["MSD_musicnn", "MTT_musicnn"],
+        choices=["MSD_musicnn", "MTT_musicnn"],
+    )
+    ap.add_argument("--no-combos", action="store_true", help="probe single embeddings only")
     ap.add_argument("--limit", type=int, default=None, help="use N tracks (seeded, balanced over genres)")
-    ap.add_argument("--folds", type=int, default=0, help="K-fold cross-validation over tracks (0: one split)")
-    ap.add_argument("--val-size", type=float, default=0.15)
-    ap.add_argument("--test-size", type=float, default=0.2)
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--recurrent-dropout", type=float, default=0.2, help="0 enables the cuDNN LSTM on a GPU")
-    ap.add_argument("--mixed-precision", action="store_true")
-    ap.add_argument("--jit", action="store_true")
     ap.add_argument("--cache-dir", default=None, help="feature cache (default $MER_CACHE_DIR or data/.cache)")
-    ap.add_argument("--n-jobs", type=int, default=-1)
-    ap.add_argument("--no-baseline", action="store_true")
-    ap.add_argument("--no-crnn", action="store_true")
+    ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--verbose", action="store_true", help="print Keras epoch logs")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
-    result = run(args)
-    return report(result, print_table, args.json)
+    return report(run(args), print_table, args.json)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ are never cached: that file is skipped with its reason.
 A file that cannot be read is skipped and listed in the returned report with its reason — the run never dies on one
 bad file and nothing is dropped silently.
 
+Pretrained embeddings (kinds such as ``"msd_max_pool"``, :mod:`mer_helpers.embeddings`) are entries of the same
+store, one ``[width, 1]`` vector per chunk: the workers compute and cache the ``musicnn_mel`` of the files, then the
+model runs once per batch of chunks in the calling process and every output of the model is cached.
+
 Notebook: 04_crnn_training.ipynb
 """
 
@@ -38,7 +42,14 @@ import pandas as pd
 
 from mer_helpers.audio import decode_audio
 from mer_helpers.errors import AudioError, MerError
-from mer_helpers.features import FEATURE_CODE_VERSION, FeatureConfig, chunk_features, feature_shape
+from mer_helpers.features import (
+    EMBEDDING_KINDS,
+    FEATURE_CODE_VERSION,
+    FeatureConfig,
+    chunk_features,
+    feature_shape,
+    is_embedding_kind,
+)
 from mer_helpers.files import atomic_write_bytes
 
 __all__ = ["extract_features", "FeatureSet", "ExtractionReport", "default_cache_dir", "file_id", "cache_root"]
@@ -200,10 +211,17 @@ def _extract_one(path: str, config: FeatureConfig, kinds: tuple, paths: dict[str
                 f"NaN or inf; peak sample {peak:.3g}"
                 + (", far outside [-1, 1]" if peak > 2 else "")
                 + ") — not cached; re-export the audio as 16-bit PCM or normalise it"), ""
-    meta = {"format": _SIDECAR_FORMAT, "feature_code_version": FEATURE_CODE_VERSION,
-            "n_chunks": int(len(next(iter(stored.values())))), "padded": bool(padded),
+    meta = {"n_chunks": int(len(next(iter(stored.values())))), "padded": bool(padded),
             "truncated": bool(decoded.truncated), "seconds": float(decoded.seconds),
             "declared_seconds": decoded.declared_seconds}
+    _write_entry(paths, stored, meta)
+    warning = _truncation_warning(meta) if decoded.truncated else ""
+    return "computed", meta["n_chunks"], padded, "", warning
+
+
+def _write_entry(paths: dict, stored: dict, meta: dict) -> None:
+    """Write one cache entry: per kind the float16 ``.npy`` then its sidecar (``meta`` + kind and shape)."""
+    meta = {**meta, "format": _SIDECAR_FORMAT, "feature_code_version": FEATURE_CODE_VERSION}
     for kind, arr in stored.items():
         target = Path(paths[kind])
         buf = io.BytesIO()
@@ -212,8 +230,74 @@ def _extract_one(path: str, config: FeatureConfig, kinds: tuple, paths: dict[str
         # the sidecar finds the complete array; a run killed in between leaves an entry that reads as damaged
         atomic_write_bytes(target, buf.getvalue())
         atomic_write_bytes(_sidecar(target), json.dumps({**meta, "kind": kind, "shape": list(arr.shape)}).encode())
-    warning = _truncation_warning(meta) if decoded.truncated else ""
-    return "computed", meta["n_chunks"], padded, "", warning
+
+
+#: Chunks run through a pretrained model at a time by :func:`_embed_entries` (then their entries are written).
+_EMBED_GROUP_CHUNKS = 256
+
+
+def _embed_entries(jobs: list, config: FeatureConfig, models: list, progress: bool) -> dict:
+    """Embedding entries from cached ``musicnn_mel`` entries, the model(s) run in this process, in batches.
+
+    Parameters
+    ----------
+    jobs : list of (key, mel_path, {kind: npy path})
+        ``kind`` covers every output of every model in ``models``.
+
+    Returns
+    -------
+    dict
+        ``key → ("computed", meta)`` or ``("error", reason)``.
+    """
+    from tqdm.auto import tqdm
+
+    from mer_helpers.embeddings import embed_chunks, model_kinds
+    from mer_helpers.features import EMBEDDING_KINDS
+
+    done: dict = {}
+    bar = tqdm(total=len(jobs), desc="embeddings", unit="file", disable=not progress or not jobs)
+    group: list = []
+
+    def flush():
+        if not group:
+            return
+        X = np.concatenate([mel for _, mel, _, _ in group])
+        bounds = np.cumsum([0] + [len(mel) for _, mel, _, _ in group])
+        outs = {}
+        for name in models:
+            emb = embed_chunks(X, name)
+            for kind in model_kinds(name):
+                outs[kind] = emb[EMBEDDING_KINDS[kind][1]]
+        for i, (key, _, paths, meta) in enumerate(group):
+            stored = {k: outs[k][bounds[i]:bounds[i + 1], :, None].astype(np.float16) for k in paths}
+            bad = [k for k, a in stored.items() if not np.isfinite(a).all()]
+            if bad:
+                done[key] = ("error", f"the pretrained model's {', '.join(bad)} outputs are not finite for this "
+                                      "file (not cached)")
+            else:
+                _write_entry(paths, stored, {k: meta.get(k) for k in ("n_chunks", "padded", "truncated", "seconds",
+                                                                      "declared_seconds")})
+                done[key] = ("computed", meta)
+            bar.update(1)
+        group.clear()
+
+    n = 0
+    for key, mel_path, paths in jobs:
+        try:
+            mel = np.load(mel_path, mmap_mode="r")
+            meta = json.loads(_sidecar(Path(mel_path)).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            done[key] = ("error", f"its musicnn_mel cache entry cannot be read ({e})")
+            bar.update(1)
+            continue
+        group.append((key, mel, paths, meta))
+        n += len(mel)
+        if n >= _EMBED_GROUP_CHUNKS:
+            flush()
+            n = 0
+    flush()
+    bar.close()
+    return done
 
 
 def _read_entry(paths: dict[str, Path], config: FeatureConfig):
@@ -292,8 +376,14 @@ def extract_features(tracks: pd.DataFrame, config: FeatureConfig | None = None, 
     tracks : pandas.DataFrame
         A Tracks table with at least ``track_id`` and ``path``; rows whose ``path`` is missing are reported.
     config : FeatureConfig
-    kinds : sequence of {"log_mel", "mfcc", "chroma"}
-        All kinds come from one STFT per file.
+    kinds : sequence of str
+        Any of :data:`mer_helpers.features.ALL_KINDS`. ``log_mel``, ``mfcc`` and ``chroma`` come from one STFT
+        per file, ``musicnn_mel`` from musicnn's own (both in the joblib workers). An embedding kind
+        (:data:`~mer_helpers.features.EMBEDDING_KINDS`, e.g. ``"msd_max_pool"``) is a pretrained musicnn
+        model's output on each chunk's ``musicnn_mel``: the workers compute and cache the ``musicnn_mel``, then
+        the model runs in this process on batches of chunks of many files and every output of that model is
+        cached (:mod:`mer_helpers.embeddings`). Musicnn kinds need ``config`` to be musicnn's
+        (:data:`~mer_helpers.features.MUSICNN_FEATURES`).
     cache_dir : path or None
         Root of the store (default :func:`default_cache_dir`).
     n_jobs : int
@@ -348,9 +438,16 @@ def extract_features(tracks: pd.DataFrame, config: FeatureConfig | None = None, 
     root = cache_root(config, cache_dir, hop_seconds=hop_seconds)
     aug_id = hashlib.sha1(repr(augment).encode()).hexdigest()[:8] if augment is not None else ""
     copies = ([0] if include_original else []) + list(range(1, n_copies + 1))
+    # signal kinds come from the audio (joblib workers); embedding kinds from a pretrained model run here on the
+    # cached musicnn_mel, writing every output of each model needed (one forward pass gives them all)
+    signal_kinds = tuple(k for k in kinds if not is_embedding_kind(k))
+    emb_kinds = tuple(k for k in kinds if is_embedding_kind(k))
+    emb_models = sorted({EMBEDDING_KINDS[k][0] for k in emb_kinds})
+    emb_written = tuple(k for k, (m, _) in EMBEDDING_KINDS.items() if m in emb_models)
 
     skipped, repaired, warned = [], [], []
-    jobs, cached = [], []  # jobs: (track position, copy, paths); cached: (pos, copy, paths, arrays, meta)
+    jobs, cached = [], []  # jobs: (track position, copy, paths to compute); cached: (pos, copy, paths, arrays, meta)
+    todo, emb_jobs = {}, []  # todo: (pos, copy) → paths of every kind asked; emb_jobs: ((pos, copy), mel, paths)
     expected = None
     for pos, (tid, path) in enumerate(zip(tracks["track_id"], tracks["path"], strict=True)):
         if not isinstance(path, (str, os.PathLike)) or not str(path):
@@ -372,14 +469,30 @@ def extract_features(tracks: pd.DataFrame, config: FeatureConfig | None = None, 
                 continue
             if status == "damaged":
                 repaired.append((pos, tid, path, f"damaged cache entry recomputed: {found} (under {root})"))
-            jobs.append((pos, copy, paths))
+            todo[(pos, copy)] = paths
+            if not emb_kinds:
+                jobs.append((pos, copy, paths))
+                continue
+            # which part needs computing: the signal kinds (workers), the embeddings (this process), or both
+            sig_ok = not signal_kinds or _read_entry({k: paths[k] for k in signal_kinds}, config)[0] == "ok"
+            emb_ok = _read_entry({k: paths[k] for k in emb_kinds}, config)[0] == "ok"
+            if sig_ok and emb_ok:  # each part is fine but they disagree (chunk count, padding): recompute both
+                sig_ok = emb_ok = False
+            work = {} if sig_ok else {k: paths[k] for k in signal_kinds}
+            if not emb_ok:
+                mel = _cache_paths(root, ("musicnn_mel",), fid, copy, aug_id)
+                if "musicnn_mel" not in work and _read_entry(mel, config)[0] != "ok":
+                    work.update(mel)
+                emb_jobs.append(((pos, copy), mel["musicnn_mel"], _cache_paths(root, emb_written, fid, copy, aug_id)))
+            if work:
+                jobs.append((pos, copy, work))
 
     bar = tqdm(total=len(jobs), desc="features", unit="file", disable=not progress or not jobs)
 
     def seed_of(pos, copy):
         return None if copy == 0 else [seed, copy, pos]
 
-    tasks = (delayed(_extract_one)(str(tracks["path"].iloc[pos]), config, kinds,
+    tasks = (delayed(_extract_one)(str(tracks["path"].iloc[pos]), config, tuple(paths),
                                    {k: str(v) for k, v in paths.items()}, hop_seconds,
                                    augment if copy else None, seed_of(pos, copy))
              for pos, copy, paths in jobs)
@@ -404,6 +517,19 @@ def extract_features(tracks: pd.DataFrame, config: FeatureConfig | None = None, 
                     if warning and copy == 0:
                         warned.append((pos, warning))
     bar.close()
+    if emb_jobs:
+        results = _embed_entries([j for j in emb_jobs if j[0][0] not in failed], config, emb_models, progress)
+        for (pos, copy), (status, info) in results.items():
+            if status == "error":
+                if pos not in failed:
+                    failed.add(pos)
+                    skipped.append((tracks["track_id"].iloc[pos], tracks["path"].iloc[pos],
+                                    f"cannot embed {str(tracks['path'].iloc[pos])!r}: {info}"))
+                continue
+            if (pos, copy) not in computed_meta:  # only the embeddings were computed (from a cached musicnn_mel)
+                computed_meta[(pos, copy)] = {"n_chunks": info["n_chunks"], "padded": info["padded"]}
+                if copy == 0 and info.get("truncated") and info.get("declared_seconds"):
+                    warned.append((pos, _truncation_warning(info)))
     for pos, copy, _, _, meta in cached:
         if copy == 0 and meta.get("truncated") and meta.get("declared_seconds"):
             warned.append((pos, _truncation_warning(meta)))
@@ -411,7 +537,7 @@ def extract_features(tracks: pd.DataFrame, config: FeatureConfig | None = None, 
     # assemble in Tracks-table order, copy-major within a track
     parts: dict[str, list] = {k: [] for k in kinds}
     index_parts = []
-    entries = {(pos, copy): (None, computed_meta.get((pos, copy)), paths) for pos, copy, paths in jobs}
+    entries = {key: (None, computed_meta.get(key), paths) for key, paths in todo.items()}
     entries.update({(pos, copy): (arrays, meta, paths) for pos, copy, paths, arrays, meta in cached})
     hop = config.chunk_seconds if hop_seconds is None else hop_seconds
     for pos, copy in sorted(k for k in entries if k[0] not in failed):
@@ -435,7 +561,7 @@ def extract_features(tracks: pd.DataFrame, config: FeatureConfig | None = None, 
     ok_ids = set(index["track_id"])
     kept = tracks[tracks["track_id"].isin(ok_ids)].copy()
     kept.attrs = dict(tracks.attrs)
-    job_pos = {pos for pos, _, _ in jobs}
+    job_pos = {pos for pos, _ in todo}
     cached_pos = {pos for pos, *_ in cached}
 
     def table(rows):

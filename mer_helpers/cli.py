@@ -124,8 +124,15 @@ def _cmd_features(args) -> int:
     from mer_helpers.datasets import load
     from mer_helpers.recipe import get_recipe
 
-    tracks = load(args.dataset, args.data_dir)
+    from mer_helpers.features import feature_shape
+
     config = get_recipe(args.recipe).features
+    for kind in args.kinds:
+        try:
+            feature_shape(kind, config)
+        except ValueError as e:
+            raise _UsageError(f"--kinds {kind} with --recipe {args.recipe}: {e}") from None
+    tracks = load(args.dataset, args.data_dir)
     fs = extract_features(tracks, config, kinds=tuple(args.kinds), cache_dir=args.cache_dir, n_jobs=args.n_jobs,
                           progress=not args.no_progress, hop_seconds=args.hop_seconds)
     shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in fs.X.items())
@@ -159,7 +166,9 @@ def _train_recipe(args):
     if args.spec_augment is not None:
         changes["spec_augment"] = args.spec_augment
     changes["seed"] = args.seed
-    return parse_overrides(get_recipe(args.recipe, **changes), args.set)
+    # --backbone musicnn alone starts from the musicnn recipe: its features are musicnn's input (16 kHz, 96 mels)
+    name = args.recipe or ("musicnn" if args.backbone == "musicnn" else "cpu")
+    return parse_overrides(get_recipe(name), args.set, **changes)
 
 
 def _cmd_train(args) -> int:
@@ -387,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of :func:`main` (exposed for documentation and tests)."""
     from mer_helpers import __version__
     from mer_helpers.datasets import DATASETS
+    from mer_helpers.features import ALL_KINDS, EMBEDDING_KINDS
     from mer_helpers.recipe import RECIPES, TASKS
 
     datasets = DATASETS
@@ -441,8 +451,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_jobs(p)
     p.add_argument("--recipe", choices=list(RECIPES), default="cpu",
                    help="whose feature configuration (default: cpu)")
-    p.add_argument("--kinds", nargs="+", default=["log_mel"], choices=("log_mel", "mfcc", "chroma"),
-                   help="feature kinds (all from one STFT per file; default: log_mel)")
+    p.add_argument("--kinds", nargs="+", default=["log_mel"], choices=ALL_KINDS, metavar="KIND",
+                   help="feature kinds (default: log_mel): log_mel, mfcc, chroma from one STFT per file; "
+                   "musicnn_mel and the pretrained embeddings (msd_max_pool, mtt_penultimate, ...: "
+                   f"{', '.join(EMBEDDING_KINDS)}) need --recipe musicnn")
     p.add_argument("--hop-seconds", type=_positive_float, default=None, metavar="S",
                    help="chunk hop in seconds (default: back-to-back chunks)")
     _add_cache(p)
@@ -462,7 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: <project>/runs/DATASET)")
     _add_data_dir(p)
     _add_jobs(p)
-    p.add_argument("--recipe", choices=list(RECIPES), default="cpu", help="preset to start from (default: cpu)")
+    p.add_argument("--recipe", choices=list(RECIPES), default=None,
+                   help="preset to start from (default: cpu; musicnn with --backbone musicnn)")
     p.add_argument("--tasks", default=None, metavar="T[,T]",
                    help=f"heads to train, of {', '.join(TASKS)} (default: every one the labels support)")
     p.add_argument("--targets", default=None, metavar="COL[,COL]",

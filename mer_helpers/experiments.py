@@ -31,7 +31,7 @@ from mer_helpers.recipe import Recipe, get_recipe
 
 __all__ = ["Run", "subsample_training", "fit_run", "test_once", "compare", "KEY_METRICS", "selection_score",
            "mean_sd", "single_vs_multitask", "lambda_sweep", "data_scarcity_curve", "smote_resample", "kfold_run",
-           "prepare_test_part"]
+           "prepare_test_part", "Fold", "cv_folds"]
 
 
 # ------------------------------------------------------------------------------------------------- training
@@ -408,8 +408,7 @@ def kfold_run(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, task: str =
     Notebook: 08_categorical_emotion_and_leakage.ipynb
     """
     from mer_helpers.evaluation import evaluate as evaluate_features
-    from mer_helpers.labels import TASK_HEADS, plan_heads
-    from mer_helpers.splits import check_no_leakage, stratified_group_kfold
+    from mer_helpers.labels import TASK_HEADS
 
     if imbalance not in ("none", "class_weight", "smote"):
         raise ValueError(f"imbalance must be 'none', 'class_weight' or 'smote', got {imbalance!r}")
@@ -417,20 +416,10 @@ def kfold_run(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, task: str =
         raise ValueError(f"task must be 'emotion' or 'genre', got {task!r}")
     head = TASK_HEADS[task]
     recipe = get_recipe(recipe).replace(tasks=(task,), class_weight=(task,) if imbalance == "class_weight" else ())
-    plan = plan_heads(tracks, tasks=(task,), min_class_tracks=recipe.min_class_tracks, label_maps=recipe.label_maps)
-    table = plan.tracks
-    group = recipe.split_group if recipe.split_group in table and table[recipe.split_group].notna().any() else None
     resampler = resampler or smote_resample
     rows, folds = [], []
-    for fold, (rest_idx, test_idx) in enumerate(stratified_group_kfold(table, n_splits, stratify=task, group=group,
-                                                                       seed=recipe.seed)):
-        rest, test = table.iloc[rest_idx], table.iloc[test_idx]
-        check_no_leakage(rest, test, on=("track_id",) if group is None else ("track_id", group))
-        # the fold's test tracks are held out by hand: prepare() splits the rest into train / val
-        # (min_class_tracks=1: the rule was applied to the whole table above, a fold must not drop more)
-        r = recipe.replace(seed=recipe.seed + fold, test_size=0.0, min_class_tracks=1)
-        splits = prepare(rest, r, cache_dir=cache_dir, n_jobs=n_jobs)
-        test_fs = prepare_test_part(test, splits, cache_dir=cache_dir, n_jobs=n_jobs)
+    for f in cv_folds(tracks, recipe, n_splits=n_splits, stratify=task, cache_dir=cache_dir, n_jobs=n_jobs):
+        fold, splits, test_fs, r = f.fold, f.splits, f.test, f.splits.recipe
         X_tr = splits.inputs("train")
         y_tr, sw_tr = splits.targets("train", [head])
         train_data = None
@@ -448,6 +437,95 @@ def kfold_run(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, task: str =
     out = pd.DataFrame(rows)
     out.attrs["folds"] = folds
     return out
+
+
+@dataclass(eq=False)
+class Fold:
+    """One fold of :func:`cv_folds`.
+
+    Attributes
+    ----------
+    fold : int
+    splits : Splits
+        The fold's non-test tracks prepared by :func:`mer_helpers.pipeline.prepare` (train / val, no test);
+        ``splits.recipe`` is the fold's recipe (seed ``recipe.seed + fold``).
+    test : mer_helpers.cache.FeatureSet
+        The fold's held-out tracks, prepared like ``splits``' parts (:func:`prepare_test_part`).
+    plan : mer_helpers.labels.HeadPlan
+        The heads and the label report of the whole table (the rare-class rule applied once, before the folds).
+    """
+
+    fold: int
+    splits: Splits
+    test: object
+    plan: object
+
+
+def cv_folds(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, n_splits: int = 5, kinds=None, stratify=None,
+             folds=None, cache_dir=None, n_jobs: int = -1, verbose: bool = False):
+    """Stratified (group) k-fold with the training core: each fold's test tracks held out, the rest prepared.
+
+    The heads are planned once on the whole table (:func:`mer_helpers.labels.plan_heads`: a class with fewer
+    than ``recipe.min_class_tracks`` tracks loses its label everywhere, reported in ``plan.report``); the folds
+    keep the mix of ``stratify`` (default: every classification column of the plan, combined, e.g.
+    genre × emotion) and never split a ``recipe.split_group`` (artist) across sides; in each fold
+    :func:`mer_helpers.pipeline.prepare` splits the remaining tracks into train / validation (``val_size`` of
+    them) and fits the encoders, scaler and class weights on the training tracks, and the test fold is
+    featurised like them.
+
+    Parameters
+    ----------
+    tracks : pandas.DataFrame
+    recipe : Recipe or str
+        Features, heads (``tasks``), split and seed.
+    n_splits : int
+    kinds : sequence of str or None
+        Feature kinds to hold (default the recipe's), e.g. embedding kinds for linear probes.
+    stratify : str or None
+        A column of the table (default: the plan's classification columns combined).
+    folds : sequence of int or None
+        Only these folds (e.g. ``[0]`` when a fold is expensive); the folds themselves do not change.
+
+    Yields
+    ------
+    Fold
+
+    Notebook: 08_categorical_emotion_and_leakage.ipynb
+    """
+    from mer_helpers.labels import plan_heads
+    from mer_helpers.splits import check_no_leakage, stratified_group_kfold
+
+    recipe = get_recipe(recipe)
+    plan = plan_heads(tracks, tasks=recipe.tasks, targets=recipe.targets, min_class_tracks=recipe.min_class_tracks,
+                      label_maps=recipe.label_maps)
+    table = plan.tracks.copy()
+    table.attrs = dict(plan.tracks.attrs)
+    group = recipe.split_group if recipe.split_group in table and table[recipe.split_group].notna().any() else None
+    if stratify is None:
+        cols = [t for t in plan.tasks if t in ("genre", "emotion")]
+        strata = (table[cols].astype(object).where(table[cols].notna(), "<NA>").astype(str).agg("|".join, axis=1)
+                  if cols else pd.Series("", index=table.index))
+    else:
+        strata = table[stratify]
+    table["_strata"] = strata
+    r0 = recipe.replace(tasks=tuple(plan.tasks), targets=tuple(plan.targets) or None)
+    import warnings
+
+    with warnings.catch_warnings():  # a stratum with fewer tracks than folds only warns in scikit-learn
+        warnings.simplefilter("ignore", UserWarning)
+        pairs = stratified_group_kfold(table, n_splits, stratify="_strata", group=group, seed=recipe.seed)
+    table = table.drop(columns="_strata")
+    for fold, (rest_idx, test_idx) in enumerate(pairs):
+        if folds is not None and fold not in folds:
+            continue
+        rest, test = table.iloc[rest_idx], table.iloc[test_idx]
+        check_no_leakage(rest, test, on=("track_id",) if group is None else ("track_id", group))
+        # the fold's test tracks are held out by hand: prepare() splits the rest into train / val
+        # (min_class_tracks=1: the rule was applied to the whole table above, a fold must not drop more)
+        r = r0.replace(seed=recipe.seed + fold, test_size=0.0, min_class_tracks=1)
+        splits = prepare(rest, r, kinds=kinds, cache_dir=cache_dir, n_jobs=n_jobs, verbose=verbose)
+        test_fs = prepare_test_part(test, splits, cache_dir=cache_dir, n_jobs=n_jobs)
+        yield Fold(fold, splits, test_fs, plan)
 
 
 def prepare_test_part(test_tracks: pd.DataFrame, splits: Splits, *, cache_dir=None, n_jobs: int = -1):

@@ -34,8 +34,9 @@ import numpy as np
 from mer_helpers.audio import chunk_geometry, n_chunks
 
 __all__ = [
-    "FeatureConfig", "FEATURE_KINDS", "log_mel", "mfcc", "chroma", "beat_sync", "fix_frames", "chunk_features",
-    "feature_shape", "FEATURE_CODE_VERSION",
+    "FeatureConfig", "FEATURE_KINDS", "EMBEDDING_KINDS", "ALL_KINDS", "MUSICNN_FEATURES", "log_mel", "mfcc",
+    "chroma", "beat_sync", "fix_frames", "chunk_features", "feature_shape", "embedding_kind", "is_embedding_kind",
+    "check_musicnn_config", "FEATURE_CODE_VERSION",
 ]
 
 #: Version of the code that turns audio into feature arrays, part of the feature-cache key
@@ -47,8 +48,25 @@ __all__ = [
 #: (:func:`mer_helpers.audio.decode_audio`), keyed caches with checked sidecars.
 FEATURE_CODE_VERSION = 1
 
-#: Feature kinds :func:`chunk_features` can compute on the shared frame grid.
-FEATURE_KINDS = ("log_mel", "mfcc", "chroma")
+#: Feature kinds :func:`chunk_features` can compute from a signal: the three on the shared frame grid and
+#: ``"musicnn_mel"``, the input of the pretrained musicnn models (:mod:`mer_helpers.pretrained`):
+#: ``log10(10000 · mel + 1)`` of a 96-band mel spectrogram at 16 kHz (n_fft 512, hop 256), one
+#: ``[96, n_frames]`` array per chunk (313 frames per 5 s chunk with :data:`MUSICNN_FEATURES`).
+FEATURE_KINDS = ("log_mel", "mfcc", "chroma", "musicnn_mel")
+
+#: Embedding kinds: a pretrained musicnn model's output on each chunk's ``musicnn_mel`` frames (one vector per
+#: chunk, stored as ``[width, 1]`` so that it travels through the cache, the splits and the chunk → track
+#: aggregation like any other kind). Kind ``"<msd|mtt>_<output>"`` → ``(model name, output name)``; they are
+#: computed by :func:`mer_helpers.embeddings.embed_chunks` (the cache runs the model in one process, in batches).
+EMBEDDING_KINDS = {
+    f"{model.split('_')[0].lower()}_{output}": (model, output)
+    for model in ("MSD_musicnn", "MTT_musicnn")
+    for output in ("max_pool", "mean_pool", "penultimate", "taggram")
+}
+#: Every kind the feature cache (:func:`mer_helpers.cache.extract_features`) can hold.
+ALL_KINDS = FEATURE_KINDS + tuple(EMBEDDING_KINDS)
+#: Kinds that read musicnn's input representation (their :class:`FeatureConfig` must be musicnn's).
+_MUSICNN_KINDS = ("musicnn_mel", *EMBEDDING_KINDS)
 _NORMALIZATIONS = ("fixed", "minmax", "standard", None)
 
 
@@ -132,11 +150,74 @@ class FeatureConfig:
         return hashlib.sha1(blob).hexdigest()[:12]
 
 
+#: The musicnn input as a :class:`FeatureConfig`: 16 kHz, n_fft 512, hop 256, 96 mel bands, 5 s chunks of
+#: ``1 + 80000 // 256 = 313`` frames (``normalize`` is not used by ``"musicnn_mel"``: its log compression is
+#: musicnn's own). The configuration of the ``"musicnn"`` recipe and of every embedding kind.
+MUSICNN_FEATURES = FeatureConfig(sr=16000, n_fft=512, hop_length=256, n_mels=96, n_frames=313)
+
+
+def is_embedding_kind(kind) -> bool:
+    """Whether ``kind`` is one of :data:`EMBEDDING_KINDS` (computed by a pretrained model, not from the STFT)."""
+    return isinstance(kind, str) and kind in EMBEDDING_KINDS
+
+
+def embedding_kind(model: str = "MSD_musicnn", output: str = "max_pool") -> str:
+    """The kind name of a musicnn model's output, e.g. ``embedding_kind("MTT_musicnn", "penultimate")`` →
+    ``"mtt_penultimate"``.
+
+    Raises
+    ------
+    ValueError
+        Unknown model or output.
+    """
+    for kind, pair in EMBEDDING_KINDS.items():
+        if pair == (model, output):
+            return kind
+    models = sorted({m for m, _ in EMBEDDING_KINDS.values()})
+    outputs = sorted({o for _, o in EMBEDDING_KINDS.values()})
+    raise ValueError(f"no embedding kind for model {model!r} and output {output!r}; models are {models}, "
+                     f"outputs {outputs}")
+
+
+def check_musicnn_config(config: FeatureConfig, kind: str = "musicnn_mel") -> None:
+    """Raise unless ``config`` computes musicnn's input (sr 16000, n_fft 512, hop 256, 96 mels).
+
+    ``n_frames`` and ``chunk_seconds`` are free (the model pools over time): :data:`MUSICNN_FEATURES` is the
+    5 s preset.
+
+    Raises
+    ------
+    ValueError
+        Naming the fields that differ.
+    """
+    from mer_helpers.pretrained import MUSICNN_HOP, MUSICNN_N_FFT, MUSICNN_N_MELS, MUSICNN_SR
+
+    want = {"sr": MUSICNN_SR, "n_fft": MUSICNN_N_FFT, "hop_length": MUSICNN_HOP, "n_mels": MUSICNN_N_MELS}
+    bad = {k: getattr(config, k) for k, v in want.items() if getattr(config, k) != v}
+    if bad:
+        raise ValueError(f"feature kind {kind!r} is musicnn's input and needs {want}; this FeatureConfig has "
+                         f"{bad}: use mer_helpers.features.MUSICNN_FEATURES (or the 'musicnn' recipe)")
+
+
 def feature_shape(kind: str, config: FeatureConfig) -> tuple[int, int]:
-    """``(n_bins, n_frames)`` of one chunk of ``kind`` under ``config``."""
+    """``(n_bins, n_frames)`` of one chunk of ``kind`` under ``config`` (``(width, 1)`` for an embedding kind).
+
+    Raises
+    ------
+    ValueError
+        Unknown kind, MFCCs wider than the mel bands, or a musicnn kind under a configuration that is not
+        musicnn's (:func:`check_musicnn_config`).
+    """
+    if kind in _MUSICNN_KINDS:
+        check_musicnn_config(config, kind)
+        if kind == "musicnn_mel":
+            return config.n_mels, config.n_frames
+        from mer_helpers.pretrained import OUTPUTS
+
+        return OUTPUTS[EMBEDDING_KINDS[kind][1]], 1
     bins = {"log_mel": config.n_mels, "mfcc": config.n_mfcc, "chroma": 12}
     if kind not in bins:
-        raise ValueError(f"unknown feature kind {kind!r}; choose from {FEATURE_KINDS}")
+        raise ValueError(f"unknown feature kind {kind!r}; choose from {ALL_KINDS}")
     if kind == "mfcc" and config.n_mfcc > config.n_mels:
         raise ValueError(f"FeatureConfig.n_mfcc ({config.n_mfcc}) cannot exceed n_mels ({config.n_mels}) when MFCCs "
                          "are computed: they are a DCT of the mel bands")
@@ -312,7 +393,10 @@ def chunk_features(y: np.ndarray, config: FeatureConfig | None = None, *, kinds=
     ----------
     y : np.ndarray [shape=(n_samples,)]
         Mono signal at ``config.sr``; a signal shorter than one chunk gives one zero-padded chunk.
-    kinds : sequence of {"log_mel", "mfcc", "chroma"}
+    kinds : sequence of {"log_mel", "mfcc", "chroma", "musicnn_mel"}
+        ``"musicnn_mel"`` (musicnn's input, :func:`mer_helpers.pretrained.musicnn_log_mel` of the whole clip,
+        sliced on the same chunk grid; its own STFT) needs a musicnn configuration (:data:`MUSICNN_FEATURES`).
+        Embedding kinds need the model: :func:`mer_helpers.cache.extract_features` computes them.
     hop_seconds : float or None
         Chunk hop (``None``: back-to-back chunks).
 
@@ -329,13 +413,20 @@ def chunk_features(y: np.ndarray, config: FeatureConfig | None = None, *, kinds=
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
     for kind in kinds:
         feature_shape(kind, config)  # validates the name
+        if is_embedding_kind(kind):
+            raise ValueError(f"{kind!r} is an embedding kind (a pretrained model's output): compute it with "
+                             "mer_helpers.cache.extract_features or mer_helpers.embeddings.embed_chunks")
     starts = chunk_starts(len(y), config, hop_seconds)
     if len(y) < config.chunk_samples:
         y = np.pad(y, (0, config.chunk_samples - len(y)))
     first = np.round(starts * config.sr / config.hop_length).astype(int)
 
-    P = _power_spectrogram(y, config)
     full: dict[str, np.ndarray] = {}
+    if "musicnn_mel" in kinds:
+        from mer_helpers.pretrained import musicnn_log_mel
+
+        full["musicnn_mel"] = musicnn_log_mel(y, config.sr).T  # [96, t]: the zoo's (bins, frames) layout
+    P = _power_spectrogram(y, config) if any(k in kinds for k in ("log_mel", "mfcc", "chroma")) else None
     S_db = _mel_db(P, config) if ("log_mel" in kinds or "mfcc" in kinds) else None
     if "mfcc" in kinds:
         full["mfcc"] = librosa.feature.mfcc(S=S_db, n_mfcc=config.n_mfcc)

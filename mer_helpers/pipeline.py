@@ -294,7 +294,11 @@ def fit(model, splits: Splits, recipe: Recipe | None = None, *, kind=None, out_d
     Returns
     -------
     dict[str, list of float]
-        The Keras history (per epoch).
+        The Keras history (per epoch). A two-phase fit (``recipe.frozen_epochs > 0`` and a model with a
+        pretrained ``"backbone"`` layer, e.g. ``musicnn``: the backbone frozen, then
+        ``recipe.model_options["trainable"]`` unfrozen at ``recipe.finetune_learning_rate``) concatenates the
+        phases and adds ``phase`` (0 or 1 per epoch) and ``kept_phase`` (the phase whose best validation loss
+        was lower: its best weights are the model's).
 
     Notebook: 04_crnn_training.ipynb
     """
@@ -313,11 +317,73 @@ def fit(model, splits: Splits, recipe: Recipe | None = None, *, kind=None, out_d
     data = fit_data(X, y, splits.inputs("val", kind), y_val, batch_size=recipe.batch_size, seed=recipe.seed,
                     sample_weight=sw, val_sample_weight=sw_val, channel_axis=channel_axis)
     n_train = len(next(iter(X.values()))) if isinstance(X, dict) else len(X)
-    compile_for(model, recipe, steps_per_epoch=-(-n_train // recipe.batch_size))
-    cbs = make_callbacks(out_dir, patience=recipe.patience, schedule=recipe.schedule, checkpoint=checkpoint,
-                         tensorboard=tensorboard) + list(callbacks)
-    h = model.fit(**data, epochs=recipe.epochs, callbacks=cbs, verbose=verbose)
-    return {k: [float(v) for v in vals] for k, vals in h.history.items()}
+    steps = -(-n_train // recipe.batch_size)
+    phases = _phases(model, recipe)
+    if len(phases) == 1:
+        compile_for(model, recipe, steps_per_epoch=steps)
+        cbs = make_callbacks(out_dir, patience=recipe.patience, schedule=recipe.schedule, checkpoint=checkpoint,
+                             tensorboard=tensorboard) + list(callbacks)
+        h = model.fit(**data, epochs=recipe.epochs, callbacks=cbs, verbose=verbose)
+        return {k: [float(v) for v in vals] for k, vals in h.history.items()}
+
+    # two phases (a pretrained backbone): heads only with the backbone frozen, then fine-tuning; each phase
+    # stops early on the validation loss, and the phase whose best validation loss is lower is kept
+    from mer_helpers.files import atomic_write_text
+
+    history: dict = {}
+    best = []  # per phase: (best val_loss, weights)
+    for i, (epochs, lr, state) in enumerate(phases):
+        _set_backbone(model, state)
+        compile_for(model, recipe.replace(learning_rate=lr), steps_per_epoch=steps)
+        cbs = make_callbacks(None, patience=recipe.patience, schedule=recipe.schedule) + list(callbacks)
+        if tensorboard and out_dir is not None:
+            import keras
+
+            cbs.append(keras.callbacks.TensorBoard(log_dir=str(Path(out_dir) / "logs" / f"phase{i}")))
+        h = model.fit(**data, epochs=epochs, callbacks=cbs, verbose=verbose)
+        for k, vals in h.history.items():
+            history.setdefault(k, []).extend(float(v) for v in vals)
+        n = len(next(iter(h.history.values()), []))
+        history.setdefault("phase", []).extend([float(i)] * n)
+        val = h.history.get("val_loss", [])
+        best.append((min(val) if val else float("inf"), model.get_weights()))
+    kept = int(np.argmin([b[0] for b in best]))
+    if kept != len(best) - 1:
+        model.set_weights(best[kept][1])
+    history["kept_phase"] = [float(kept)] * len(history["phase"])
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "history.csv", pd.DataFrame(history).rename_axis("epoch").to_csv())
+        if checkpoint:
+            model.save(out / "best.keras")
+    return history
+
+
+def _phases(model, recipe: Recipe) -> list[tuple]:
+    """``[(epochs, learning rate, backbone state)]``: one phase (state ``None``: as built), or two for a model
+    with a pretrained ``"backbone"`` layer and ``recipe.frozen_epochs > 0``."""
+    if recipe.frozen_epochs <= 0 or not any(layer.name == "backbone" for layer in model.layers):
+        return [(recipe.epochs, recipe.learning_rate, None)]
+    unfrozen = recipe.model_options.get("trainable", True)
+    if unfrozen is False or recipe.epochs == recipe.frozen_epochs:
+        return [(recipe.frozen_epochs, recipe.learning_rate, False)]
+    return [(recipe.frozen_epochs, recipe.learning_rate, False),
+            (recipe.epochs - recipe.frozen_epochs, recipe.finetune_lr, unfrozen)]
+
+
+def _set_backbone(model, state) -> None:
+    """Freeze (``False``), unfreeze (``True``) or unfreeze the last ``n`` blocks (musicnn) of the backbone."""
+    if state is None:
+        return
+    if isinstance(state, bool):
+        from mer_helpers.models.transfer import set_backbone_trainable
+
+        set_backbone_trainable(model, state)
+    else:
+        from mer_helpers.models.musicnn import set_musicnn_trainable
+
+        set_musicnn_trainable(model, state)
 
 
 # ----------------------------------------------------------------------------------------------- 4. evaluate

@@ -219,7 +219,7 @@ def weights_path(name: str = "MSD_musicnn") -> Path:
     return path
 
 
-def load_musicnn(name: str = "MSD_musicnn", *, trainable: bool = False):
+def load_musicnn(name: str = "MSD_musicnn", *, trainable: bool = False, model_name: str | None = None):
     """A pretrained musicnn tagger as a Keras 3 functional model (weights from the package, no network).
 
     Each call builds a new model: fine-tuning it never changes another caller's copy.
@@ -232,6 +232,9 @@ def load_musicnn(name: str = "MSD_musicnn", *, trainable: bool = False):
     trainable : bool
         Leave the model trainable (default: frozen, so its BatchNorm layers also stay in inference mode).
         :func:`set_trainable_blocks` unfreezes only the last blocks.
+    model_name : str or None
+        The Keras model's name (default ``name``); the zoo's ``"musicnn"`` backbone nests it as
+        ``"backbone"``. The weights do not depend on it.
 
     Returns
     -------
@@ -243,7 +246,7 @@ def load_musicnn(name: str = "MSD_musicnn", *, trainable: bool = False):
         - ``penultimate`` [batch, 200]: the BatchNorm-ed Dense(200) features;
         - ``max_pool``, ``mean_pool`` [batch, 753]: temporal max / mean of the mid-end features.
 
-        ``model.name`` is ``name``.
+        ``model.name`` is ``model_name or name``.
 
     Raises
     ------
@@ -251,7 +254,7 @@ def load_musicnn(name: str = "MSD_musicnn", *, trainable: bool = False):
         Unknown ``name`` or missing weights file.
     """
     path = weights_path(name)
-    model = _build_musicnn(len(TAGS[name]), name=name)
+    model = _build_musicnn(len(TAGS[name]), name=model_name or name)
     model.load_weights(str(path))
     model.trainable = bool(trainable)
     return model

@@ -19,6 +19,12 @@ Named presets (:data:`RECIPES`, :func:`get_recipe`):
     mixed precision.
 ``quick``
     ``cpu`` for one epoch (and classes of 3 tracks allowed): a smoke run that checks everything works.
+``musicnn``
+    Fine-tuning the pretrained musicnn (MSD weights, :mod:`mer_helpers.models.musicnn`) on its own input
+    (:data:`~mer_helpers.features.MUSICNN_FEATURES`: 96 bands × 313 frames per 5 s chunk, ``musicnn_mel``):
+    ``frozen_epochs`` with the backbone frozen (only the heads learn, at ``learning_rate``), then the last
+    blocks of ``model_options["trainable"]`` unfrozen at ``finetune_learning_rate``; the phase with the better
+    validation loss is kept.
 
 Print one to see every value: ``print(get_recipe("cpu").describe())``.
 
@@ -34,10 +40,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from mer_helpers.errors import MerError
-from mer_helpers.features import FeatureConfig
+from mer_helpers.features import MUSICNN_FEATURES, FeatureConfig, check_musicnn_config
 
-__all__ = ["Recipe", "RecipeError", "RECIPES", "get_recipe", "CPU_FEATURES", "TASKS", "DEFAULT_TARGETS",
-           "parse_overrides"]
+__all__ = ["Recipe", "RecipeError", "RECIPES", "get_recipe", "CPU_FEATURES", "MUSICNN_FEATURES", "TASKS",
+           "DEFAULT_TARGETS", "parse_overrides"]
 
 #: The CPU recipe's input: the brief's 5 s chunks as 32 mel bands × 75 frames (hop 1472 = 4 × 368).
 CPU_FEATURES = FeatureConfig(n_mels=32, hop_length=1472, n_frames=75)
@@ -110,6 +116,14 @@ class Recipe:
     epochs, batch_size, patience : int
         At most ``epochs`` epochs; early stopping after ``patience`` epochs without a better validation loss
         (the best epoch's weights are kept).
+    frozen_epochs : int
+        Two-phase training of a model with a pretrained ``"backbone"`` layer (``musicnn``): first at most
+        ``frozen_epochs`` epochs with the backbone frozen (heads only, at ``learning_rate``), then at most
+        ``epochs - frozen_epochs`` with ``model_options["trainable"]`` unfrozen (default everything) at
+        ``finetune_learning_rate``; each phase stops early on its own, and the phase with the lower validation
+        loss is kept. 0: one phase (the model as built).
+    finetune_learning_rate : float or None
+        Initial learning rate of the second phase (``None``: ``learning_rate / 10``).
     learning_rate : float
         Initial Adam learning rate.
     schedule : {"exponential", "plateau", "constant"}
@@ -148,6 +162,8 @@ class Recipe:
     min_class_tracks: int = 5
     label_maps: dict = field(default_factory=dict)
     epochs: int = 28
+    frozen_epochs: int = 0
+    finetune_learning_rate: float | None = None
     batch_size: int = 16
     learning_rate: float = 2e-3
     schedule: str = "exponential"
@@ -198,6 +214,22 @@ class Recipe:
         self._check_int("seed", minimum=0)
         if not _is_number(self.learning_rate) or not 0 < self.learning_rate < 1:
             raise RecipeError(f"Recipe.learning_rate must be in (0, 1), got {self.learning_rate!r}")
+        self._check_int("frozen_epochs", minimum=0)
+        if self.frozen_epochs > self.epochs:
+            raise RecipeError(f"Recipe.frozen_epochs ({self.frozen_epochs}) cannot exceed epochs ({self.epochs}): "
+                              "epochs counts both phases")
+        ft = self.finetune_learning_rate
+        if ft is not None and (not _is_number(ft) or not 0 < ft < 1):
+            raise RecipeError(f"Recipe.finetune_learning_rate must be in (0, 1) or None, got {ft!r}")
+        musicnn_kind = self.feature_kind == "musicnn_mel"
+        if self.backbone == "musicnn" and not musicnn_kind:
+            raise RecipeError(f"Recipe.backbone 'musicnn' reads feature_kind 'musicnn_mel', got "
+                              f"{self.feature_kind!r}: start from get_recipe('musicnn') (mer train --recipe musicnn)")
+        if musicnn_kind:
+            try:
+                check_musicnn_config(self.features)
+            except ValueError as e:
+                raise RecipeError(f"Recipe.features: {e}") from None
         if not _is_number(self.decay_rate) or not 0 < self.decay_rate <= 1:
             raise RecipeError(f"Recipe.decay_rate must be in (0, 1], got {self.decay_rate!r}")
         for name in ("val_size", "test_size"):
@@ -226,6 +258,12 @@ class Recipe:
     def loss_weight(self, head: str) -> float:
         """λ of ``head`` (1 when the recipe names none)."""
         return float(self.loss_weights.get(head, 1.0))
+
+    @property
+    def finetune_lr(self) -> float:
+        """The second phase's initial learning rate (``finetune_learning_rate``, else ``learning_rate / 10``)."""
+        return float(self.finetune_learning_rate if self.finetune_learning_rate is not None
+                     else self.learning_rate / 10)
 
     # ------------------------------------------------------------------ copies and persistence
     def replace(self, **changes) -> "Recipe":
@@ -331,6 +369,22 @@ RECIPES: dict[str, Recipe] = {
         mixed_precision=True,
     ),
     "quick": _CPU.replace(name="quick", epochs=1, patience=1, min_class_tracks=3),
+    "musicnn": _CPU.replace(
+        name="musicnn",
+        features=MUSICNN_FEATURES,
+        feature_kind="musicnn_mel",
+        backbone="musicnn",
+        model_options={"pretrained": "MSD_musicnn", "embedding": "max_pool", "trainable": 6, "dropout": 0.5},
+        loss_weights={"reg_output": 1.0, "class_output": 1.0, "emotion_output": 1.0},
+        epochs=8,
+        frozen_epochs=4,
+        batch_size=16,
+        learning_rate=1e-3,
+        finetune_learning_rate=1e-4,
+        decay_rate=0.9,
+        patience=3,
+        spec_augment=False,
+    ),
 }
 
 
@@ -362,16 +416,19 @@ def _parse_value(text: str):
         return text.strip()
 
 
-def parse_overrides(recipe: Recipe, items) -> Recipe:
+def parse_overrides(recipe: Recipe, items, **changes) -> Recipe:
     """Apply ``FIELD=VALUE`` strings (the CLI's ``--set``), e.g. ``epochs=5``, ``model_options.dropout=0.2``,
     ``tasks=genre,emotion``, ``loss_weights.reg_output=1``.
+
+    ``changes`` (field values, e.g. from other command-line flags) are applied in the same step, the strings
+    winning where both name a field: checks that relate fields (``frozen_epochs <= epochs``) see the result.
 
     Raises
     ------
     RecipeError
         A string without ``=``, an unknown field or a bad value (the message names it).
     """
-    changes: dict = {}
+    changes = dict(changes)
     for item in items or ():
         if "=" not in item:
             raise RecipeError(f"recipe override {item!r} must look like FIELD=VALUE (e.g. epochs=5)")

@@ -181,21 +181,33 @@ def test_bench_train_gpu_switches_run_under_jax_without_tensorflow(tmp_path):
     assert all(np.isfinite(v) and v > 0 for v in r["samples_per_s"].values())
 
 
+EMOTIFY_METHODS = ("majority", "baseline", "probe_msd", "probe_best", "crnn", "finetune")
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not EMOTIFY.exists(), reason="../shared/data/emotify is absent")
-def test_bench_emotify_runs_on_a_few_real_tracks(tmp_path):
+def test_bench_emotify_runs_every_method_on_the_same_folds(tmp_path):
     out = tmp_path / "emotify.json"
     run_script(
         [
             str(BENCH / "bench_emotify.py"),
             "--data-dir",
             str(EMOTIFY),
-            "--config",
-            "tiny",
             "--limit",
-            "16",
-            "--epochs",
-            "1",
+            "20",
+            "--folds",
+            "2",
+            "--set",
+            "epochs=2",
+            "--set",
+            "min_class_tracks=2",
+            "--finetune-set",
+            "frozen_epochs=1",
+            "--finetune-folds",
+            "0",
+            "--probe-models",
+            "MSD_musicnn",
+            "--no-combos",
             "--cache-dir",
             str(tmp_path / "cache"),
             "--n-jobs",
@@ -206,35 +218,38 @@ def test_bench_emotify_runs_on_a_few_real_tracks(tmp_path):
     )
     r = json.loads(out.read_text())
     check_machine(r["machine"])
-    assert r["n_tracks"] == 16 and r["genres"] == ["classical", "electronic", "pop", "rock"]
-    for method in ("crnn", "baseline", "majority"):
+    assert r["n_tracks"] == 20 and r["folds"] == 2 and r["genres"] == ["classical", "electronic", "pop", "rock"]
+    for method in EMOTIFY_METHODS:
         s = r["summary"][method]
+        assert s["n_folds"] == (1 if method == "finetune" else 2), method
         for key in ("genre_accuracy", "genre_macro_f1", "emotion_accuracy", "emotion_macro_f1"):
-            assert 0.0 <= s[key] <= 1.0
-    assert r["per_split"]["crnn"][0]["epochs_run"] == 1
+            assert 0.0 <= s[key] <= 1.0, (method, key)
+    # the training core's recipes: mer train's cpu CRNN, the musicnn fine-tuning recipe (two phases)
+    assert r["recipes"]["crnn"]["backbone"] == "crnn" and r["recipes"]["finetune"]["backbone"] == "musicnn"
+    assert all(row["epochs_run"] <= 2 for row in r["per_fold"]["crnn"])
+    assert r["per_fold"]["finetune"][0]["phases"][0] == 0.0
+    # every probe candidate of MSD was scored in both folds; the chosen one is a candidate
+    assert set(r["probe"]["candidates"]) == {"msd_max_pool", "msd_mean_pool", "msd_penultimate", "msd_taggram"}
+    assert len(r["probe_candidates"]) == 2 * 4
+    assert all(row["kinds"] in r["probe"]["candidates"] for row in r["per_fold"]["probe_best"])
+    # each track is tested once, in folds every method shared
+    assert sum(f["test"] for f in r["fold_tracks"].values()) == 20
+    assert all(f["train"] + f["val"] + f["test"] == 20 for f in r["fold_tracks"].values())
 
 
 @pytest.mark.skipif(not EMOTIFY.exists(), reason="../shared/data/emotify is absent")
-def test_emotify_splits_are_track_level_and_stratified():
+def test_emotify_subset_is_seeded_and_balanced():
     sys.path.insert(0, str(BENCH))
     try:
-        from bench_emotify import load_tracks, make_splits
+        from bench_emotify import load_tracks
     finally:
         sys.path.remove(str(BENCH))
     tracks = load_tracks(EMOTIFY, None, seed=0)
-    assert len(tracks) == 400
-    (split,) = make_splits(tracks, folds=0, val_size=0.15, test_size=0.2, seed=0)
-    assert (split == "test").sum() == pytest.approx(80, abs=4)
-    for genre, share in tracks[split == "test"]["genre"].value_counts(normalize=True).items():
-        assert share == pytest.approx(0.25, abs=0.05), genre
-    folds = make_splits(tracks, folds=4, val_size=0.15, test_size=0.2, seed=0)
-    test_ids = [set(tracks.loc[s == "test", "track_id"]) for s in folds]
-    assert (
-        sum(len(t) for t in test_ids) == 400 and len(set().union(*test_ids)) == 400
-    )  # each track tested once
-    assert make_splits(tracks, folds=0, val_size=0.15, test_size=0.2, seed=0)[0].equals(split)
+    assert len(tracks) == 400 and tracks.attrs["dataset"] == "emotify"
     small = load_tracks(EMOTIFY, 12, seed=1)
     assert len(small) == 12 and small["genre"].value_counts().tolist() == [3, 3, 3, 3]
+    assert small.attrs["dataset"] == "emotify" and small["track_id"].is_monotonic_increasing
+    assert load_tracks(EMOTIFY, 12, seed=1).equals(small)
 
 
 DASK_SCRIPT = r"""

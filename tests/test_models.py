@@ -19,6 +19,12 @@ from mer_helpers.models.transfer import (
 )
 
 TINY = (32, 40, 1)
+#: The pretrained musicnn reads its own input: 96 mel bands (any number of frames).
+MUSICNN_TINY = (96, 20, 1)
+
+
+def tiny(backbone: str) -> tuple:
+    return MUSICNN_TINY if backbone == "musicnn" else TINY
 HEAD_SETS = [
     {"n_genres": 4},
     {"n_targets": 3},
@@ -31,9 +37,9 @@ WIDTH = {"n_genres": "class_output", "n_targets": "reg_output", "n_emotions": "e
 
 @pytest.mark.parametrize("backbone", list(BACKBONES))
 def test_every_backbone_and_head_set_predicts_right_shapes(backbone):
-    x = np.random.default_rng(0).random((3, *TINY), dtype=np.float32)
+    x = np.random.default_rng(0).random((3, *tiny(backbone)), dtype=np.float32)
     for heads in HEAD_SETS:
-        model = build_model(backbone, TINY, **heads)
+        model = build_model(backbone, tiny(backbone), **heads)
         out = model(x, training=False)
         assert set(out) == {WIDTH[k] for k in heads}
         for k, width in heads.items():
@@ -52,7 +58,8 @@ def _stated_count(fn) -> int:
 
 @pytest.mark.parametrize("backbone", list(BACKBONES))
 def test_parameter_counts_stated_in_docstrings(backbone):
-    model = build_model(backbone, (128, 300, 1), n_genres=8, n_targets=3)
+    shape = (96, 313, 1) if backbone == "musicnn" else (128, 300, 1)  # musicnn: its own 5 s input
+    model = build_model(backbone, shape, n_genres=8, n_targets=3)
     documented = build_crnn if backbone == "crnn" else BACKBONES[backbone]  # crnn.py states it on build_crnn
     assert model.count_params() == count_params(model) == _stated_count(documented)
     # the package docstring's table states the same figure
@@ -89,10 +96,10 @@ def test_recurrent_dropout_switch_reaches_every_lstm():
 @pytest.mark.parametrize("backbone", list(BACKBONES))
 def test_spec_augment_layer_is_applied_first_and_adds_no_weights(backbone):
     aug = keras.layers.GaussianNoise(0.5, name="spec_augment")
-    model = build_model(backbone, TINY, n_genres=3, spec_augment=aug)
+    model = build_model(backbone, tiny(backbone), n_genres=3, spec_augment=aug)
     assert model.get_layer("spec_augment") is aug
-    assert model.count_params() == build_model(backbone, TINY, n_genres=3).count_params()
-    x = np.full((2, *TINY), 0.5, dtype=np.float32)
+    assert model.count_params() == build_model(backbone, tiny(backbone), n_genres=3).count_params()
+    x = np.full((2, *tiny(backbone)), 0.5, dtype=np.float32)
     np.testing.assert_allclose(
         np.asarray(model(x, training=False)["class_output"]),
         np.asarray(model(x, training=False)["class_output"]),

@@ -9,6 +9,8 @@ backbone                seed      architecture (parameters at 128 × 300 × 1 wi
 ``"bilstm_cnn1d"``      S3        Conv1D 256/128 + BN + pool → BiLSTM(128) → Dense 128 (496,011)
 ``"resnet"``            S4        7×7 stem → residual blocks 64/128/256/512 → global average (4,910,923)
 ``"transformer"``       S2        frame embedding → 2 encoder blocks (d=128, 4 heads) → mean (341,899)
+``"musicnn"``           —         pretrained musicnn (MSD/MTT) up to an embedding (``max_pool``: 753);
+                                  at its own input, 96 × 313 ``musicnn_mel``: (482,099) — :mod:`.musicnn`
 ======================  ========  ==========================================================================
 
 Heads (:mod:`~mer_helpers.models.heads`) are created for the widths given: ``class_output`` (genre softmax),
@@ -40,6 +42,7 @@ import keras
 from mer_helpers.models.cnn import cnn2d_backbone
 from mer_helpers.models.crnn import build_crnn, crnn_backbone
 from mer_helpers.models.heads import HEADS, add_heads, head_names
+from mer_helpers.models.musicnn import musicnn_backbone
 from mer_helpers.models.resnet import resnet_backbone
 from mer_helpers.models.rnn import bilstm_cnn1d_backbone, lstm_backbone
 from mer_helpers.models.transformer import PositionEmbedding, transformer_backbone
@@ -59,6 +62,7 @@ __all__ = [
     "bilstm_cnn1d_backbone",
     "resnet_backbone",
     "transformer_backbone",
+    "musicnn_backbone",
     "PositionEmbedding",
     "count_params",
 ]
@@ -71,6 +75,7 @@ BACKBONES = {
     "bilstm_cnn1d": bilstm_cnn1d_backbone,
     "resnet": resnet_backbone,
     "transformer": transformer_backbone,
+    "musicnn": musicnn_backbone,
 }
 
 
