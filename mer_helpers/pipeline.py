@@ -319,10 +319,15 @@ def fit(model, splits: Splits, recipe: Recipe | None = None, *, kind=None, out_d
     n_train = len(next(iter(X.values()))) if isinstance(X, dict) else len(X)
     steps = -(-n_train // recipe.batch_size)
     phases = _phases(model, recipe)
+    precise = []
+    if recipe.precise_bn:  # BatchNorm statistics re-estimated before each validation pass (training.py)
+        from mer_helpers.training import PreciseBatchNorm
+
+        precise = [PreciseBatchNorm(X, seed=recipe.seed, channel_axis=channel_axis)]
     if len(phases) == 1:
         compile_for(model, recipe, steps_per_epoch=steps)
         cbs = make_callbacks(out_dir, patience=recipe.patience, schedule=recipe.schedule, checkpoint=checkpoint,
-                             tensorboard=tensorboard) + list(callbacks)
+                             tensorboard=tensorboard) + precise + list(callbacks)
         h = model.fit(**data, epochs=recipe.epochs, callbacks=cbs, verbose=verbose)
         return {k: [float(v) for v in vals] for k, vals in h.history.items()}
 
@@ -335,7 +340,7 @@ def fit(model, splits: Splits, recipe: Recipe | None = None, *, kind=None, out_d
     for i, (epochs, lr, state) in enumerate(phases):
         _set_backbone(model, state)
         compile_for(model, recipe.replace(learning_rate=lr), steps_per_epoch=steps)
-        cbs = make_callbacks(None, patience=recipe.patience, schedule=recipe.schedule) + list(callbacks)
+        cbs = make_callbacks(None, patience=recipe.patience, schedule=recipe.schedule) + precise + list(callbacks)
         if tensorboard and out_dir is not None:
             import keras
 

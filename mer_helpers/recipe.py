@@ -139,6 +139,11 @@ class Recipe:
         empty), e.g. ``{"p_pitch": 1.0, "pitch_range": [-1, 1]}``.
     spec_augment : bool
         SpecAugment frequency/time masks inside the model, in training only.
+    precise_bn : bool
+        Re-estimate the model's BatchNormalization statistics on training chunks (inference mode, dropout
+        off) before every validation pass (:func:`mer_helpers.training.precise_batchnorm`): without it the
+        reference CRNN's dropout-before-BN variance shift made its inference outputs collapse to one class on
+        Emotify. ``False``: the running averages of training, as Keras keeps them.
     val_size, test_size : float
         Fractions of tracks in validation and test.
     split_group : str or None
@@ -172,6 +177,7 @@ class Recipe:
     augment_copies: int = 0
     augment: dict = field(default_factory=dict)
     spec_augment: bool = False
+    precise_bn: bool = True
     val_size: float = 0.15
     test_size: float = 0.2
     split_group: str | None = "artist"
@@ -238,7 +244,7 @@ class Recipe:
                 raise RecipeError(f"Recipe.{name} must be in [0, 1), got {v!r}")
         if self.val_size + self.test_size >= 1:
             raise RecipeError(f"Recipe.val_size + test_size must be < 1, got {self.val_size} + {self.test_size}")
-        for name in ("spec_augment", "mixed_precision"):
+        for name in ("spec_augment", "mixed_precision", "precise_bn"):
             if not isinstance(getattr(self, name), bool):
                 raise RecipeError(f"Recipe.{name} must be true or false, got {getattr(self, name)!r}")
         for col, mapping in self.label_maps.items():

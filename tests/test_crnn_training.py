@@ -116,3 +116,48 @@ def test_aggregate_tracks_means_per_track():
     assert list(ids) == ["b", "a"]
     np.testing.assert_allclose(agg["class_output"], [[0.5, 0.5], [0.5, 0.5]])
     np.testing.assert_allclose(agg["reg_output"][:, 0], [1.0, 8.0 / 3.0])
+
+
+def test_precise_batchnorm_sets_the_statistics_inference_sees():
+    from mer_helpers.training import precise_batchnorm
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 10, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="c1")(inp)
+    x = keras.layers.BatchNormalization(name="bn1")(x)
+    x = keras.layers.Dropout(0.5, name="drop")(x)  # variance shift: training scales kept units by 2
+    x = keras.layers.Conv2D(3, 3, padding="same", name="c2")(x)
+    x = keras.layers.BatchNormalization(name="bn2")(x)
+    model = keras.Model(inp, keras.layers.GlobalAveragePooling2D()(x))
+    X = np.random.default_rng(1).normal(2.0, 3.0, (300, 8, 10)).astype(np.float16)
+    for bn in ("bn1", "bn2"):  # stale running averages
+        layer = model.get_layer(bn)
+        layer.moving_mean.assign(np.full(layer.moving_mean.shape, 5.0))
+        layer.moving_variance.assign(np.full(layer.moving_variance.shape, 40.0))
+    done = precise_batchnorm(model, X, batch_size=64, max_samples=None, channel_axis=True)
+    assert done == ["bn1", "bn2"]
+    Xc = X.astype(np.float32)[..., None]
+    for bn in ("bn1", "bn2"):  # bn2's input computed with bn1 already re-estimated, dropout off
+        a = np.asarray(keras.Model(model.input, model.get_layer(bn).input)(Xc, training=False))
+        a = a.reshape(-1, a.shape[-1])
+        np.testing.assert_allclose(model.get_layer(bn).moving_mean, a.mean(0), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(model.get_layer(bn).moving_variance, a.var(0), rtol=1e-3, atol=1e-4)
+    # inference outputs now standardised per channel at bn2
+    out = np.asarray(keras.Model(model.input, model.get_layer("bn2").output)(Xc, training=False))
+    np.testing.assert_allclose(out.reshape(-1, 3).mean(0), 0.0, atol=1e-2)
+    np.testing.assert_allclose(out.reshape(-1, 3).std(0), 1.0, atol=2e-2)
+    # a seeded subset: same statistics for the same seed, a frozen layer is left alone
+    model.get_layer("bn1").trainable = False
+    before = np.asarray(model.get_layer("bn1").moving_mean).copy()
+    assert precise_batchnorm(model, X, max_samples=50, seed=3, channel_axis=True) == ["bn2"]
+    np.testing.assert_array_equal(model.get_layer("bn1").moving_mean, before)
+
+
+def test_recipe_precise_bn_field_validates_and_round_trips():
+    from mer_helpers.recipe import Recipe, RecipeError, get_recipe
+
+    assert get_recipe("cpu").precise_bn is True
+    r = get_recipe("cpu", precise_bn=False)
+    assert Recipe.from_dict(r.to_dict()).precise_bn is False
+    with pytest.raises(RecipeError, match="precise_bn"):
+        get_recipe("cpu", precise_bn="yes")
