@@ -490,6 +490,11 @@ class TagResult:
         Name of the model that produced it.
     tag_names : tuple of str
         The model's tags, in output order.
+    truncated : bool
+        The file decoded to clearly less audio than its header declares (a cut download or copy): the tags
+        describe only the part that was read.
+    declared_duration : float or None
+        Seconds the header declares (``None`` when it declares none).
     """
 
     path: str
@@ -500,6 +505,8 @@ class TagResult:
     timeline: object
     model: str = ""
     tag_names: tuple = field(default=(), repr=False)
+    truncated: bool = False
+    declared_duration: float | None = None
 
     @property
     def n_patches(self) -> int:
@@ -507,7 +514,7 @@ class TagResult:
         return len(self.timeline)
 
     def to_dict(self, *, timeline: bool = False) -> dict:
-        """JSON-safe ``{"path", "duration", "padded", "tags": [[tag, score], ...]}``.
+        """JSON-safe ``{"path", "duration", "padded", "truncated", "tags": [[tag, score], ...]}``.
 
         With ``timeline=True`` also ``"timeline"``: one ``{"start_s", "end_s", "tags": [[tag, score], ...]}``
         per patch, listing that patch's ``len(self.tags)`` best tags.
@@ -516,6 +523,7 @@ class TagResult:
             "path": str(self.path),
             "duration": float(self.duration),
             "padded": bool(self.padded),
+            "truncated": bool(self.truncated),
             "tags": [[str(t), float(s)] for t, s in self.tags],
         }
         if timeline:
@@ -545,7 +553,7 @@ def tag_file(path, model="MSD_musicnn", *, top_k: int = 5, hop_frames: int = PAT
              batch_size: int = 32, tags: Sequence[str] | None = None) -> TagResult:
     """Tag one audio file with a musicnn model.
 
-    Decodes with :func:`mer_helpers.audio.load_audio` at 16 kHz (mono), cuts 3 s patches
+    Decodes with :func:`mer_helpers.audio.decode_audio` at 16 kHz (mono), cuts 3 s patches
     (:func:`musicnn_patches`), runs the model on each and averages the patch taggrams to the track.
 
     Parameters
@@ -576,7 +584,7 @@ def tag_file(path, model="MSD_musicnn", *, top_k: int = 5, hop_frames: int = PAT
     """
     import pandas as pd
 
-    from mer_helpers.audio import load_audio
+    from mer_helpers.audio import decode_audio
 
     if isinstance(model, str):
         name = _check_name(model)
@@ -589,7 +597,8 @@ def tag_file(path, model="MSD_musicnn", *, top_k: int = 5, hop_frames: int = PAT
     if top_k < 1:
         raise MerError(f"top_k must be ≥ 1, got {top_k}")
 
-    y = load_audio(path, sr=MUSICNN_SR)
+    decoded = decode_audio(path, sr=MUSICNN_SR)  # the decoder of training and prediction: real length, truncation
+    y = decoded.samples
     duration = len(y) / MUSICNN_SR
     S = musicnn_log_mel(y, MUSICNN_SR)
     padded = n_patches(len(S), hop_frames=hop_frames) == 0
@@ -619,6 +628,8 @@ def tag_file(path, model="MSD_musicnn", *, top_k: int = 5, hop_frames: int = PAT
         path=str(path),
         duration=float(duration),
         padded=bool(padded),
+        truncated=bool(decoded.truncated),
+        declared_duration=decoded.declared_seconds,
         taggram=track,
         tags=_top(track, names, min(top_k, len(names))),
         timeline=timeline,
@@ -667,7 +678,7 @@ def format_results(results: Sequence[TagResult], *, fmt: str = "table", timeline
         rows = []
         for r in results:
             row = {"path": r.path, "duration_s": round(r.duration, 3), "padded": r.padded,
-                   "n_patches": r.n_patches, "model": r.model}
+                   "truncated": r.truncated, "n_patches": r.n_patches, "model": r.model}
             for i, (t, s) in enumerate(r.tags, start=1):
                 row[f"tag_{i}"], row[f"score_{i}"] = t, round(s, 6)
             rows.append(row)
@@ -678,6 +689,9 @@ def format_results(results: Sequence[TagResult], *, fmt: str = "table", timeline
     for r in results:
         n = r.n_patches
         note = f", padded: shorter than one patch ({MIN_SECONDS:.3f} s)" if r.padded else ""
+        if r.truncated:
+            note += (f", truncated: the header says {r.declared_duration:.1f} s" if r.declared_duration
+                     else ", truncated")
         buf.write(f"{r.path}  ({r.duration:.1f} s, {n} patch{'es' if n != 1 else ''}, {r.model}{note})\n")
         buf.write("  tags  " + "  ".join(f"{t} {s:.3f}" for t, s in r.tags) + "\n")
         if timeline:

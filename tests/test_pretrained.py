@@ -275,7 +275,7 @@ def test_tag_file(tmp_path, models):
     np.testing.assert_allclose(tl["start_s"], [0, 2.992])
     np.testing.assert_allclose(r.taggram, tl[list(P.MSD_TAGS)].mean().to_numpy(), atol=1e-6)
     d = json.loads(json.dumps(r.to_dict()))
-    assert set(d) == {"path", "duration", "padded", "tags"} and d["tags"][0][0] == r.tags[0][0]
+    assert set(d) == {"path", "duration", "padded", "truncated", "tags"} and d["tags"][0][0] == r.tags[0][0]
     d = json.loads(json.dumps(r.to_dict(timeline=True)))
     assert len(d["timeline"]) == 2 and len(d["timeline"][0]["tags"]) == 7
     # a loaded model gives the same answer; MTT tags come from the MTT model
@@ -295,6 +295,19 @@ def test_tag_file_short_and_unreadable(tmp_path):
     fake.write_text("not audio at all\n" * 20)
     with pytest.raises(AudioError, match="fake.mp3"):
         P.tag_file(fake, "MTT_musicnn")
+
+
+def test_tag_file_flags_a_truncated_mp3(tmp_path):
+    full = tmp_path / "full.mp3"
+    sf.write(str(full), _sound(44100, 12.0), 44100, format="MP3")
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 3])
+    whole = P.tag_file(full, "MTT_musicnn")
+    assert not whole.truncated and whole.to_dict()["truncated"] is False
+    r = P.tag_file(cut, "MTT_musicnn")
+    assert r.truncated and r.declared_duration == pytest.approx(12.0, abs=0.1) and r.duration < 6.0
+    assert r.to_dict()["truncated"] is True
+    assert "truncated: the header says 12.0 s" in P.format_results([r])
 
 
 @pytest.mark.skipif(not EMOTIFY.is_dir(), reason="shared Emotify data not present")
@@ -327,7 +340,7 @@ def test_cli_tag_json_with_a_bad_file(tmp_path, capsys):
     data = json.loads(out_json.read_text())
     assert [Path(d["path"]).name for d in data] == ["a.wav", "b.wav"]
     assert [d["padded"] for d in data] == [False, True]
-    assert all(set(d) == {"path", "duration", "padded", "tags"} and len(d["tags"]) == 3 for d in data)
+    assert all(set(d) == {"path", "duration", "padded", "truncated", "tags"} and len(d["tags"]) == 3 for d in data)
     assert all(t in P.MSD_TAGS for d in data for t, _ in d["tags"])
 
 
