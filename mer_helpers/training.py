@@ -19,7 +19,7 @@ import numpy as np
 
 __all__ = ["compile_multitask", "compile_for", "make_callbacks", "ChunkBatches", "fit_data", "OUTPUT_LOSSES",
            "IN_MEMORY_BYTES", "use_mixed_precision", "data_parallel", "precise_batchnorm", "PreciseBatchNorm",
-           "PRECISE_BN_SAMPLES"]
+           "PRECISE_BN_SAMPLES", "bn_subset"]
 
 #: Training data up to this size (float32 bytes, train + validation) is fed to Keras as arrays by :func:`fit_data`;
 #: larger sets stream from the cache through :class:`ChunkBatches`.
@@ -201,8 +201,9 @@ def _chunk_batches_class():
     return ChunkBatches
 
 
-#: Training chunks (at most) through which :func:`precise_batchnorm` re-estimates the statistics.
-PRECISE_BN_SAMPLES = 2048
+#: Training chunks (at most) through which :func:`precise_batchnorm` re-estimates the statistics (each chunk
+#: gives every time-frequency position of every channel: 256 chunks of 32 × 75 are ~6·10⁵ values per channel at the first layer).
+PRECISE_BN_SAMPLES = 256
 
 
 def _bn_layers(model) -> list:
@@ -215,7 +216,7 @@ def _bn_layers(model) -> list:
 
 
 def precise_batchnorm(model, x, *, batch_size: int = 256, max_samples: int | None = PRECISE_BN_SAMPLES,
-                      seed: int = 0, channel_axis: bool = False) -> list[str]:
+                      seed: int = 0, channel_axis: bool = False, probes: dict | None = None) -> list[str]:
     """Re-estimate the BatchNormalization statistics of ``model`` on training inputs, as inference sees them.
 
     During training each BatchNormalization layer keeps a running average of its batches' mean and variance
@@ -243,38 +244,36 @@ def precise_batchnorm(model, x, *, batch_size: int = 256, max_samples: int | Non
         Seed of that subset.
     channel_axis : bool
         Append a trailing channel axis to the inputs (2-D conv models), as :func:`fit_data` does.
+    probes : dict or None
+        A cache of the sub-models that expose each layer's input (kept by :class:`PreciseBatchNorm` across
+        epochs so they are built and compiled once).
 
     Returns
     -------
     list of str
         The names of the layers re-estimated, input side first.
     """
-    import keras
-
     bns = _bn_layers(model)
     if not bns:
         return []
-    n = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
-    idx = np.arange(n)
-    if max_samples is not None and n > max_samples:
-        idx = np.sort(np.random.default_rng(seed).choice(n, int(max_samples), replace=False))
+    xs = bn_subset(x, max_samples=max_samples, seed=seed, channel_axis=channel_axis)
+    n = len(next(iter(xs.values()))) if isinstance(xs, dict) else len(xs)
 
-    def take(sl):
-        part = idx[sl]
-        return _as_model_input({k: v[part] for k, v in x.items()} if isinstance(x, dict) else x[part],
-                               channel_axis)
+    def take(start):
+        sl = slice(start, start + batch_size)
+        return {k: v[sl] for k, v in xs.items()} if isinstance(xs, dict) else xs[sl]
 
+    probes = {} if probes is None else probes
     done = []
     for bn in bns:
-        try:
-            probe = keras.Model(model.input, bn.input)
-        except (ValueError, AttributeError):  # a layer used twice, or not on the functional graph
+        probe = _probe(model, bn, probes)
+        if probe is None:
             continue
         axis = bn.axis if isinstance(bn.axis, int) else bn.axis[0]
         total = total_sq = None
         count = 0
-        for start in range(0, len(idx), batch_size):
-            a = np.asarray(probe(take(slice(start, start + batch_size)), training=False), np.float64)
+        for start in range(0, n, batch_size):
+            a = np.asarray(probe.predict_on_batch(take(start)), np.float64)
             a = np.moveaxis(a, axis, -1).reshape(-1, a.shape[axis])
             s, sq = a.sum(axis=0), np.square(a).sum(axis=0)
             total, total_sq = (s, sq) if total is None else (total + s, total_sq + sq)
@@ -285,6 +284,28 @@ def precise_batchnorm(model, x, *, batch_size: int = 256, max_samples: int | Non
         bn.moving_variance.assign(var.astype(bn.moving_variance.dtype))
         done.append(bn.name)
     return done
+
+
+def bn_subset(x, *, max_samples: int | None = PRECISE_BN_SAMPLES, seed: int = 0, channel_axis: bool = False):
+    """The seeded subset of training inputs :func:`precise_batchnorm` reads, as float32 model inputs."""
+    n = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+    idx = np.arange(n)
+    if max_samples is not None and n > max_samples:
+        idx = np.sort(np.random.default_rng(seed).choice(n, int(max_samples), replace=False))
+    return _as_model_input({k: v[idx] for k, v in x.items()} if isinstance(x, dict) else x[idx], channel_axis)
+
+
+def _probe(model, bn, cache: dict):
+    """A sub-model from the inputs to ``bn``'s input (``None`` when the layer is not on the functional graph
+    once, e.g. shared), cached by layer name."""
+    import keras
+
+    if bn.name not in cache:
+        try:
+            cache[bn.name] = keras.Model(model.input, bn.input)
+        except (ValueError, AttributeError):
+            cache[bn.name] = None
+    return cache[bn.name]
 
 
 def _precise_batchnorm_class():
@@ -312,12 +333,21 @@ def _precise_batchnorm_class():
             self.x = x
             self.kw = dict(batch_size=batch_size, max_samples=max_samples, seed=seed, channel_axis=channel_axis)
             self.layers: list[str] = []
+            self._subset = None
+            self._probes: dict = {}
+
+        def _run(self):
+            if self._subset is None:  # read and cast once per fit; the sub-models are built once too
+                self._subset = bn_subset(self.x, max_samples=self.kw["max_samples"], seed=self.kw["seed"],
+                                         channel_axis=self.kw["channel_axis"])
+            self.layers = precise_batchnorm(self.model, self._subset, batch_size=self.kw["batch_size"],
+                                            max_samples=None, probes=self._probes)
 
         def on_test_begin(self, logs=None):
-            self.layers = precise_batchnorm(self.model, self.x, **self.kw)
+            self._run()
 
         def on_train_end(self, logs=None):
-            self.layers = precise_batchnorm(self.model, self.x, **self.kw)
+            self._run()
 
     PreciseBatchNorm.__module__ = __name__
     return PreciseBatchNorm
