@@ -34,6 +34,7 @@ from mer_helpers import datasets  # noqa: E402
 from mer_helpers.audio import load_audio  # noqa: E402
 from mer_helpers.features import FeatureConfig, chunk_features  # noqa: E402
 from mer_helpers.metrics import confusion  # noqa: E402
+from mer_helpers.paths import run_dir as project_run_dir  # noqa: E402
 from mer_helpers.plots import plot_confusion_matrix, plot_spectrogram, plot_va_plane  # noqa: E402
 
 DPI = 110
@@ -100,7 +101,8 @@ def demo_run(run_dir: Path, *, quick_dir: Path) -> tuple[Path, str]:
 def confusion_figure(run_dir: Path, note: str, out: Path) -> Path:
     """Row-normalised genre confusion matrix of the run's held-out test tracks."""
     pred = pd.read_csv(run_dir / "predictions.csv")
-    genres = json.loads((run_dir / "run.json").read_text())["genres"]
+    info = json.loads((run_dir / "run.json").read_text())
+    genres = info["heads"]["encoders"]["class_output"]["classes"] if "heads" in info else info["genres"]
     code = {g: i for i, g in enumerate(genres)}
     cm = confusion(pred["genre"].map(code).to_numpy(), pred["pred_genre"].map(code).to_numpy(), len(genres))
     accuracy = np.trace(cm) / cm.sum()
@@ -140,10 +142,12 @@ def va_plane_figure(tracks: pd.DataFrame, run_dir: Path, note: str, out: Path) -
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="use the 24-track quick demo data")
-    parser.add_argument("--run-dir", default="runs/demo", help="demo run to draw from (default: runs/demo)")
-    parser.add_argument("--quick-run-dir", default="runs/figures_quick",
+    parser.add_argument("--run-dir", default=str(project_run_dir("demo")),
+                        help="demo run to draw from (default: <project>/runs/demo)")
+    parser.add_argument("--quick-run-dir", default=str(project_run_dir("figures_quick")),
                         help="where the quick model is trained when --run-dir has no run")
-    parser.add_argument("--out", default="images", help="output folder (default: images)")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent),
+                        help="output folder (default: this images/ folder)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
