@@ -289,10 +289,10 @@ def precise_batchnorm(model, x, *, batch_size: int = 256, max_samples: int | Non
 def bn_subset(x, *, max_samples: int | None = PRECISE_BN_SAMPLES, seed: int = 0, channel_axis: bool = False):
     """The seeded subset of training inputs :func:`precise_batchnorm` reads, as float32 model inputs."""
     n = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
-    idx = np.arange(n)
     if max_samples is not None and n > max_samples:
         idx = np.sort(np.random.default_rng(seed).choice(n, int(max_samples), replace=False))
-    return _as_model_input({k: v[idx] for k, v in x.items()} if isinstance(x, dict) else x[idx], channel_axis)
+        x = {k: v[idx] for k, v in x.items()} if isinstance(x, dict) else x[idx]
+    return _as_model_input(x, channel_axis)  # no copy for float32 inputs that are already a subset
 
 
 def _probe(model, bn, cache: dict):
@@ -323,8 +323,7 @@ def _precise_batchnorm_class():
         max_samples, batch_size, seed, channel_axis
             As in :func:`precise_batchnorm`.
 
-        Put it after EarlyStopping in the callback list: its ``on_train_end`` then re-estimates the restored
-        weights' statistics (the same values as when they were chosen).
+        Without validation data the statistics are re-estimated once, at the end of training.
         """
 
         def __init__(self, x, *, max_samples: int | None = PRECISE_BN_SAMPLES, batch_size: int = 256,
@@ -343,11 +342,18 @@ def _precise_batchnorm_class():
             self.layers = precise_batchnorm(self.model, self._subset, batch_size=self.kw["batch_size"],
                                             max_samples=None, probes=self._probes)
 
+        def on_epoch_begin(self, epoch, logs=None):
+            self._stale = True  # training steps move the running averages again
+
         def on_test_begin(self, logs=None):
             self._run()
+            self._stale = False
 
         def on_train_end(self, logs=None):
-            self._run()
+            # after a validation pass nothing has trained (restored best weights carry the statistics of
+            # their own validation pass): re-estimate only when training ended without one
+            if getattr(self, "_stale", False):
+                self._run()
 
     PreciseBatchNorm.__module__ = __name__
     return PreciseBatchNorm

@@ -161,3 +161,24 @@ def test_recipe_precise_bn_field_validates_and_round_trips():
     assert Recipe.from_dict(r.to_dict()).precise_bn is False
     with pytest.raises(RecipeError, match="precise_bn"):
         get_recipe("cpu", precise_bn="yes")
+
+
+def test_precise_batchnorm_callback_leaves_inference_statistics_after_fit():
+    from mer_helpers.training import PreciseBatchNorm, precise_batchnorm
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 10, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inp)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.Dropout(0.5)(x)
+    out = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inp, out)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    X = np.random.default_rng(2).normal(1.0, 2.0, (64, 8, 10)).astype(np.float32)
+    y = np.arange(64) % 2
+    for val in (None, (X[..., None], y)):  # with and without a validation pass
+        model.fit(X[..., None], y, epochs=2, batch_size=16, verbose=0, validation_data=val,
+                  callbacks=[PreciseBatchNorm(X, channel_axis=True)])
+        got = np.asarray(model.get_layer("bn").moving_variance).copy()
+        precise_batchnorm(model, X, channel_axis=True)
+        np.testing.assert_allclose(got, model.get_layer("bn").moving_variance, rtol=1e-5)
