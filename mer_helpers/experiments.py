@@ -326,7 +326,8 @@ def data_scarcity_curve(source, splits: Splits, recipe: Recipe | None = None, *,
         res = two_phase_fit(model, data, frozen_epochs=frozen_epochs, finetune_epochs=finetune_epochs,
                             learning_rate=recipe.learning_rate, finetune_learning_rate=finetune_learning_rate,
                             loss_weights=dict(recipe.loss_weights), regression_loss=recipe.regression_loss,
-                            callbacks=lambda phase: make_callbacks(None, patience=recipe.patience))
+                            callbacks=lambda phase: make_callbacks(None, patience=recipe.patience,
+                                                                   monitor=recipe.monitor, heads=heads))
         r_t = Run(f"transfer {frac:g}", model, res["history"], evaluate(model, sub, "val"), None,
                   {"method": "transfer", "fraction": frac, "n_train_tracks": n_tracks,
                    "n_params": int(model.count_params()), "epochs_run": len(res["phase"]),

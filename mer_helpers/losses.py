@@ -20,7 +20,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-__all__ = ["ConcordanceLoss", "MaskedMSE", "concordance_cc", "masked_mae"]
+__all__ = ["ConcordanceLoss", "MaskedMSE", "ConcordanceMetric", "concordance_cc", "masked_mae"]
 
 
 def _present(y_true, y_pred):
@@ -118,3 +118,46 @@ class MaskedMSE(ConcordanceLoss):
         kwargs.pop("mse_weight", None)
         kwargs.pop("ccc_weight", None)
         super().__init__(mse_weight=1.0, ccc_weight=0.0, name=name, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="mer_helpers")
+class ConcordanceMetric(keras.metrics.Metric):
+    """Lin's CCC over **all** samples seen since the last reset (not a mean of batch CCCs), averaged over the
+    targets; NaN targets are left out. Keras logs it as ``<head>_ccc`` / ``val_<head>_ccc``.
+
+    It keeps the running sums of ``n, t, p, t², p², t·p`` per target, so the value after a validation pass is
+    exactly the CCC of the whole validation set (chunk level), whatever the batch size.
+
+    Parameters
+    ----------
+    n_targets : int
+        Width of the regression output (``k`` in ``[batch, k]``).
+    """
+
+    def __init__(self, n_targets: int, name: str = "ccc", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.n_targets = int(n_targets)
+        self._sums = [self.add_variable(shape=(self.n_targets,), initializer="zeros", name=f"s_{k}")
+                      for k in ("n", "t", "p", "tt", "pp", "tp")]
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = ops.cast(y_pred, "float32")
+        t, mask = _present(y_true, y_pred)
+        p = y_pred * mask
+        for var, add in zip(self._sums, (mask, t, p, t * t, p * p, t * p), strict=True):
+            var.assign_add(ops.sum(add, axis=0))
+
+    def result(self):
+        n, st, sp, stt, spp, stp = self._sums
+        n_ = ops.maximum(n, 1.0)
+        mt, mp = st / n_, sp / n_
+        vt, vp = stt / n_ - mt * mt, spp / n_ - mp * mp
+        cov = stp / n_ - mt * mp
+        return ops.mean(2.0 * cov / (vt + vp + ops.square(mt - mp) + 1e-6))
+
+    def reset_state(self):
+        for var in self._sums:
+            var.assign(ops.zeros_like(var))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "n_targets": self.n_targets}

@@ -9,8 +9,8 @@ a :class:`~mer_helpers.recipe.Recipe`:
    (waveform-augmented copies for training tracks only); encoders, the target scaler, class weights and MFCC
    standardisation are fit on the training tracks. Returns :class:`Splits`.
 2. :func:`build` — the recipe's backbone with the heads the labels support.
-3. :func:`fit` — Adam with the recipe's schedule, early stopping on the validation loss (the best epoch's
-   weights are kept).
+3. :func:`fit` — Adam with the recipe's schedule, early stopping on ``recipe.monitor`` (the validation score
+   or loss; the best epoch's weights are kept).
 4. :func:`evaluate` — track-level metrics in native units on one part (the test tracks once, at the end).
 5. :func:`make_bundle` — the model plus everything inference needs (:class:`mer_helpers.predict.ModelBundle`).
 
@@ -297,8 +297,8 @@ def fit(model, splits: Splits, recipe: Recipe | None = None, *, kind=None, out_d
         The Keras history (per epoch). A two-phase fit (``recipe.frozen_epochs > 0`` and a model with a
         pretrained ``"backbone"`` layer, e.g. ``musicnn``: the backbone frozen, then
         ``recipe.model_options["trainable"]`` unfrozen at ``recipe.finetune_learning_rate``) concatenates the
-        phases and adds ``phase`` (0 or 1 per epoch) and ``kept_phase`` (the phase whose best validation loss
-        was lower: its best weights are the model's).
+        phases and adds ``phase`` (0 or 1 per epoch) and ``kept_phase`` (the phase whose best ``recipe.monitor``
+        was better: its best weights are the model's).
 
     Notebook: 04_crnn_training.ipynb
     """
@@ -326,21 +326,23 @@ def fit(model, splits: Splits, recipe: Recipe | None = None, *, kind=None, out_d
         precise = [PreciseBatchNorm(X, seed=recipe.seed, channel_axis=channel_axis)]
     if len(phases) == 1:
         compile_for(model, recipe, steps_per_epoch=steps)
-        cbs = make_callbacks(out_dir, patience=recipe.patience, schedule=recipe.schedule, checkpoint=checkpoint,
-                             tensorboard=tensorboard) + precise + list(callbacks)
+        cbs = make_callbacks(out_dir, patience=recipe.patience, schedule=recipe.schedule, monitor=recipe.monitor,
+                             heads=heads, checkpoint=checkpoint, tensorboard=tensorboard) + precise + list(callbacks)
         h = model.fit(**data, epochs=recipe.epochs, callbacks=cbs, verbose=verbose)
         return {k: [float(v) for v in vals] for k, vals in h.history.items()}
 
     # two phases (a pretrained backbone): heads only with the backbone frozen, then fine-tuning; each phase
-    # stops early on the validation loss, and the phase whose best validation loss is lower is kept
+    # stops early on recipe.monitor, and the phase whose best monitored value is better is kept
     from mer_helpers.files import atomic_write_text
 
     history: dict = {}
-    best = []  # per phase: (best val_loss, weights)
+    best = []  # per phase: (best monitored value, as a loss: lower is better; weights)
+    sign = -1.0 if recipe.monitor == "val_score" else 1.0
     for i, (epochs, lr, state) in enumerate(phases):
         _set_backbone(model, state)
         compile_for(model, recipe.replace(learning_rate=lr), steps_per_epoch=steps)
-        cbs = make_callbacks(None, patience=recipe.patience, schedule=recipe.schedule) + precise + list(callbacks)
+        cbs = make_callbacks(None, patience=recipe.patience, schedule=recipe.schedule, monitor=recipe.monitor,
+                             heads=heads) + precise + list(callbacks)
         if tensorboard and out_dir is not None:
             import keras
 
@@ -350,7 +352,7 @@ def fit(model, splits: Splits, recipe: Recipe | None = None, *, kind=None, out_d
             history.setdefault(k, []).extend(float(v) for v in vals)
         n = len(next(iter(h.history.values()), []))
         history.setdefault("phase", []).extend([float(i)] * n)
-        val = h.history.get("val_loss", [])
+        val = [sign * v for v in h.history.get(recipe.monitor, [])]
         best.append((min(val) if val else float("inf"), model.get_weights()))
     kept = int(np.argmin([b[0] for b in best]))
     if kept != len(best) - 1:

@@ -24,7 +24,7 @@ Named presets (:data:`RECIPES`, :func:`get_recipe`):
     (:data:`~mer_helpers.features.MUSICNN_FEATURES`: 96 bands × 313 frames per 5 s chunk, ``musicnn_mel``):
     ``frozen_epochs`` with the backbone frozen (only the heads learn, at ``learning_rate``), then the last
     blocks of ``model_options["trainable"]`` unfrozen at ``finetune_learning_rate``; the phase with the better
-    validation loss is kept.
+    validation score is kept.
 
 Print one to see every value: ``print(get_recipe("cpu").describe())``.
 
@@ -114,14 +114,20 @@ class Recipe:
         ``{column: {old label: new label}}`` applied before anything else, to merge classes (e.g. DEAM's
         one-track hyphenated genres into their first genre).
     epochs, batch_size, patience : int
-        At most ``epochs`` epochs; early stopping after ``patience`` epochs without a better validation loss
+        At most ``epochs`` epochs; early stopping after ``patience`` epochs without a better ``monitor``
         (the best epoch's weights are kept).
+    monitor : {"val_score", "val_loss"}
+        What chooses the epoch on the validation chunks. ``"val_score"``: the mean over the heads of the
+        class-weighted accuracy (classification heads) and the CCC averaged over targets (regression head),
+        maximised (:func:`mer_helpers.training.validation_score`): each head counts equally, and a head whose
+        loss starts to rise cannot hide the others' progress. ``"val_loss"``: the loss-weighted sum of the
+        heads' losses, minimised (the reference system's choice, kept by the ``seed`` preset).
     frozen_epochs : int
         Two-phase training of a model with a pretrained ``"backbone"`` layer (``musicnn``): first at most
         ``frozen_epochs`` epochs with the backbone frozen (heads only, at ``learning_rate``), then at most
         ``epochs - frozen_epochs`` with ``model_options["trainable"]`` unfrozen (default everything) at
-        ``finetune_learning_rate``; each phase stops early on its own, and the phase with the lower validation
-        loss is kept. 0: one phase (the model as built).
+        ``finetune_learning_rate``; each phase stops early on its own, and the phase with the better ``monitor``
+        is kept. 0: one phase (the model as built).
     finetune_learning_rate : float or None
         Initial learning rate of the second phase (``None``: ``learning_rate / 10``).
     learning_rate : float
@@ -174,6 +180,7 @@ class Recipe:
     schedule: str = "exponential"
     decay_rate: float = 0.93
     patience: int = 8
+    monitor: str = "val_score"
     augment_copies: int = 0
     augment: dict = field(default_factory=dict)
     spec_augment: bool = False
@@ -202,6 +209,7 @@ class Recipe:
         self._check_choice("backbone", _BACKBONES)
         self._check_choice("regression_loss", ("mse", "ccc"))
         self._check_choice("schedule", _SCHEDULES)
+        self._check_choice("monitor", ("val_loss", "val_score"))
         for name, allowed in (("tasks", TASKS), ("class_weight", TASKS)):
             bad = [t for t in (getattr(self, name) or ()) if t not in allowed]
             if bad:
@@ -358,6 +366,7 @@ RECIPES: dict[str, Recipe] = {
         model_options={"dropout": 0.3, "recurrent_dropout": 0.2, "dense_dropout": 0.4, "bn_momentum": 0.99},
         loss_weights={"reg_output": 1.0, "class_output": 1.0, "emotion_output": 1.0},
         regression_loss="mse",
+        monitor="val_loss",
         epochs=50,
         batch_size=32,
         learning_rate=1e-3,

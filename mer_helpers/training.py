@@ -19,7 +19,7 @@ import numpy as np
 
 __all__ = ["compile_multitask", "compile_for", "make_callbacks", "ChunkBatches", "fit_data", "OUTPUT_LOSSES",
            "IN_MEMORY_BYTES", "use_mixed_precision", "data_parallel", "precise_batchnorm", "PreciseBatchNorm",
-           "PRECISE_BN_SAMPLES", "bn_subset"]
+           "PRECISE_BN_SAMPLES", "bn_subset", "ValidationScore", "validation_score", "SCORE_METRICS", "MONITORS"]
 
 #: Training data up to this size (float32 bytes, train + validation) is fed to Keras as arrays by :func:`fit_data`;
 #: larger sets stream from the cache through :class:`ChunkBatches`.
@@ -65,7 +65,7 @@ def compile_multitask(model, *, learning_rate: float = 1e-3, decay_steps: int | 
     """
     import keras
 
-    from mer_helpers.losses import ConcordanceLoss, MaskedMSE, masked_mae
+    from mer_helpers.losses import ConcordanceLoss, ConcordanceMetric, MaskedMSE, masked_mae
 
     names = list(model.output_names) if hasattr(model, "output_names") else list(model.outputs)
     unknown = [n for n in names if n not in OUTPUT_LOSSES]
@@ -81,7 +81,11 @@ def compile_multitask(model, *, learning_rate: float = 1e-3, decay_steps: int | 
             regression_loss = ConcordanceLoss() if regression_loss == "ccc" else MaskedMSE()
         losses["reg_output"] = regression_loss
     weights = {n: float((loss_weights or {}).get(n, 1.0)) for n in names}
-    metrics = {n: [keras.metrics.MeanMetricWrapper(masked_mae, name="mae")] for n in names if n == "reg_output"}
+    metrics = {}
+    if "reg_output" in names:
+        width = int(model.outputs[names.index("reg_output")].shape[-1])
+        metrics["reg_output"] = [keras.metrics.MeanMetricWrapper(masked_mae, name="mae"),
+                                 ConcordanceMetric(width, name="ccc")]
     weighted = {n: ["accuracy"] for n in names if n != "reg_output"}
     model.compile(optimizer=keras.optimizers.Adam(lr), loss=losses, loss_weights=weights, metrics=metrics,
                   weighted_metrics=weighted, jit_compile=jit_compile)
@@ -97,8 +101,33 @@ def compile_for(model, recipe, *, steps_per_epoch: int, jit_compile="auto"):
                              regression_loss=recipe.regression_loss, jit_compile=jit_compile)
 
 
+#: What each head contributes to ``val_score`` (:func:`validation_score`): the (class-weighted) chunk accuracy of
+#: a classification head, the validation-set CCC (mean over targets) of the regression head.
+SCORE_METRICS = {"class_output": "accuracy", "emotion_output": "accuracy", "reg_output": "ccc"}
+#: Monitors :func:`make_callbacks` knows, and whether higher is better.
+MONITORS = {"val_loss": "min", "val_score": "max"}
+
+
+def validation_score(logs: dict, heads) -> float | None:
+    """Mean over ``heads`` of their :data:`SCORE_METRICS` in one epoch's Keras ``logs`` (``val_<head>_<metric>``,
+    or ``val_<metric>`` for a one-head model); ``None`` when a head's metric is missing (no validation pass).
+
+    Unlike the summed validation loss, this does not let one head's loss (e.g. an emotion head that starts to
+    overfit) hide the others' progress, and it weighs heads equally whatever their loss weights.
+    """
+    heads = list(heads)
+    values = []
+    for h in heads:
+        m = SCORE_METRICS[h]
+        v = logs.get(f"val_{h}_{m}", logs.get(f"val_{m}") if len(heads) == 1 else None)
+        if v is None or not np.isfinite(float(v)):
+            return None
+        values.append(float(v))
+    return float(np.mean(values))
+
+
 def make_callbacks(out_dir=None, *, patience: int = 8, schedule: bool | str = True, monitor: str = "val_loss",
-                   tensorboard: bool = False, checkpoint: bool = True) -> list:
+                   heads=None, tensorboard: bool = False, checkpoint: bool = True) -> list:
     """EarlyStopping (restoring the best weights), ModelCheckpoint, CSVLogger, TensorBoard and, only without a
     learning-rate schedule, ReduceLROnPlateau.
 
@@ -112,6 +141,11 @@ def make_callbacks(out_dir=None, *, patience: int = 8, schedule: bool | str = Tr
     schedule : bool or {"exponential", "plateau", "constant"}
         The recipe's schedule; ``True`` means a schedule drives the optimizer (then ReduceLROnPlateau is left
         out: it cannot change a schedule), ``False`` or ``"plateau"`` adds it.
+    monitor : {"val_loss", "val_score"}
+        What chooses the epoch: the summed validation loss (minimised), or :func:`validation_score` of
+        ``heads`` (maximised; a callback first writes ``val_score`` into each epoch's logs and history).
+    heads : sequence of str or None
+        The model's heads (needed for ``monitor="val_score"``).
     tensorboard : bool
         Add a TensorBoard callback writing to ``out_dir/logs``.
     checkpoint : bool
@@ -119,15 +153,24 @@ def make_callbacks(out_dir=None, *, patience: int = 8, schedule: bool | str = Tr
     """
     import keras
 
-    cbs = [keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True)]
+    if monitor not in MONITORS:
+        raise ValueError(f"monitor must be one of {list(MONITORS)}, got {monitor!r}")
+    mode = MONITORS[monitor]
+    cbs = []
+    if monitor == "val_score":
+        if not heads:
+            raise ValueError("monitor='val_score' needs the model's heads (heads=...)")
+        cbs.append(__getattr__("ValidationScore")(heads))
+    cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
+                                             restore_best_weights=True))
     if schedule is False or schedule == "plateau":
-        cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(1, patience // 3),
-                                                     min_lr=1e-6))
+        cbs.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5,
+                                                     patience=max(1, patience // 3), min_lr=1e-6))
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         if checkpoint:
-            cbs.append(keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor=monitor,
+            cbs.append(keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor=monitor, mode=mode,
                                                        save_best_only=True))
         cbs.append(keras.callbacks.CSVLogger(str(out / "history.csv")))
         if tensorboard:
@@ -359,10 +402,34 @@ def _precise_batchnorm_class():
     return PreciseBatchNorm
 
 
+def _validation_score_class():
+    import keras
+
+    class ValidationScore(keras.callbacks.Callback):
+        """Writes :func:`validation_score` of ``heads`` into each epoch's logs as ``val_score`` (so the callbacks
+        after it, the history and ``history.csv`` see it). Put it before the callbacks that monitor it."""
+
+        def __init__(self, heads):
+            super().__init__()
+            self.heads = [h for h in heads if h in SCORE_METRICS]
+            if not self.heads:
+                raise ValueError(f"ValidationScore: none of {list(heads)} is a head of {list(SCORE_METRICS)}")
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                score = validation_score(logs, self.heads)
+                if score is not None:
+                    logs["val_score"] = score
+
+    ValidationScore.__module__ = __name__
+    return ValidationScore
+
+
 _CLASSES: dict = {}
 
 
-_BUILDERS = {"ChunkBatches": _chunk_batches_class, "PreciseBatchNorm": _precise_batchnorm_class}
+_BUILDERS = {"ChunkBatches": _chunk_batches_class, "PreciseBatchNorm": _precise_batchnorm_class,
+             "ValidationScore": _validation_score_class}
 
 
 def __getattr__(name):  # these subclass Keras classes: built on first use, so importing is cheap

@@ -182,3 +182,44 @@ def test_precise_batchnorm_callback_leaves_inference_statistics_after_fit():
         got = np.asarray(model.get_layer("bn").moving_variance).copy()
         precise_batchnorm(model, X, channel_axis=True)
         np.testing.assert_allclose(got, model.get_layer("bn").moving_variance, rtol=1e-5)
+
+
+def test_validation_score_averages_head_metrics_and_monitors_it(tmp_path):
+    from mer_helpers.training import validation_score
+
+    logs = {"val_loss": 3.0, "val_class_output_accuracy": 0.6, "val_emotion_output_accuracy": 0.3,
+            "val_reg_output_ccc": 0.45}
+    assert validation_score(logs, ["class_output", "reg_output"]) == pytest.approx(0.525)
+    assert validation_score(logs, ["class_output", "emotion_output", "reg_output"]) == pytest.approx(0.45)
+    assert validation_score({"val_accuracy": 0.7}, ["class_output"]) == pytest.approx(0.7)  # one-head model
+    assert validation_score({"loss": 1.0, "class_output_accuracy": 0.9}, ["class_output"]) is None  # no val pass
+    assert validation_score({"val_class_output_accuracy": float("nan")}, ["class_output"]) is None
+
+    cbs = make_callbacks(tmp_path, monitor="val_score", heads=["class_output", "reg_output"])
+    assert [type(c).__name__ for c in cbs] == ["ValidationScore", "EarlyStopping", "ModelCheckpoint", "CSVLogger"]
+    stop = cbs[1]
+    assert stop.monitor == "val_score" and stop.mode == "max"  # higher is better
+    assert make_callbacks(None)[0].mode == "min"  # val_loss: lower is better
+    epoch_logs = dict(logs)
+    cbs[0].on_epoch_end(0, epoch_logs)
+    assert epoch_logs["val_score"] == pytest.approx(0.525)  # written for the callbacks after it
+    with pytest.raises(ValueError, match="needs the model's heads"):
+        make_callbacks(None, monitor="val_score")
+    with pytest.raises(ValueError, match="monitor must be one of"):
+        make_callbacks(None, monitor="val_acc")
+
+
+def test_fit_chooses_the_epoch_on_the_validation_score(tmp_path):
+    """A real fit logs val_reg_output_ccc and val_score, and early stopping keeps the best-scoring epoch."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(48, 16, 24, 1)).astype("float32")
+    y = {"class_output": rng.integers(0, 3, 48), "reg_output": rng.normal(size=(48, 2)).astype("float32")}
+    model = build_crnn((16, 24, 1), n_genres=3, n_targets=2)
+    compile_multitask(model, learning_rate=0.01, regression_loss="ccc")
+    cbs = make_callbacks(None, patience=2, monitor="val_score", heads=["class_output", "reg_output"])
+    h = model.fit(x[:32], y={k: v[:32] for k, v in y.items()}, validation_data=(x[32:], {k: v[32:] for k, v in
+                  y.items()}), epochs=4, batch_size=8, callbacks=cbs, verbose=0).history
+    assert len(h["val_score"]) == len(h["val_loss"])
+    want = [(a + c) / 2 for a, c in zip(h["val_class_output_accuracy"], h["val_reg_output_ccc"], strict=True)]
+    np.testing.assert_allclose(h["val_score"], want, rtol=1e-6)
+    assert cbs[1].best == pytest.approx(max(h["val_score"]))

@@ -131,3 +131,25 @@ def test_missing_targets_are_left_out_of_every_loss_and_metric():
     np.testing.assert_allclose(mae, np.where(np.isnan(t_nan), 0, abs(t_nan - p)).sum(1) / (~np.isnan(t_nan)).sum(1),
                                rtol=1e-5)
     assert np.isfinite(float(ConcordanceLoss()(t_nan, p)))
+
+
+def test_concordance_metric_is_the_whole_set_ccc_over_batches_and_skips_missing():
+    """The streaming metric equals the numpy CCC of all rows seen (not a mean of batch CCCs), per target."""
+    from mer_helpers.losses import ConcordanceMetric
+
+    y, p = _data(4, n=50, k=2)
+    y[[3, 17, 41], 1] = np.nan
+    m = ConcordanceMetric(2)
+    for lo in range(0, 50, 16):  # uneven batches: 16, 16, 16, 2
+        m.update_state(y[lo:lo + 16], p[lo:lo + 16])
+    keep = ~np.isnan(y[:, 1])
+    want = np.mean([ccc(y[:, 0], p[:, 0]), ccc(y[keep, 1], p[keep, 1])])
+    assert float(m.result()) == pytest.approx(want, abs=1e-5)
+    batch_mean = np.mean([np.mean(np.asarray(concordance_cc(y[lo:lo + 16], p[lo:lo + 16])))
+                          for lo in range(0, 50, 16)])
+    assert abs(batch_mean - want) > 1e-3  # what a mean of batch values would give instead
+    m.reset_state()
+    m.update_state(y[20:30], p[20:30])  # rows without a missing target
+    assert float(m.result()) == pytest.approx(np.mean([ccc(y[20:30, j], p[20:30, j]) for j in range(2)]), abs=1e-5)
+    again = ConcordanceMetric.from_config(m.get_config())
+    assert again.n_targets == 2 and again.name == "ccc"

@@ -18,6 +18,7 @@ def test_presets_hold_what_their_names_promise():
     assert gpu.features == FeatureConfig() and gpu.model_options["recurrent_dropout"] == 0.0 and gpu.mixed_precision
     assert gpu.regression_loss == cpu.regression_loss
     assert quick.epochs == 1 and quick.features == cpu.features
+    assert cpu.monitor == "val_score" and seed.monitor == "val_loss"  # the brief stops on the validation loss
     assert {r.name for r in RECIPES.values()} == set(RECIPES)
 
 
@@ -42,7 +43,7 @@ def test_recipe_is_frozen_including_its_mappings():
     ({"backbone": "vgg99"}, "backbone"), ({"tasks": ("genre", "mood")}, "tasks"),
     ({"loss_weights": {"genre_output": 1}}, "loss_weights"), ({"val_size": 0.6, "test_size": 0.5}, "val_size"),
     ({"regression_loss": "huber"}, "regression_loss"), ({"spec_augment": "yes"}, "spec_augment"),
-    ({"schedule": "cosine"}, "schedule"), ({"colour": "red"}, "colour"),
+    ({"schedule": "cosine"}, "schedule"), ({"colour": "red"}, "colour"), ({"monitor": "val_acc"}, "monitor"),
 ])
 def test_bad_values_name_the_field(changes, field):
     with pytest.raises(RecipeError, match=field):
