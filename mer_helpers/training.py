@@ -110,7 +110,8 @@ MONITORS = {"val_loss": "min", "val_score": "max"}
 
 def validation_score(logs: dict, heads) -> float | None:
     """Mean over ``heads`` of their :data:`SCORE_METRICS` in one epoch's Keras ``logs`` (``val_<head>_<metric>``,
-    or ``val_<metric>`` for a one-head model); ``None`` when a head's metric is missing (no validation pass).
+    or ``val_<metric>`` for a one-head model), over the heads whose metric is present and finite; ``None`` when
+    none is (no validation pass).
 
     Unlike the summed validation loss, this does not let one head's loss (e.g. an emotion head that starts to
     overfit) hide the others' progress, and it weighs heads equally whatever their loss weights.
@@ -120,10 +121,9 @@ def validation_score(logs: dict, heads) -> float | None:
     for h in heads:
         m = SCORE_METRICS[h]
         v = logs.get(f"val_{h}_{m}", logs.get(f"val_{m}") if len(heads) == 1 else None)
-        if v is None or not np.isfinite(float(v)):
-            return None
-        values.append(float(v))
-    return float(np.mean(values))
+        if v is not None and np.isfinite(float(v)):  # a head without validation labels does not count
+            values.append(float(v))
+    return float(np.mean(values)) if values else None
 
 
 def make_callbacks(out_dir=None, *, patience: int = 8, schedule: bool | str = True, monitor: str = "val_loss",

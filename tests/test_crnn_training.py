@@ -194,6 +194,8 @@ def test_validation_score_averages_head_metrics_and_monitors_it(tmp_path):
     assert validation_score({"val_accuracy": 0.7}, ["class_output"]) == pytest.approx(0.7)  # one-head model
     assert validation_score({"loss": 1.0, "class_output_accuracy": 0.9}, ["class_output"]) is None  # no val pass
     assert validation_score({"val_class_output_accuracy": float("nan")}, ["class_output"]) is None
+    assert validation_score({"val_class_output_accuracy": 0.6, "val_emotion_output_accuracy": float("nan")},
+                            ["class_output", "emotion_output"]) == pytest.approx(0.6)  # no emotion labels in val
 
     cbs = make_callbacks(tmp_path, monitor="val_score", heads=["class_output", "reg_output"])
     assert [type(c).__name__ for c in cbs] == ["ValidationScore", "EarlyStopping", "ModelCheckpoint", "CSVLogger"]
