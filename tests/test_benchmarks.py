@@ -282,3 +282,28 @@ def test_extraction_runs_on_a_local_dask_cluster(audio_dir, tmp_path):
     r = json.loads(line[len("RESULT") :])
     assert r["skipped"] == 0 and r["same"] is True
     assert r["n"] == 2 + 1 + 1  # 11 s → 2 chunks, 6 s → 1, 2 s → 1 padded
+
+
+@pytest.mark.slow
+def test_run_notebook_executes_from_notebooks_and_reports(tmp_path):
+    out = tmp_path / "01.ipynb"
+    proc = run_script(["benchmarks/run_notebook.py", "01", "--quick", "--set", "SEED = 0", "--out", str(out)])
+    assert "0 error(s)" in proc.stdout
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert summary["notebook"].startswith("01_") and summary["errors"] == [] and summary["seconds"] > 0
+    assert summary["parameters"] == ["SEED = 0"] and summary["quick"] is True
+    check_machine(summary["machine"])
+    import nbformat
+
+    nb = nbformat.read(out, as_version=4)
+    assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code" and c.source.strip())
+    params = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])][0]
+    assert params.source.endswith("\nSEED = 0")
+
+
+def test_run_notebook_refuses_an_ambiguous_name_and_writing_into_notebooks(tmp_path):
+    for args, message in ((["0", "--out", str(tmp_path / "x.ipynb")], "matches 9 notebooks"),
+                          (["01", "--out", str(REPO / "notebooks" / "x.ipynb")], "must not be under notebooks/")):
+        proc = subprocess.run([sys.executable, "benchmarks/run_notebook.py", *args], cwd=REPO, env=ENV,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode != 0 and message in proc.stderr, proc.stderr
