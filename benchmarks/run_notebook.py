@@ -1,6 +1,6 @@
-"""Run one notebook top to bottom as Jupyter does (kernel in ``notebooks/``), in full mode (``MER_QUICK`` unset)
-unless ``--quick``, with parameter lines appended to its ``parameters`` cell (as papermill would inject them);
-save the executed copy and a JSON with the wall time, the machine and any cell error.
+"""Run one notebook top to bottom as Jupyter does (kernel in ``notebooks/``), in full mode (``MER_QUICK``
+unset) unless ``--quick``, with parameter lines appended to its ``parameters`` cell (as papermill would inject
+them); save the executed copy and a JSON with the wall time, the machine and any cell error.
 
 This is how the figures in the notebooks' closing sections ("What a full run gives") were measured, e.g.::
 
@@ -59,8 +59,8 @@ def run(path: Path, parameters: list[str], out: Path, *, quick: bool = False, ti
         seconds = time.perf_counter() - t0
         out.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, out)
-    errors = [f"cell {i}: {o['ename']}: {o['evalue']}" for i, c in enumerate(nb.cells) if c.cell_type == "code"
-              for o in c.get("outputs", []) if o.output_type == "error"]
+    errors = [f"cell {i}: {o['ename']}: {o['evalue']}" for i, c in enumerate(nb.cells)
+              if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     return {"notebook": path.name, "parameters": parameters, "quick": quick, "seconds": round(seconds, 1),
             "errors": errors, "executed_copy": str(out)}
 

@@ -302,8 +302,9 @@ def test_run_notebook_executes_from_notebooks_and_reports(tmp_path):
 
 
 def test_run_notebook_refuses_an_ambiguous_name_and_writing_into_notebooks(tmp_path):
+    inside = str(REPO / "notebooks" / "x.ipynb")
     for args, message in ((["0", "--out", str(tmp_path / "x.ipynb")], "matches 9 notebooks"),
-                          (["01", "--out", str(REPO / "notebooks" / "x.ipynb")], "must not be under notebooks/")):
+                          (["01", "--out", inside], "must not be under notebooks/")):
         proc = subprocess.run([sys.executable, "benchmarks/run_notebook.py", *args], cwd=REPO, env=ENV,
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode != 0 and message in proc.stderr, proc.stderr
