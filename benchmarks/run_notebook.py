@@ -31,9 +31,41 @@ def find_notebook(prefix: str) -> Path:
     return found[0]
 
 
+def execute_notebook(path: Path, parameters=(), *, timeout: int = 7200):
+    """Read ``path``, append the ``parameters`` lines to its cell tagged ``parameters`` and execute it with
+    the kernel in ``notebooks/`` (as Jupyter does). Returns ``(notebook, seconds)``; a failing cell raises
+    ``nbclient.exceptions.CellExecutionError`` (a dead kernel or a timeout its own error) with the notebook,
+    outputs so far, in ``exc.notebook``.
+    Also what ``tests/test_notebooks.py`` runs."""
+    import nbclient
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise ValueError(f"run_notebook: {path.name} has no cell tagged 'parameters'")
+    if parameters:
+        cells[0].source += "\n" + "\n".join(parameters)
+    client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
+    t0 = time.perf_counter()
+    try:
+        client.execute()
+    except Exception as e:
+        e.notebook = nb
+        raise
+    return nb, time.perf_counter() - t0
+
+
+def cell_errors(nb) -> list[str]:
+    """``"cell i: Name: value"`` for every error output of an executed notebook."""
+    return [f"cell {i}: {o['ename']}: {o['evalue']}" for i, c in enumerate(nb.cells)
+            if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+
+
 def run(path: Path, parameters: list[str], out: Path, *, quick: bool = False, timeout: int = 7200) -> dict:
-    """Execute ``path`` with ``parameters`` appended to its parameters cell; write it to ``out``; return a
-    summary (seconds, errors as ``"cell i: Name: value"``)."""
+    """Execute ``path`` (:func:`execute_notebook`) in full or quick mode; write it to ``out``, a failed run
+    included; return a summary (seconds, errors as :func:`cell_errors` gives them)."""
     import nbclient
     import nbformat
 
@@ -42,27 +74,19 @@ def run(path: Path, parameters: list[str], out: Path, *, quick: bool = False, ti
     else:
         os.environ.pop("MER_QUICK", None)
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    nb = nbformat.read(path, as_version=4)
-    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    if not cells:
-        raise SystemExit(f"run_notebook: {path.name} has no cell tagged 'parameters'")
-    if parameters:
-        cells[0].source += "\n" + "\n".join(parameters)
-    client = nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
-    t0 = time.perf_counter()
+    t0, failure = time.perf_counter(), None
     try:
-        client.execute()
-    except nbclient.exceptions.CellExecutionError:
-        pass  # the error is in the saved notebook and in the summary
-    finally:
-        seconds = time.perf_counter() - t0
-        out.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, out)
-    errors = [f"cell {i}: {o['ename']}: {o['evalue']}" for i, c in enumerate(nb.cells)
-              if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
-    return {"notebook": path.name, "parameters": parameters, "quick": quick, "seconds": round(seconds, 1),
-            "errors": errors, "executed_copy": str(out)}
+        nb, seconds = execute_notebook(path, parameters, timeout=timeout)
+    except Exception as e:  # save what ran; then a cell error goes into the summary, the rest is raised
+        if not hasattr(e, "notebook"):
+            raise
+        nb, seconds, failure = e.notebook, time.perf_counter() - t0, e
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out)
+    if failure is not None and not isinstance(failure, nbclient.exceptions.CellExecutionError):
+        raise failure
+    return {"notebook": path.name, "parameters": list(parameters), "quick": quick,
+            "seconds": round(seconds, 1), "errors": cell_errors(nb), "executed_copy": str(out)}
 
 
 def main(argv=None) -> int:
@@ -77,7 +101,10 @@ def main(argv=None) -> int:
     path = find_notebook(args.notebook)
     if args.out.resolve().is_relative_to(NOTEBOOKS.resolve()):
         raise SystemExit("run_notebook: --out must not be under notebooks/")
-    summary = run(path, args.parameters, args.out, quick=args.quick)
+    try:
+        summary = run(path, args.parameters, args.out, quick=args.quick)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     summary.update(command=command_line(), machine=machine_info())
     write_json(summary, args.json or args.out.with_suffix(".json"))
     print(f"{path.name}: {summary['seconds']:.0f} s, {len(summary['errors'])} error(s) -> {args.out}")

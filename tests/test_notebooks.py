@@ -5,12 +5,14 @@ on a real dataset's layout (Emotify: genre + emotion, no valence/arousal) throug
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))  # run_notebook: the one notebook executor
 NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 FIXTURE_EMOTIFY = REPO / "tests" / "fixtures" / "datasets" / "emotify" / "data.csv"
@@ -21,25 +23,21 @@ def _listing(folder: Path) -> set[str]:
 
 
 def execute(path: Path, monkeypatch, parameters: str = "", env: dict | None = None):
-    """Run a notebook with the kernel in notebooks/; ``parameters`` is appended to its parameters cell (as
-    papermill would inject it). Returns the executed notebook."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    """Run a notebook with the kernel in notebooks/ (``benchmarks/run_notebook.py``'s executor);
+    ``parameters`` is appended to its parameters cell (as papermill would inject it). Returns the executed
+    notebook."""
+    pytest.importorskip("nbformat")
+    pytest.importorskip("nbclient")
+    from run_notebook import cell_errors, execute_notebook
+
     monkeypatch.setenv("MER_QUICK", "1")
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     for k, v in (env or {}).items():
         monkeypatch.setenv(k, v)
-    nb = nbformat.read(path, as_version=4)
-    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    assert cells, f"{path.name} has no cell tagged 'parameters'"
-    if parameters:
-        cells[0].source += "\n" + parameters
     before = _listing(NOTEBOOK_DIR)
-    client = nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
-    client.execute()
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
-    assert not errors, [f"{e['ename']}: {e['evalue']}" for e in errors]
+    nb, _ = execute_notebook(path, [parameters] if parameters else [], timeout=900)
+    errors = cell_errors(nb)
+    assert not errors, errors
     written = _listing(NOTEBOOK_DIR) - before
     assert not written, f"{path.name} wrote into notebooks/: {sorted(written)}"
     return nb
