@@ -15,8 +15,9 @@ Protocol — the training core's, for every method (:func:`mer_helpers.experimen
 Methods:
 
 ``majority``  the training tracks' most frequent class (chance level for scale);
-``baseline``  MFCC mean + sd per 5 s chunk (the ``cpu`` recipe's 20 MFCCs) → logistic regression, C on
-              validation (:func:`mer_helpers.probe.fit_probe`, refit on train + val);
+``baseline``  MFCC mean + sd per 5 s chunk (the ``cpu`` recipe's 20 MFCCs) → the probe estimator
+              (``--probe-estimator``: logistic regression, default, or an RBF SVM), C on validation
+              (:func:`mer_helpers.probe.fit_probe`, refit on train + val);
 ``probe``     musicnn embeddings (``max_pool``, ``mean_pool``, ``penultimate``, ``taggram`` of MSD and MTT,
               and a few concatenations) → the same probe; per fold the candidate with the best validation
               score is kept: among MSD's (``probe_msd``), MTT's (``probe_mtt``) and all (``probe_best``);
@@ -34,6 +35,7 @@ Usage::
 
     python benchmarks/bench_emotify.py --data-dir ../shared/data/emotify [--folds 5]
         [--methods majority baseline probe crnn finetune] [--finetune-folds 0 1] [--recipe cpu]
+        [--probe-estimator logistic|svm] [--probe-models MSD_musicnn MTT_musicnn] [--no-combos]
         [--set FIELD=VALUE] [--crnn-set ...] [--finetune-set ...] [--limit N] [--cache-dir DIR] [--n-jobs 2]
         [--json benchmarks/results/emotify_cv5.json]
 """
@@ -176,7 +178,7 @@ def run(args) -> dict:
                 per["majority"].append(_row(f.fold, _majority(f), 0.0))
             if "baseline" in methods:
                 t = time.perf_counter()
-                p = fit_probe(f.splits, "mfcc", seed=args.seed)
+                p = fit_probe(f.splits, "mfcc", estimator=args.probe_estimator, seed=args.seed)
                 m = p.evaluate(f.test).metrics
                 per["baseline"].append(_row(f.fold, m, time.perf_counter() - t, params=p.params))
                 print(f"  fold {f.fold} baseline: " + _line(m), flush=True)
@@ -191,7 +193,7 @@ def run(args) -> dict:
             fits = []
             for cand in candidates:
                 tc = time.perf_counter()
-                p = fit_probe(f.splits, cand, seed=args.seed)
+                p = fit_probe(f.splits, cand, estimator=args.probe_estimator, seed=args.seed)
                 score = float(sum(p.val.metrics.get(f"{c}_macro_f1", 0.0) for c in ("genre", "emotion")))
                 test = p.evaluate(f.test).metrics
                 fits.append((cand, score, test, p.params))
@@ -290,8 +292,9 @@ def run(args) -> dict:
         },
         "finetune_folds": args.finetune_folds,
         "probe": {
+            "estimator": args.probe_estimator,
             "candidates": ["+".join(c) for c in candidates],
-            "c_grid": list(_c_grid()),
+            "c_grid": list(_c_grid(args.probe_estimator)),
             "refit": True,
             "selection": "sum of validation macro-F1 (genre + emotion), track level",
         },
@@ -308,10 +311,10 @@ def run(args) -> dict:
     }
 
 
-def _c_grid():
-    from mer_helpers.probe import C_GRID
+def _c_grid(estimator: str):
+    from mer_helpers.probe import ESTIMATORS
 
-    return C_GRID
+    return ESTIMATORS[estimator][1]
 
 
 def _line(m: dict) -> str:
@@ -346,7 +349,9 @@ def print_table(r: dict) -> None:
         sd = s.get(f"{k}_sd")
         return f"{s[k]:.3f}" + (f" ± {sd:.3f}" if sd is not None else "       ")
 
+    est = {"logistic": "LR", "svm": "RBF SVM"}[r["probe"].get("estimator", "logistic")]
     for key, label in LABELS.items():
+        label = label.replace("+ LR", f"+ {est}").replace("probe", f"{est} probe")
         s = r["summary"].get(key)
         if not s:
             continue
@@ -413,6 +418,12 @@ def main(argv=None) -> dict:
         choices=["MSD_musicnn", "MTT_musicnn"],
     )
     ap.add_argument("--no-combos", action="store_true", help="probe single embeddings only")
+    ap.add_argument(
+        "--probe-estimator",
+        default="logistic",
+        choices=["logistic", "svm"],
+        help="estimator of the baseline and the probes: logistic regression (linear probe) or RBF SVM",
+    )
     ap.add_argument("--limit", type=int, default=None, help="use N tracks (seeded, balanced over genres)")
     ap.add_argument("--cache-dir", default=None, help="feature cache (default $MER_CACHE_DIR or data/.cache)")
     ap.add_argument("--n-jobs", type=int, default=2)

@@ -1,9 +1,14 @@
-"""Linear probes: scikit-learn linear models on cached chunk features (pretrained embeddings, MFCC, …).
+"""Probes: scikit-learn models on cached chunk features (pretrained embeddings, MFCC, …).
 
-A linear probe asks how much of a task a representation already holds: the representation is frozen and only a
-linear map is learnt — for the classification heads a multinomial logistic regression
-``p(c | x) = softmax(W x + b)_c`` with an L2 penalty ``‖W‖² / (2C)``; for the regression head one ridge
-regression per target (penalty ``α ‖w‖²``). Features are standardised with training statistics first.
+A probe asks how much of a task a representation already holds: the representation is frozen and only a
+small model is learnt on it. The default, ``estimator="logistic"``, is a **linear probe** — for the
+classification heads a multinomial logistic regression ``p(c | x) = softmax(W x + b)_c`` with an L2 penalty
+``‖W‖² / (2C)``; for the regression head one ridge regression per target (penalty ``α ‖w‖²``).
+``estimator="svm"`` is a **non-linear probe**: a support-vector machine with the RBF kernel
+``k(x, x') = exp(−γ ‖x − x'‖²)`` (``γ = 1 / (d · Var x)``, scikit-learn's ``"scale"``; class probabilities by
+Platt scaling) and, for the regression head, an RBF support-vector regression per target — the protocol of
+the published musicnn transfer results (embeddings + SVM). Features are standardised with training
+statistics first.
 
 Protocol (the project's rules; :func:`fit_probe`):
 
@@ -11,14 +16,14 @@ Protocol (the project's rules; :func:`fit_probe`):
    class weights and target scaling fit on the training tracks);
 2. one vector per chunk: an embedding kind as it is (``[n, width, 1]`` → ``[n, width]``), a 2-D kind (MFCC)
    summarised by its mean and standard deviation over the chunk's frames; several kinds are concatenated;
-3. for each value of ``C`` (``α``) a model is fit on the training chunks (with the heads' sample weights:
+3. for each value of ``C`` (``α``; the estimator's grid, :data:`ESTIMATORS`) a model is fit on the training chunks (with the heads' sample weights:
    balanced class weights for emotion, 0 for a missing label) and scored on the **validation tracks** (chunk
    probabilities averaged per track, :func:`mer_helpers.evaluation.aggregate_tracks`: macro-F1 per
    classification head, mean CCC for the regression head); the best value is kept (ties: the stronger
    penalty);
 4. with ``refit=True`` the chosen model is fit again on training + validation tracks (the choice is made, the
    validation tracks are free to learn from; the test tracks are never seen) — scikit-learn's ``refit``;
-5. :meth:`LinearProbe.evaluate` scores any part (the test tracks once) with the same chunk → track rule and
+5. :meth:`Probe.evaluate` scores any part (the test tracks once) with the same chunk → track rule and
    the package's metrics.
 
 :func:`select_probe` chooses among several feature sets (e.g. each embedding of each model) by the validation
@@ -37,13 +42,15 @@ import pandas as pd
 
 from mer_helpers.errors import MerError
 
-__all__ = ["LinearProbe", "fit_probe", "select_probe", "probe_matrix", "C_GRID", "ALPHA_GRID",
-           "validation_score"]
+__all__ = ["Probe", "fit_probe", "select_probe", "probe_matrix", "C_GRID", "ALPHA_GRID", "SVM_C_GRID",
+           "ESTIMATORS", "validation_score"]
 
 #: Inverse L2 penalties of the logistic regressions tried (log-spaced).
 C_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 #: Ridge penalties tried.
 ALPHA_GRID = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
+#: Values of ``C`` tried for the RBF SVMs (classification and regression; weakest penalty last).
+SVM_C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 
 
 def probe_matrix(fs, kinds) -> np.ndarray:
@@ -72,7 +79,7 @@ def probe_matrix(fs, kinds) -> np.ndarray:
     return np.concatenate(cols, axis=1) if cols else np.zeros((len(fs), 0), np.float32)
 
 
-def _default_estimator(head: str, param: float, seed: int, max_iter: int):
+def _logistic_estimator(head: str, param: float, seed: int, max_iter: int):
     from sklearn.linear_model import LogisticRegression, Ridge
 
     if head == "reg_output":
@@ -80,24 +87,79 @@ def _default_estimator(head: str, param: float, seed: int, max_iter: int):
     return LogisticRegression(C=param, max_iter=max_iter, tol=1e-4, random_state=seed)
 
 
+class _PlattSVC:
+    """An RBF-kernel SVC with Platt-scaled class probabilities: the sigmoid is fit on out-of-fold decision
+    values (stratified ``min(5, smallest class)`` folds), then one SVC is fit on every row
+    (``CalibratedClassifierCV(..., ensemble=False)``: what ``SVC(probability=True)`` did before scikit-learn
+    1.9 deprecated it)."""
+
+    max_iter = -1  # libsvm runs to its tolerance
+
+    def __init__(self, C: float, seed: int):
+        self.C, self.seed = C, seed
+
+    def fit(self, X, y, sample_weight=None):
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.svm import SVC
+
+        fewest = int(np.unique(y, return_counts=True)[1].min())
+        if fewest < 2:
+            raise MerError(f"the RBF SVM probe needs at least 2 training chunks of each class for its Platt "
+                           f"scaling; one class has {fewest}")
+        svc = SVC(C=self.C, kernel="rbf", gamma="scale", random_state=self.seed)
+        self.model_ = CalibratedClassifierCV(svc, method="sigmoid", cv=min(5, fewest), ensemble=False)
+        self.model_.fit(X, y, sample_weight=sample_weight)
+        self.classes_ = self.model_.classes_
+        self.n_iter_ = self.model_.calibrated_classifiers_[0].estimator.n_iter_
+        return self
+
+    def predict_proba(self, X):
+        return self.model_.predict_proba(X)
+
+
+def _svm_estimator(head: str, param: float, seed: int, max_iter: int):
+    from sklearn.svm import SVR
+
+    if head == "reg_output":  # targets are in the scaler's [0, 1]: a tube of ±0.02 around the fit
+        return SVR(C=param, kernel="rbf", gamma="scale", epsilon=0.02)
+    return _PlattSVC(param, seed)
+
+
+#: Probe estimators by name: ``(make(head, param, seed, max_iter), classification grid, regression grid)``.
+ESTIMATORS = {
+    "logistic": (_logistic_estimator, C_GRID, ALPHA_GRID),
+    "svm": (_svm_estimator, SVM_C_GRID, SVM_C_GRID),
+}
+
+
+def _estimator(estimator: str, make_estimator=None):
+    """``(make, c_grid, alpha_grid)`` of a named estimator; ``make_estimator`` replaces its factory."""
+    if estimator not in ESTIMATORS:
+        raise MerError(f"unknown probe estimator {estimator!r}; choose one of {sorted(ESTIMATORS)}")
+    make, c_grid, alpha_grid = ESTIMATORS[estimator]
+    return make_estimator or make, c_grid, alpha_grid
+
+
 @dataclass
-class LinearProbe:
-    """Fitted linear models per head on one feature set (:func:`fit_probe`).
+class Probe:
+    """Fitted probe models per head on one feature set (:func:`fit_probe`).
 
     Attributes
     ----------
     kinds : tuple of str
         The feature kinds read (concatenated by :func:`probe_matrix`).
+    estimator : str
+        The :data:`ESTIMATORS` entry used (``"logistic"`` or ``"svm"``).
     heads : mer_helpers.labels.Heads
         Encoders and target scaler of the splits (fit on the training tracks).
     models : dict
-        Per head a fitted ``(scaler, estimator)``; ``reg_output`` holds one ridge per target (``None`` for a
-        target without training values).
+        Per head a fitted ``(scaler, estimator)``; ``reg_output`` holds one regressor per target (``None``
+        for a target without training values).
     params : dict[str, float]
         The chosen ``C`` (classification) or ``alpha`` (regression) per head.
     selection : pandas.DataFrame
         Every value tried: ``head``, ``param``, ``score`` (validation, track level), ``seconds``,
-        ``converged`` (lbfgs stopped before ``max_iter``).
+        ``converged`` (the solver stopped before its iteration limit).
     val : mer_helpers.evaluation.Evaluation
         Validation scores of the chosen values, from the models fit on the training tracks only.
     refit : bool
@@ -107,6 +169,7 @@ class LinearProbe:
     """
 
     kinds: tuple
+    estimator: str
     heads: object
     models: dict
     params: dict
@@ -206,13 +269,18 @@ def _fit_head(head, X, y, sw, heads, param, make, seed, max_iter):
 
 def _converged(model, max_iter: int) -> bool:
     est = model[1]
-    n_iter = getattr(est, "n_iter_", None)
-    return True if n_iter is None or isinstance(est, list) else bool(np.all(np.asarray(n_iter) < max_iter))
+    if isinstance(est, list):  # one regressor per target
+        return True
+    n_iter, limit = getattr(est, "n_iter_", None), getattr(est, "max_iter", max_iter)
+    if n_iter is None or limit is None or limit < 0:  # no limit (libsvm's -1): it ran to its tolerance
+        return True
+    return bool(np.all(np.asarray(n_iter) < limit))
 
 
-def fit_probe(splits, kinds=None, *, heads=None, c_grid=C_GRID, alpha_grid=ALPHA_GRID, refit: bool = True,
-              seed: int = 0, max_iter: int = 2000, make_estimator=None, verbose: bool = False) -> LinearProbe:
-    """Fit a linear probe per head, choosing ``C`` / ``alpha`` on the validation tracks (module docstring).
+def fit_probe(splits, kinds=None, *, heads=None, estimator: str = "logistic", c_grid=None, alpha_grid=None,
+              refit: bool = True, seed: int = 0, max_iter: int = 2000, make_estimator=None,
+              verbose: bool = False) -> Probe:
+    """Fit a probe per head, choosing ``C`` / ``alpha`` on the validation tracks (module docstring).
 
     Parameters
     ----------
@@ -222,27 +290,30 @@ def fit_probe(splits, kinds=None, *, heads=None, c_grid=C_GRID, alpha_grid=ALPHA
         Feature kinds to concatenate (default: all of ``splits.kinds``).
     heads : sequence of str or None
         Heads to fit (default: every head of the splits).
-    c_grid, alpha_grid : sequence of float
-        Values tried for the logistic regressions and the ridge regressions.
+    estimator : {"logistic", "svm"}
+        Linear probe (logistic / ridge regression) or RBF support-vector machines (:data:`ESTIMATORS`).
+    c_grid, alpha_grid : sequence of float or None
+        Values tried for the classification and the regression heads (default: the estimator's grids,
+        :data:`C_GRID` / :data:`ALPHA_GRID` or :data:`SVM_C_GRID`).
     refit : bool
         Fit the chosen models again on training + validation tracks.
     seed, max_iter : int
-        Of the logistic regressions (lbfgs).
+        Of the logistic regressions (lbfgs; ``max_iter``) and the SVMs' Platt scaling (``seed``).
     make_estimator : callable or None
         ``make_estimator(head, param, seed, max_iter) -> estimator`` (scikit-learn API: ``fit`` with
-        ``sample_weight`` for classifiers, ``predict_proba`` / ``classes_``, or ``predict`` for regressors);
-        default logistic regression / ridge. Tests pass a spy to see what each model is given.
+        ``sample_weight`` for classifiers, ``predict_proba`` / ``classes_``, or ``predict`` for regressors)
+        in place of ``estimator``'s; tests pass a spy to see what each model is given.
     verbose : bool
         One line per head with the chosen value.
 
     Returns
     -------
-    LinearProbe
+    Probe
 
     Raises
     ------
     MerError
-        A kind the splits do not hold, an empty grid, or an empty validation part.
+        A kind the splits do not hold, an unknown estimator, an empty grid, or an empty validation part.
 
     Notebook: 06_transfer_learning.ipynb
     """
@@ -254,10 +325,12 @@ def fit_probe(splits, kinds=None, *, heads=None, c_grid=C_GRID, alpha_grid=ALPHA
                        f"them with kinds={list(kinds)}")
     if not len(splits.val):
         raise MerError("the probe chooses C on the validation tracks, but the splits have none (val_size=0)")
+    make, default_c, default_alpha = _estimator(estimator, make_estimator)
+    c_grid = default_c if c_grid is None else c_grid
+    alpha_grid = default_alpha if alpha_grid is None else alpha_grid
     if not len(c_grid) or not len(alpha_grid):
         raise MerError("c_grid and alpha_grid need at least one value each")
     heads = list(heads or splits.heads.names)
-    make = make_estimator or _default_estimator
     X_tr, X_va = probe_matrix(splits.train, kinds), probe_matrix(splits.val, kinds)
     va_mask = (splits.val.index["copy"] == 0).to_numpy()
     va_index = splits.val.index[va_mask].reset_index(drop=True)
@@ -287,9 +360,8 @@ def fit_probe(splits, kinds=None, *, heads=None, c_grid=C_GRID, alpha_grid=ALPHA
     val = _evaluate_outputs(va_index, val_outputs, splits.val, splits.heads.select(heads))
     if refit:
         models = _refit_models(splits, kinds, params, make, seed, max_iter, X=(X_tr, X_va))
-    return LinearProbe(kinds, splits.heads.select(heads), models, params, pd.DataFrame(rows), val, refit,
-                       time.perf_counter() - t0, {"n_features": int(X_tr.shape[1]),
-                                                  "n_train_chunks": int(len(X_tr))})
+    return Probe(kinds, estimator, splits.heads.select(heads), models, params, pd.DataFrame(rows), val, refit,
+                 time.perf_counter() - t0, {"n_features": int(X_tr.shape[1]), "n_train_chunks": int(len(X_tr))})
 
 
 def _refit_models(splits, kinds, params: dict, make, seed: int, max_iter: int, *, X=None) -> dict:
@@ -305,7 +377,7 @@ def _refit_models(splits, kinds, params: dict, make, seed: int, max_iter: int, *
 
 
 def select_probe(splits, candidates, *, heads=None, refit: bool = True,
-                 **kw) -> tuple[LinearProbe, pd.DataFrame]:
+                 **kw) -> tuple[Probe, pd.DataFrame]:
     """Fit a probe on each candidate feature set and keep the one with the best validation score.
 
     The score is the sum over the heads of :func:`validation_score` (genre macro-F1 + emotion macro-F1 + mean
@@ -316,11 +388,11 @@ def select_probe(splits, candidates, *, heads=None, refit: bool = True,
     candidates : sequence of (str or sequence of str)
         Feature sets, e.g. ``["msd_max_pool", "mtt_max_pool", ("msd_max_pool", "msd_mean_pool")]``.
     **kw
-        Passed to :func:`fit_probe` (``c_grid``, ``seed``, …).
+        Passed to :func:`fit_probe` (``estimator``, ``c_grid``, ``seed``, …).
 
     Returns
     -------
-    (LinearProbe, pandas.DataFrame)
+    (Probe, pandas.DataFrame)
         The chosen probe, and one row per candidate: ``kinds``, ``score`` (validation), the validation
         metrics and the chosen parameters.
 
@@ -339,7 +411,7 @@ def select_probe(splits, candidates, *, heads=None, refit: bool = True,
     best = probes[int(np.argmax([s for s, _ in probes]))][1]  # ties: the first candidate
     if refit:
         t = time.perf_counter()
-        make = kw.get("make_estimator") or _default_estimator
+        make = _estimator(best.estimator, kw.get("make_estimator"))[0]
         best.models = _refit_models(splits, best.kinds, best.params, make, kw.get("seed", 0),
                                     kw.get("max_iter", 2000))
         best.refit = True

@@ -208,6 +208,8 @@ def test_bench_emotify_runs_every_method_on_the_same_folds(tmp_path):
             "--probe-models",
             "MSD_musicnn",
             "--no-combos",
+            "--probe-estimator",
+            "svm",
             "--cache-dir",
             str(tmp_path / "cache"),
             "--n-jobs",
@@ -230,6 +232,7 @@ def test_bench_emotify_runs_every_method_on_the_same_folds(tmp_path):
     assert r["per_fold"]["finetune"][0]["phases"][0] == 0.0
     # every probe candidate of MSD was scored in both folds; the chosen one is a candidate
     assert set(r["probe"]["candidates"]) == {"msd_max_pool", "msd_mean_pool", "msd_penultimate", "msd_taggram"}
+    assert r["probe"]["estimator"] == "svm" and r["probe"]["c_grid"] == [0.1, 0.3, 1.0, 3.0, 10.0, 30.0]
     assert len(r["probe_candidates"]) == 2 * 4
     assert all(row["kinds"] in r["probe"]["candidates"] for row in r["per_fold"]["probe_best"])
     # each track is tested once, in folds every method shared

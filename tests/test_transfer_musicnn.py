@@ -18,6 +18,7 @@ import pytest
 from conftest import write_tone
 
 from mer_helpers.backend import import_keras
+from mer_helpers.errors import MerError
 
 keras = import_keras()
 
@@ -212,14 +213,45 @@ def test_probe_chooses_c_on_validation_only(genre_splits):
     assert probe_matrix(splits.train, "mfcc").shape == (n_tr, 2 * 20)
 
 
+def test_svm_probe_is_scikit_learns_rbf_svm(genre_splits):
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    from mer_helpers.probe import SVM_C_GRID, fit_probe, probe_matrix
+
+    splits = genre_splits
+    probe = fit_probe(splits, "mfcc", estimator="svm", refit=False, seed=3)
+    sel = probe.selection
+    assert probe.estimator == "svm" and sel["param"].tolist() == list(SVM_C_GRID) and sel["converged"].all()
+    C = probe.params["class_output"]
+    assert C == sel.loc[sel["score"].idxmax(), "param"]
+    # the chosen model is an RBF SVC on standardised training rows, with the heads' sample weights
+    X_tr, X_va = probe_matrix(splits.train, "mfcc"), probe_matrix(splits.val, "mfcc")
+    y, sw = splits.targets("train", ["class_output"])
+    keep = sw["class_output"] > 0
+    scaler = StandardScaler().fit(X_tr[keep])
+    svc = SVC(C=C, kernel="rbf", gamma="scale", random_state=3)
+    cv = min(5, np.unique(y["class_output"][keep], return_counts=True)[1].min())
+    ref = CalibratedClassifierCV(svc, method="sigmoid", cv=cv, ensemble=False).fit(
+        scaler.transform(X_tr[keep]), y["class_output"][keep], sample_weight=sw["class_output"][keep]
+    )
+    got = probe.predict_matrix(X_va)["class_output"]
+    np.testing.assert_allclose(got[:, ref.classes_.astype(int)], ref.predict_proba(scaler.transform(X_va)))
+    np.testing.assert_allclose(got.sum(axis=1), 1.0)
+    with pytest.raises(MerError, match="unknown probe estimator 'mlp'; choose one of \\['logistic', 'svm'\\]"):
+        fit_probe(splits, "mfcc", estimator="mlp")
+
+
 def test_select_probe_keeps_the_best_validation_candidate(genre_splits, monkeypatch):
     from mer_helpers import probe as probe_mod
 
     fake = {"a": 0.2, "b": 0.9}
 
     def fit(splits, kinds, **kw):
-        p = probe_mod.LinearProbe(
+        p = probe_mod.Probe(
             tuple(kinds) if not isinstance(kinds, str) else (kinds,),
+            "logistic",
             splits.heads,
             {},
             {"class_output": 1.0},
