@@ -36,6 +36,7 @@ Usage::
     python benchmarks/bench_emotify.py --data-dir ../shared/data/emotify [--folds 5]
         [--methods majority baseline probe crnn finetune] [--finetune-folds 0 1] [--recipe cpu]
         [--probe-estimator logistic|svm] [--probe-models MSD_musicnn MTT_musicnn] [--no-combos]
+        [--candidates msd_max_pool msd_max_pool+mtt_max_pool]
         [--set FIELD=VALUE] [--crnn-set ...] [--finetune-set ...] [--limit N] [--cache-dir DIR] [--n-jobs 2]
         [--json benchmarks/results/emotify_cv5.json]
 """
@@ -150,6 +151,13 @@ def run(args) -> dict:
     singles = [k for k in SINGLE if k.split("_")[0] in {m.split("_")[0].lower() for m in models}]
     combos = [c for c in COMBOS if all(k in singles for k in c)] if not args.no_combos else []
     candidates = [(k,) for k in singles] + [tuple(c) for c in combos]
+    if args.candidates:
+        known = {"+".join(c) for c in candidates}
+        unknown = [c for c in args.candidates if c not in known]
+        if unknown:
+            raise SystemExit(f"bench_emotify: error: --candidates {unknown} are not among the probe "
+                             f"candidates {sorted(known)}")
+        candidates = [tuple(c.split("+")) for c in args.candidates]
     kw = dict(n_splits=args.folds, cache_dir=args.cache_dir, n_jobs=args.n_jobs)
     print(
         f"Emotify: {len(tracks)} tracks; {args.folds} folds; methods {methods}; backend "
@@ -418,6 +426,13 @@ def main(argv=None) -> dict:
         choices=["MSD_musicnn", "MTT_musicnn"],
     )
     ap.add_argument("--no-combos", action="store_true", help="probe single embeddings only")
+    ap.add_argument(
+        "--candidates",
+        nargs="+",
+        default=None,
+        metavar="KIND[+KIND]",
+        help="probe only these candidates (e.g. msd_max_pool msd_max_pool+mtt_max_pool)",
+    )
     ap.add_argument(
         "--probe-estimator",
         default="logistic",
