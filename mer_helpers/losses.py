@@ -157,7 +157,7 @@ class ConcordanceMetric(keras.metrics.Metric):
 
     def reset_state(self):
         for var in self._sums:
-            var.assign(ops.zeros_like(var))
+            var.assign(ops.zeros(var.shape, dtype=var.dtype))  # zeros_like(Variable) fails under jax
 
     def get_config(self) -> dict:
         return {**super().get_config(), "n_targets": self.n_targets}
