@@ -1,30 +1,22 @@
 """Training throughput: the seed CRNN fed by the project's pipeline against ``model.fit`` on arrays in memory.
 
 Both feeders train the **same compiled model** in the same run, one epoch at a time in alternating order (so
-drift
-in machine load hits both equally); the figure is the median samples/s over ``--rounds`` epochs after one
-warm-up
-epoch each (tracing/compilation):
+drift in machine load hits both equally); the figure is the median samples/s over ``--rounds`` epochs after one
+warm-up epoch each (tracing/compilation):
 
 ``pipeline``  the project's path: chunk features stored as float16 ``.npy`` (the feature cache's format),
-              memory-mapped, fed by :class:`mer_helpers.training.ChunkBatches` (seeded shuffle, float32 cast
-              and
+              memory-mapped, fed by :class:`mer_helpers.training.ChunkBatches` (seeded shuffle, float32 cast and
               channel axis per batch);
-``memory``    ``model.fit(X, y, batch_size=..., shuffle=True)`` on the same values as one float32 array in
-RAM.
+``memory``    ``model.fit(X, y, batch_size=..., shuffle=True)`` on the same values as one float32 array in RAM.
 
-Goal: ``ratio_pipeline_to_memory ≥ 0.95``. The model is the seed CRNN (``build_model("crnn")``: the S0
-layers, the
+Goal: ``ratio_pipeline_to_memory ≥ 0.95``. The model is the seed CRNN (``build_model("crnn")``: the S0 layers, the
 heads computed in float32) with SpecAugment inside the model, as in :func:`mer_helpers.pipeline.run`. Waveform
-augmentation is not done per step: ``online_augment`` measures what one stretch + pitch-shift + log-mel
-costs per
-chunk, i.e. the ceiling an on-the-fly augmenting feeder would put on throughput; the project precomputes
-augmented
+augmentation is not done per step: ``online_augment`` measures what one stretch + pitch-shift + log-mel costs per
+chunk, i.e. the ceiling an on-the-fly augmenting feeder would put on throughput; the project precomputes augmented
 copies into the cache instead (``extract_features(..., augment=WaveformAugmenter(), n_copies=k)``).
 
 GPU switches (all pure Keras; nothing imports TensorFlow unless ``KERAS_BACKEND=tensorflow``):
-``--mixed-precision`` (``mixed_float16`` policy), ``--jit`` (``jit_compile=True``; JAX always compiles with
-XLA),
+``--mixed-precision`` (``mixed_float16`` policy), ``--jit`` (``jit_compile=True``; JAX always compiles with XLA),
 ``--recurrent-dropout 0`` (the fused cuDNN LSTM kernel; the seed's 0.2 rules it out), ``--data-parallel``
 (``keras.distribution.DataParallel`` over all devices, JAX backend), ``--workers N`` (PyDataset threads).
 

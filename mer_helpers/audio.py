@@ -298,12 +298,14 @@ class _Output:
         self.n += m
 
     def result(self) -> np.ndarray:
-        """The samples: 1-D for one channel (shrunk in place, no second copy), else [channels, n]."""
+        """The samples: 1-D for one channel (a view of the buffer, no second copy), else [channels, n]."""
         y, self.y = self.y, None
         if y.ndim == 1:
-            if self.n != len(y):
-                y.resize(self.n, refcheck=False)
-            return y
+            # a view, not ndarray.resize (numpy 2.5 shrinks by copying: twice the peak memory); a copy only
+            # where the buffer grew far past the samples, so a view would hold much unused memory
+            if self.n == len(y):
+                return y
+            return y[: self.n] if len(y) - self.n <= len(y) // 8 else y[: self.n].copy()
         return y if self.n == y.shape[1] else np.ascontiguousarray(y[:, : self.n])
 
 

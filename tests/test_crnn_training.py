@@ -97,7 +97,9 @@ def test_fit_learns_and_evaluate_aggregates_per_track(tmp_path):
     assert y["class_output"].shape == (72,) and y["reg_output"].shape == (72, 1)
     assert sw["class_output"].tolist() == [1.0] * 72
     keras.utils.set_random_seed(0)
-    model = build_crnn((16, 24, 1), n_genres=2, n_targets=1)
+    # bn_momentum 0.9 (the cpu recipe's): at the default 0.99 the moving statistics lag 108 steps behind, and
+    # whether inference still separates the classes then depends on the backend's initialisation (jax: not)
+    model = build_crnn((16, 24, 1), n_genres=2, n_targets=1, bn_momentum=0.9)
     compile_multitask(model, learning_rate=3e-3, decay_steps=None)
     model.fit(ChunkBatches(X, y, batch_size=8, shuffle=True), epochs=12, verbose=0)
     ev = evaluate(model, feats, heads, level="both")
