@@ -19,7 +19,7 @@ How a track is made
 4. The labels, on the native 1–9 scale of DEAM/PMEmo-style self-assessment, are noisy affine functions of the
    parameters a listener hears::
 
-       valence   = 5 + 0.5·(major ? +1 : −1) + 3.5·(consonance − ½) + 5.5·(brightness − ½) + ε
+       valence   = 5 + 0.3·(major ? +1 : −1) + 2.0·(consonance − ½) + 7.0·(brightness − ½) + ε
        arousal   = 5 + 4.0·(tempo' − ½) + 3.5·(density − ½) + 3.0·(loudness' − ½) + ε
        dominance = 5 + 3.5·(loudness' − ½) + 3.0·(low_end − ½) + 3.0·(distortion − ½) + ε
 
@@ -75,7 +75,7 @@ EMOTIONS = ("happy", "tense", "sad", "calm")
 SCALES = {"valence": (1.0, 9.0), "arousal": (1.0, 9.0), "dominance": (1.0, 9.0)}
 
 #: Bumped whenever the synthesis changes, so an old folder is regenerated instead of silently reused.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 _META = "metadata.csv"
 _INFO = "demo.json"
 #: The lock file a generating process holds (in the dataset folder).

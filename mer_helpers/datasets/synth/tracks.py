@@ -82,7 +82,7 @@ def track_params(style: dict, genre: str, rng: np.random.Generator) -> dict:
 def track_labels(p: dict, rng: np.random.Generator) -> tuple[float, float, float]:
     tempo = (p["tempo"] - 60.0) / 120.0
     loud = (p["loudness"] + 30.0) / 22.0
-    v = 5 + 0.5 * (1 if p["major"] else -1) + 3.5 * (p["consonance"] - 0.5) + 5.5 * (p["brightness"] - 0.5)
+    v = 5 + 0.3 * (1 if p["major"] else -1) + 2.0 * (p["consonance"] - 0.5) + 7.0 * (p["brightness"] - 0.5)
     a = 5 + 4.0 * (tempo - 0.5) + 3.5 * (p["density"] - 0.5) + 3.0 * (loud - 0.5)
     d = 5 + 3.5 * (loud - 0.5) + 3.0 * (p["low_end"] - 0.5) + 3.0 * (p["distortion"] - 0.5)
     noise = rng.normal(0, LABEL_NOISE, 3)
