@@ -1,4 +1,4 @@
-"""Pure Keras 3: every backbone (and fusion) builds and predicts, and the quick demo trains, under KERAS_BACKEND=jax.
+"""Pure Keras 3: every backbone (and fusion) builds and predicts, and the quick demo trains, under jax.
 
 Runs in a subprocess (the backend is fixed at import time); skipped where jax is not installed.
 """
@@ -41,13 +41,17 @@ print("RESULT" + json.dumps(shapes))
 """
 
 
-def test_every_backbone_builds_and_predicts_under_jax():
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT], cwd=root, env=env, capture_output=True, text=True, timeout=600
-    )
+def _run_under_jax(args: list, **env) -> subprocess.CompletedProcess:
+    """``python ARGS`` from the repository root with KERAS_BACKEND=jax on the CPU; asserts it exits 0."""
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", **env}
+    proc = subprocess.run([sys.executable, *args], cwd=Path(__file__).resolve().parents[1], env=env,
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_every_backbone_builds_and_predicts_under_jax():
+    proc = _run_under_jax(["-c", SCRIPT])
     line = next(s for s in proc.stdout.splitlines() if s.startswith("RESULT"))
     shapes = json.loads(line[len("RESULT") :])
     expected = {"class_output": [2, 4], "reg_output": [2, 3], "emotion_output": [2, 5]}
@@ -60,16 +64,9 @@ def test_every_backbone_builds_and_predicts_under_jax():
 def test_quick_demo_trains_and_evaluates_under_jax(tmp_path):
     """The whole pipeline under jax (features, fit with the CCC loss and metric and val_score, evaluation, the
     bundle): the path of a GPU without TensorFlow. It once failed in the CCC metric's reset_state."""
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "MER_HOME": str(tmp_path),
-           "MER_CACHE_DIR": str(tmp_path / "cache")}
     out = tmp_path / "run"
-    proc = subprocess.run(
-        [sys.executable, "-m", "mer_helpers", "demo", "--quick", "--data-dir", str(tmp_path / "demo"),
-         "--out", str(out)],
-        cwd=root, env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    args = ["-m", "mer_helpers", "demo", "--quick", "--data-dir", str(tmp_path / "demo"), "--out", str(out)]
+    _run_under_jax(args, MER_HOME=str(tmp_path), MER_CACHE_DIR=str(tmp_path / "cache"))
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("genre_accuracy", "ccc_valence", "ccc_arousal", "ccc_dominance"):
         assert math.isfinite(metrics[key]), key

@@ -12,6 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mer_helpers.datasets as datasets  # noqa: E402
+from mer_helpers.datasets.emotify import expected_paths  # noqa: E402
 
 _load = datasets.load
 
@@ -21,8 +22,7 @@ def load_opus(name, data_dir=None, **kw):
     kw["audio_only"] = False
     t = _load(name, data_dir, **kw)
     attrs = dict(t.attrs)
-    root = Path(data_dir).resolve() / "emotifymusic"
-    paths = [str(root / g / f"{int(n)}.opus") for g, n in zip(t["genre"], t["file_number"], strict=True)]
+    paths = expected_paths(t, Path(data_dir).resolve()).str.replace(r"\.mp3$", ".opus", regex=True)
     t = t.assign(path=paths)
     t = t[t["path"].map(os.path.exists)].reset_index(drop=True)
     t.attrs = attrs
