@@ -94,7 +94,7 @@ def _cmd_demo(args) -> int:
     from mer_helpers import pipeline
 
     pipeline.run_demo(args.out, quick=args.quick, full=args.full, seed=args.seed, data_home=args.data_dir,
-                      n_jobs=args.n_jobs)
+                      overrides=args.set, n_jobs=args.n_jobs)
     return 0
 
 
@@ -420,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true", help="the reference system's 128×300 input (slow on a CPU)")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: <project>/runs/demo)")
     p.add_argument("--seed", type=int, default=0, help="seed of data generation, split and training")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="change a field of the recipe, e.g. --set spec_augment=true (repeatable; "
+                   "'mer train demo --print-recipe' lists the fields)")
     _add_data_dir(p, "where the demo data is generated (default: $MER_DATA_DIR/demo, then <project>/data/demo)")
     _add_jobs(p)
     p.set_defaults(func=_cmd_demo)

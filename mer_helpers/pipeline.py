@@ -562,7 +562,7 @@ def demo_tracks(*, quick: bool = False, seed: int = 0, data_home=None, n_jobs: i
 
 
 def run_demo(out_dir=None, *, quick: bool = False, full: bool = False, seed: int = 0, data_home=None,
-             n_jobs: int = -1, verbose: bool = True) -> dict:
+             overrides=(), n_jobs: int = -1, verbose: bool = True) -> dict:
     """``python -m mer_helpers demo``: generate (or reuse) the demo data and :func:`run` the ``cpu`` recipe.
 
     Parameters
@@ -576,6 +576,9 @@ def run_demo(out_dir=None, *, quick: bool = False, full: bool = False, seed: int
     full : bool
         The reference system's exact 128 × 300 input instead of the ``cpu`` recipe's 32 × 75, same schedule
         (meant for a GPU).
+    overrides : sequence of str
+        ``FIELD=VALUE`` changes of the recipe (:func:`mer_helpers.recipe.parse_overrides`, the CLI's
+        ``--set``), e.g. ``("spec_augment=true",)``; applied last.
 
     Returns
     -------
@@ -583,6 +586,7 @@ def run_demo(out_dir=None, *, quick: bool = False, full: bool = False, seed: int
         The metrics written to ``out_dir/metrics.json``.
     """
     from mer_helpers.features import FeatureConfig
+    from mer_helpers.recipe import parse_overrides
     from mer_helpers.paths import run_dir
 
     t0 = time.perf_counter()
@@ -594,6 +598,7 @@ def run_demo(out_dir=None, *, quick: bool = False, full: bool = False, seed: int
               else get_recipe("cpu", seed=seed, tasks=tasks))
     if full:
         recipe = recipe.replace(features=FeatureConfig())
+    recipe = parse_overrides(recipe, overrides)
     seconds_data = time.perf_counter() - t0
     _log(f"demo data: {len(tracks)} tracks, {tracks['genre'].nunique()} genres ({seconds_data:.1f} s)", verbose)
     metrics = run(tracks, out, recipe, n_jobs=n_jobs, verbose=verbose, extra_metrics={"seconds_data": seconds_data})

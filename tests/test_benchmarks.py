@@ -311,3 +311,42 @@ def test_run_notebook_refuses_an_ambiguous_name_and_writing_into_notebooks(tmp_p
         proc = subprocess.run([sys.executable, "benchmarks/run_notebook.py", *args], cwd=REPO, env=ENV,
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode != 0 and message in proc.stderr, proc.stderr
+
+
+def test_bench_demo_reads_the_chosen_epoch_and_checks_every_seed_against_the_goals(tmp_path, monkeypatch):
+    import pandas as pd
+
+    import mer_helpers.pipeline as pipeline
+    from mer_helpers.recipe import RecipeError
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        import bench_demo
+    finally:
+        sys.path.remove(str(BENCH))
+    figures = {0: (0.95, 0.80), 1: (0.88, 0.75)}  # seed -> (genre accuracy, every CCC)
+    calls = []
+
+    def fake_run_demo(out, *, seed, data_home, overrides, n_jobs, verbose):
+        calls.append((seed, list(overrides)))
+        out.mkdir(parents=True)
+        pd.DataFrame({"val_score": [0.1, 0.6 + seed / 10, 0.3]}).to_csv(out / "history.csv", index=False)
+        genre, ccc = figures[seed]
+        return {"genre_accuracy": genre, "ccc_valence": ccc, "ccc_arousal": ccc, "ccc_dominance": ccc,
+                "n_test_tracks": 40, "seconds_train": 1.0}
+
+    monkeypatch.setattr(pipeline, "run_demo", fake_run_demo)
+    out = tmp_path / "r.json"
+    r = bench_demo.main(["--seeds", "0", "1", "--set", "epochs=5", "--work", str(tmp_path), "--json", str(out)])
+    assert calls == [(0, ["epochs=5"]), (1, ["epochs=5"])]
+    assert [row["best_epoch"] for row in r["runs"]] == [2, 2]
+    assert [row["best_val_score"] for row in r["runs"]] == pytest.approx([0.6, 0.7])
+    s = r["summary"]
+    assert s["genre_accuracy"]["mean"] == pytest.approx(0.915)
+    assert s["genre_accuracy"]["sd"] == pytest.approx(np.std([0.95, 0.88], ddof=1))
+    assert s["genre_accuracy"]["met_every_seed"] is False and s["ccc_valence"]["met_every_seed"] is True
+    assert s["seconds_wall"]["met_every_seed"] is True and "goal" not in s["best_val_score"]
+    assert r["recipe"]["epochs"] == 5 and json.loads(out.read_text())["overrides"] == ["epochs=5"]
+    with pytest.raises(RecipeError, match="epoch"):  # a bad change fails before the first run
+        bench_demo.main(["--seeds", "0", "--set", "epoch=5", "--work", str(tmp_path)])
+    assert len(calls) == 2

@@ -297,9 +297,26 @@ def test_demo_is_wired_to_run_demo(capsys, monkeypatch, tmp_path):
     code, _, _ = run(["demo", "--quick", "--out", tmp_path, "--seed", "3", "--n-jobs", "1", "--data-dir", "d"],
                      capsys)
     assert code == 0
-    assert calls == [(str(tmp_path), {"quick": True, "full": False, "seed": 3, "data_home": "d", "n_jobs": 1})]
-    run(["demo"], capsys)  # the default folder is decided by run_demo: <project>/runs/demo
-    assert calls[-1] == (None, {"quick": False, "full": False, "seed": 0, "data_home": None, "n_jobs": -1})
+    assert calls == [(str(tmp_path), {"quick": True, "full": False, "seed": 3, "data_home": "d", "overrides": [],
+                                       "n_jobs": 1})]
+    run(["demo", "--set", "epochs=3", "--set", "spec_augment=true"], capsys)
+    # the default folder is decided by run_demo: <project>/runs/demo
+    assert calls[-1] == (None, {"quick": False, "full": False, "seed": 0, "data_home": None,
+                                "overrides": ["epochs=3", "spec_augment=true"], "n_jobs": -1})
+
+
+def test_demo_applies_recipe_overrides_and_rejects_bad_ones(capsys, monkeypatch, tmp_path):
+    import mer_helpers.pipeline as pipeline
+
+    table = pd.DataFrame({"track_id": ["a"], "genre": ["pop"]})
+    monkeypatch.setattr(pipeline, "demo_tracks", lambda **kw: table)
+    seen = []
+    monkeypatch.setattr(pipeline, "run", lambda tracks, out, recipe, **kw: seen.append(recipe) or {})
+    pipeline.run_demo(tmp_path, seed=4, overrides=["epochs=3", "loss_weights.class_output=1"], verbose=False)
+    assert seen[-1].name == "cpu+" and seen[-1].epochs == 3 and seen[-1].seed == 4
+    assert seen[-1].loss_weights["class_output"] == 1.0 and seen[-1].loss_weights["reg_output"] == 2.0
+    code, out, err = run(["demo", "--out", tmp_path, "--set", "epoch=3"], capsys)
+    assert code == 1 and err.startswith("mer: error:") and "epoch" in err and len(seen) == 1
 
 
 def test_train_is_wired_to_pipeline_run_with_the_recipe(capsys, monkeypatch, tmp_path):
