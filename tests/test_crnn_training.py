@@ -74,6 +74,19 @@ def test_compile_multitask_schedule_and_callbacks(tmp_path):
     assert "ReduceLROnPlateau" not in [type(c).__name__ for c in make_callbacks(None, schedule="exponential")]
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="Keras' TensorBoard callback writes via tf.summary")
+def test_tensorboard_callback_writes_train_and_validation_events(tmp_path):
+    # tensorboard is in requirements.txt: notebook 04 shows its logs; without the package tf.summary raises
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    x = np.random.default_rng(0).random((32, 4), dtype=np.float32)
+    model.fit(x, x.sum(1, keepdims=True), validation_data=(x, x.sum(1, keepdims=True)), epochs=2, verbose=0,
+              callbacks=make_callbacks(tmp_path, tensorboard=True, checkpoint=False))
+    for part in ("train", "validation"):
+        events = list((tmp_path / "logs" / part).glob("events.out.tfevents.*"))
+        assert len(events) == 1 and events[0].stat().st_size > 0, part
+
+
 class _FakeFeatures:
     """The parts of a FeatureSet that evaluate uses."""
 
