@@ -1,12 +1,13 @@
-"""The demo over seeds: ``python -m mer_helpers demo --seed S`` for each seed, its test metrics, its validation
-score and its wall time, with mean ± sd over the seeds.
+"""The demo over seeds: ``python -m mer_helpers demo --seed S`` for each seed, its test metrics, its
+validation score and its wall time, with mean ± sd over the seeds.
 
-Each seed is another generated dataset, artist-grouped split and initialisation (:func:`mer_helpers.pipeline.
-run_demo`); every run is cold (data generated, features extracted, model trained) unless ``--data-dir`` already
-holds that seed's data. ``--set FIELD=VALUE`` changes the ``cpu`` recipe (as ``mer demo --set``), so two recipes
-can be compared on the **validation** score of the chosen epoch (``best_val_score``, the figure early stopping
-maximises) before anyone looks at the test figures. The project's goal for the demo: every seed ≤ 300 s on an
-idle 2-core CPU with genre accuracy ≥ 0.90 and CCC ≥ 0.70 on valence, arousal and dominance.
+Each seed is another generated dataset, artist-grouped split and initialisation
+(:func:`mer_helpers.pipeline.run_demo`); every run is cold (data generated, features extracted, model trained)
+unless ``--work`` already holds that seed's data. ``--set FIELD=VALUE`` changes the ``cpu`` recipe (as
+``mer demo --set``), so two recipes can be compared on the **validation** score of the chosen epoch
+(``best_val_score``, the figure early stopping maximises) before anyone looks at the test figures. The
+project's goal for the demo: every seed ≤ 300 s on an idle 2-core CPU with genre accuracy ≥ 0.90 and
+CCC ≥ 0.70 on valence, arousal and dominance.
 
 Usage::
 
@@ -40,8 +41,8 @@ def run_seed(seed: int, work: Path, overrides, *, n_jobs: int = -1) -> dict:
 
     out = work / f"run_seed{seed}"
     t0 = time.perf_counter()
-    metrics = run_demo(out, seed=seed, data_home=work / f"data_seed{seed}", overrides=overrides, n_jobs=n_jobs,
-                       verbose=False)
+    metrics = run_demo(out, seed=seed, data_home=work / f"data_seed{seed}", overrides=overrides,
+                       n_jobs=n_jobs, verbose=False)
     wall = time.perf_counter() - t0
     history = pd.read_csv(out / "history.csv")
     best = int(history["val_score"].idxmax())
@@ -92,8 +93,8 @@ def main(argv=None) -> dict:
     rows = []
     for seed in args.seeds:
         rows.append(run_seed(seed, args.work, args.set, n_jobs=args.n_jobs))
-        print(f"seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in rows[-1].items() if isinstance(v, float)),
-              flush=True)
+        figures = (f"{k} {v:.3f}" for k, v in rows[-1].items() if isinstance(v, float))
+        print(f"seed {seed}: " + ", ".join(figures), flush=True)
     result = {"command": command_line(), "machine": machine_info(keras_backend=True), "overrides": args.set,
               "recipe": recipe.to_dict(), "runs": rows, "summary": summarise(rows)}
     return report(result, print_table, args.json)

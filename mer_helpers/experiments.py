@@ -85,7 +85,7 @@ def subsample_training(splits: Splits, fraction: float, *, seed: int = 0) -> Spl
 
 
 def fit_run(name: str, model, splits: Splits, recipe: Recipe | None = None, *, kind=None, params: dict | None = None,
-            level: str = "track", **fit_kw) -> Run:
+            level: str = "track", verbose: bool = False, **fit_kw) -> Run:
     """Train ``model`` with :func:`mer_helpers.pipeline.fit` and score it on the validation tracks.
 
     Parameters
@@ -96,6 +96,8 @@ def fit_run(name: str, model, splits: Splits, recipe: Recipe | None = None, *, k
         Feature kind(s) the model reads (several for fusion models).
     level : {"track", "both"}
         ``"both"`` adds chunk-level metrics (``chunk_…`` keys).
+    verbose : bool
+        Print one line when the run is trained and scored (name, seed, epochs, seconds).
     **fit_kw
         Passed to :func:`mer_helpers.pipeline.fit` (``train_data``, ``out_dir``, ``tensorboard``...).
 
@@ -117,7 +119,11 @@ def fit_run(name: str, model, splits: Splits, recipe: Recipe | None = None, *, k
     info = {"n_params": int(model.count_params()), "epochs_run": epochs, "seconds_train": seconds,
             "chunks_per_s": n_train * epochs / seconds if seconds > 0 else float("nan"), "seed": recipe.seed,
             **(params or {})}
-    return Run(name, model, history, evaluate(model, splits, "val", kind=kind, level=level), None, info)
+    run_ = Run(name, model, history, evaluate(model, splits, "val", kind=kind, level=level), None, info)
+    if verbose:
+        print(f"{name} (seed {recipe.seed}): {epochs} epoch{'s' * (epochs != 1)} in {seconds:.0f} s",
+              flush=True)
+    return run_
 
 
 def test_once(run_: Run, splits: Splits, *, kind=None, level: str = "track") -> Run:
@@ -227,8 +233,10 @@ def mean_sd(table: pd.DataFrame, by, metrics=None) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------- single vs multi-task
-def single_vs_multitask(splits: Splits, recipe: Recipe | None = None, *, heads=None, seeds=(0,)) -> list[Run]:
-    """For each seed: one model per single head and one with all ``heads`` (same backbone, data, schedule).
+def single_vs_multitask(splits: Splits, recipe: Recipe | None = None, *, heads=None, seeds=(0,),
+                        verbose: bool = False) -> list[Run]:
+    """For each seed: one model per single head and one with all ``heads`` (same backbone, data, schedule);
+    ``verbose`` prints a line per trained model.
 
     Returns
     -------
@@ -248,13 +256,16 @@ def single_vs_multitask(splits: Splits, recipe: Recipe | None = None, *, heads=N
         for hs in [(h,) for h in heads] + [tuple(heads)]:
             model = build(splits, r, heads=hs)
             name = "multitask" if len(hs) > 1 else f"single: {hs[0]}"
-            runs.append(fit_run(name, model, splits, r, params={"backbone": r.backbone, "heads": "+".join(hs)}))
+            runs.append(fit_run(name, model, splits, r, verbose=verbose,
+                                params={"backbone": r.backbone, "heads": "+".join(hs)}))
     return runs
 
 
 def lambda_sweep(splits: Splits, lambdas=(0.5, 1.0, 2.0, 4.0), recipe: Recipe | None = None, *,
-                 weighted_head: str = "reg_output", heads=None, seeds=(0,)) -> list[Run]:
-    """Multitask runs with ``L = Σ_other L_h + λ · L_weighted_head`` for each λ and seed (same data).
+                 weighted_head: str = "reg_output", heads=None, seeds=(0,),
+                 verbose: bool = False) -> list[Run]:
+    """Multitask runs with ``L = Σ_other L_h + λ · L_weighted_head`` for each λ and seed (same data);
+    ``verbose`` prints a line per trained model.
 
     Returns
     -------
@@ -273,7 +284,7 @@ def lambda_sweep(splits: Splits, lambdas=(0.5, 1.0, 2.0, 4.0), recipe: Recipe | 
             lw = {h: (float(lam) if h == weighted_head else 1.0) for h in heads}
             r = recipe.replace(seed=int(seed), loss_weights=lw)
             runs.append(fit_run(f"λ={lam:g}", build(splits, r, heads=heads), splits, r,
-                                params={"backbone": r.backbone, "lambda": float(lam)}))
+                                params={"backbone": r.backbone, "lambda": float(lam)}, verbose=verbose))
     return runs
 
 
@@ -381,7 +392,8 @@ def smote_resample(X, y, *, seed: int = 0, k_neighbors: int = 5):
 
 
 def kfold_run(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, task: str = "emotion", n_splits: int = 5,
-              imbalance: str = "class_weight", resampler=None, cache_dir=None, n_jobs: int = -1) -> pd.DataFrame:
+              imbalance: str = "class_weight", resampler=None, cache_dir=None, n_jobs: int = -1,
+              verbose: bool = False) -> pd.DataFrame:
     """Stratified group k-fold for one classification task with the training core, fold by fold.
 
     In each fold the held-out tracks are the test part; validation (for early stopping) is split off the
@@ -398,6 +410,9 @@ def kfold_run(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, task: str =
     resampler : callable or None
         ``resampler(X_train, y_train, seed=...) -> (X, y)`` replacing :func:`smote_resample` for
         ``imbalance="smote"`` (tests pass a spy to check what it sees).
+    verbose : bool
+        Print one line per finished fold (its tracks, epochs, seconds and test macro-F1): a 5-fold run takes
+        minutes.
 
     Returns
     -------
@@ -420,6 +435,7 @@ def kfold_run(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, task: str =
     resampler = resampler or smote_resample
     rows, folds = [], []
     for f in cv_folds(tracks, recipe, n_splits=n_splits, stratify=task, cache_dir=cache_dir, n_jobs=n_jobs):
+        t0 = time.perf_counter()
         fold, splits, test_fs, r = f.fold, f.splits, f.test, f.splits.recipe
         X_tr = splits.inputs("train")
         y_tr, sw_tr = splits.targets("train", [head])
@@ -428,8 +444,15 @@ def kfold_run(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, task: str =
             X_res, y_res = resampler(X_tr, y_tr[head], seed=r.seed)
             train_data = (X_res, {head: y_res}, {head: np.ones(len(y_res), np.float32)})
         model = build(splits, r)
-        fit(model, splits, r, train_data=train_data)
+        history = fit(model, splits, r, train_data=train_data)
         ev = evaluate_features(model, test_fs, splits.heads, kind=r.feature_kind)
+        if verbose:
+            n_epochs = len(history["loss"])
+            parts = (f"{len(splits.train.tracks)} train / {len(splits.val.tracks)} val / "
+                     f"{len(test_fs.tracks)} test tracks")
+            print(f"fold {fold + 1}/{n_splits}: {parts}, {n_epochs} epoch{'s' * (n_epochs != 1)} in "
+                  f"{time.perf_counter() - t0:.0f} s; test {task} macro-F1 "
+                  f"{ev.metrics[f'{task}_macro_f1']:.3f}", flush=True)
         rows.append({"fold": fold, "imbalance": imbalance,
                      "n_train_chunks": len(train_data[0]) if train_data is not None else len(X_tr),
                      "n_test_tracks": len(test_fs.tracks), **ev.metrics})

@@ -586,8 +586,8 @@ def run_demo(out_dir=None, *, quick: bool = False, full: bool = False, seed: int
         The metrics written to ``out_dir/metrics.json``.
     """
     from mer_helpers.features import FeatureConfig
-    from mer_helpers.recipe import parse_overrides
     from mer_helpers.paths import run_dir
+    from mer_helpers.recipe import parse_overrides
 
     t0 = time.perf_counter()
     out = Path(out_dir) if out_dir is not None else run_dir("demo")

@@ -337,7 +337,8 @@ def test_bench_demo_reads_the_chosen_epoch_and_checks_every_seed_against_the_goa
 
     monkeypatch.setattr(pipeline, "run_demo", fake_run_demo)
     out = tmp_path / "r.json"
-    r = bench_demo.main(["--seeds", "0", "1", "--set", "epochs=5", "--work", str(tmp_path), "--json", str(out)])
+    r = bench_demo.main(["--seeds", "0", "1", "--set", "epochs=5", "--work", str(tmp_path),
+                         "--json", str(out)])
     assert calls == [(0, ["epochs=5"]), (1, ["epochs=5"])]
     assert [row["best_epoch"] for row in r["runs"]] == [2, 2]
     assert [row["best_val_score"] for row in r["runs"]] == pytest.approx([0.6, 0.7])

@@ -297,8 +297,8 @@ def test_demo_is_wired_to_run_demo(capsys, monkeypatch, tmp_path):
     code, _, _ = run(["demo", "--quick", "--out", tmp_path, "--seed", "3", "--n-jobs", "1", "--data-dir", "d"],
                      capsys)
     assert code == 0
-    assert calls == [(str(tmp_path), {"quick": True, "full": False, "seed": 3, "data_home": "d", "overrides": [],
-                                       "n_jobs": 1})]
+    assert calls == [(str(tmp_path), {"quick": True, "full": False, "seed": 3, "data_home": "d",
+                                       "overrides": [], "n_jobs": 1})]
     run(["demo", "--set", "epochs=3", "--set", "spec_augment=true"], capsys)
     # the default folder is decided by run_demo: <project>/runs/demo
     assert calls[-1] == (None, {"quick": False, "full": False, "seed": 0, "data_home": None,

@@ -74,7 +74,8 @@ def test_compile_multitask_schedule_and_callbacks(tmp_path):
     assert "ReduceLROnPlateau" not in [type(c).__name__ for c in make_callbacks(None, schedule="exponential")]
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="Keras' TensorBoard callback writes via tf.summary")
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="Keras' TensorBoard callback writes via tf.summary")
 def test_tensorboard_callback_writes_train_and_validation_events(tmp_path):
     # tensorboard is in requirements.txt: notebook 04 shows its logs; without the package tf.summary raises
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])

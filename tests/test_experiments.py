@@ -3,6 +3,8 @@ fold, stratified group k-fold summary."""
 
 from __future__ import annotations
 
+import re
+
 import keras
 import numpy as np
 import pandas as pd
@@ -151,10 +153,13 @@ def test_run_compare_and_test_once(splits):
         ex.test_once(runs[2], splits)
 
 
-def test_seeds_give_a_spread_and_mean_sd_summarises_it(splits):
-    runs = ex.single_vs_multitask(splits, splits.recipe.replace(epochs=1), seeds=(0, 1))
+def test_seeds_give_a_spread_and_mean_sd_summarises_it(splits, capsys):
+    runs = ex.single_vs_multitask(splits, splits.recipe.replace(epochs=1), seeds=(0, 1), verbose=True)
     table = ex.compare(runs)
     names = ["single: reg_output", "single: class_output", "multitask"]
+    progress = [re.fullmatch(r"(.+) \(seed (\d)\): 1 epoch in \d+ s", line)
+                for line in capsys.readouterr().out.splitlines()]  # one line per trained model, in order
+    assert [(m[1], int(m[2])) for m in progress] == [(n, s) for s in (0, 1) for n in names]
     assert table["seed"].tolist() == [0, 0, 0, 1, 1, 1] and list(table.index) == names * 2
     with pytest.raises(ValueError, match="two heads"):
         ex.single_vs_multitask(splits, heads=("class_output",))
@@ -246,7 +251,7 @@ def test_smote_balances_and_keeps_originals_first():
         ex.smote_resample(X[:11], y[:11])
 
 
-def test_kfold_smote_never_sees_validation_or_test_rows(audio_tracks, tmp_path):
+def test_kfold_smote_never_sees_validation_or_test_rows(audio_tracks, tmp_path, capsys):
     from mer_helpers.cache import extract_features
 
     feats = extract_features(audio_tracks, QUICK, cache_dir=tmp_path, n_jobs=1, progress=False)
@@ -260,8 +265,14 @@ def test_kfold_smote_never_sees_validation_or_test_rows(audio_tracks, tmp_path):
     recipe = get_recipe("quick", features=QUICK, backbone="cnn2d", model_options={"filters": (4,), "dense_units": 8},
                         batch_size=8, val_size=0.2, min_class_tracks=3)
     table = ex.kfold_run(audio_tracks, recipe, task="emotion", n_splits=3, imbalance="smote", resampler=spy,
-                         cache_dir=tmp_path, n_jobs=1)
+                         cache_dir=tmp_path, n_jobs=1, verbose=True)
     folds = table.attrs["folds"]
+    progress = [line for line in capsys.readouterr().out.splitlines() if line.startswith("fold ")]
+    assert len(progress) == 3 and progress[0].startswith("fold 1/3: ")
+    for line, (_, row), fold in zip(progress, table.iterrows(), folds, strict=True):  # one per fold
+        parts = f"{len(fold['train'])} train / {len(fold['val'])} val / {row['n_test_tracks']} test tracks"
+        assert parts in line
+        assert line.endswith(f"test emotion macro-F1 {row['emotion_macro_f1']:.3f}")
     assert len(seen) == len(folds) == len(table) == 3
     for tracks_seen, fold in zip(seen, folds, strict=True):
         assert tracks_seen == set(fold["train"])
