@@ -31,7 +31,7 @@ from mer_helpers.recipe import Recipe, get_recipe
 
 __all__ = ["Run", "subsample_training", "fit_run", "test_once", "compare", "KEY_METRICS", "selection_score",
            "mean_sd", "single_vs_multitask", "lambda_sweep", "data_scarcity_curve", "smote_resample", "kfold_run",
-           "prepare_test_part", "Fold", "cv_folds"]
+           "prepare_test_part", "Fold", "cv_folds", "exceeds_spread"]
 
 
 # ------------------------------------------------------------------------------------------------- training
@@ -121,9 +121,13 @@ def fit_run(name: str, model, splits: Splits, recipe: Recipe | None = None, *, k
             **(params or {})}
     run_ = Run(name, model, history, evaluate(model, splits, "val", kind=kind, level=level), None, info)
     if verbose:
-        print(f"{name} (seed {recipe.seed}): {epochs} epoch{'s' * (epochs != 1)} in {seconds:.0f} s",
-              flush=True)
+        print(f"{name} (seed {recipe.seed}): {_trained(epochs, seconds)}", flush=True)
     return run_
+
+
+def _trained(epochs: int, seconds: float) -> str:
+    """The progress phrase of a finished training: ``"12 epochs in 34 s"``."""
+    return f"{epochs} epoch{'s' * (epochs != 1)} in {seconds:.0f} s"
 
 
 def test_once(run_: Run, splits: Splits, *, kind=None, level: str = "track") -> Run:
@@ -230,6 +234,26 @@ def mean_sd(table: pd.DataFrame, by, metrics=None) -> pd.DataFrame:
     out = pd.concat([out, sd], axis=1)[[c for m in metrics for c in (m, f"{m}_sd")]]
     out["n"] = g.size()
     return out
+
+
+def exceeds_spread(difference: float, *sds) -> bool | None:
+    """Whether a difference between two means is larger than the seed-to-seed (or fold-to-fold) spread.
+
+    Parameters
+    ----------
+    difference : float
+        Mean of one configuration minus the other's.
+    *sds : float
+        Their standard deviations (``<metric>_sd`` of :func:`mean_sd`; NaN for a single run).
+
+    Returns
+    -------
+    bool or None
+        ``abs(difference) > max(sds)``, the sds that exist counted; ``None`` when none does (single runs have no
+        spread, so nothing can be said).
+    """
+    known = [float(v) for v in sds if not pd.isna(v)]
+    return abs(difference) > max(known) if known else None
 
 
 # ------------------------------------------------------------------------------------- single vs multi-task
@@ -447,11 +471,10 @@ def kfold_run(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, task: str =
         history = fit(model, splits, r, train_data=train_data)
         ev = evaluate_features(model, test_fs, splits.heads, kind=r.feature_kind)
         if verbose:
-            n_epochs = len(history["loss"])
             parts = (f"{len(splits.train.tracks)} train / {len(splits.val.tracks)} val / "
                      f"{len(test_fs.tracks)} test tracks")
-            print(f"fold {fold + 1}/{n_splits}: {parts}, {n_epochs} epoch{'s' * (n_epochs != 1)} in "
-                  f"{time.perf_counter() - t0:.0f} s; test {task} macro-F1 "
+            trained = _trained(len(history["loss"]), time.perf_counter() - t0)
+            print(f"fold {fold + 1}/{n_splits}: {parts}, {trained}; test {task} macro-F1 "
                   f"{ev.metrics[f'{task}_macro_f1']:.3f}", flush=True)
         rows.append({"fold": fold, "imbalance": imbalance,
                      "n_train_chunks": len(train_data[0]) if train_data is not None else len(X_tr),

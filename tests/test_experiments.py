@@ -307,3 +307,10 @@ def test_selection_score_is_macro_f1_plus_mean_ccc():
                           "ccc_arousal": [0.4, 0.6]}, index=["a", "b"])
     assert list(selection_score(table).round(6)) == [0.8, 0.5]
     assert list(selection_score(table[["ccc_valence"]])) == [0.2, 0.4]
+
+
+def test_exceeds_spread_counts_the_sds_that_exist():
+    assert ex.exceeds_spread(0.05, 0.03, 0.04) is True and ex.exceeds_spread(-0.05, 0.03, 0.04) is True
+    assert ex.exceeds_spread(0.035, 0.076, 0.024) is False  # the larger sd decides
+    assert ex.exceeds_spread(0.02, float("nan"), 0.01) is True  # a single run's NaN sd is left out
+    assert ex.exceeds_spread(0.02, float("nan"), np.nan) is None  # no spread at all: no verdict
