@@ -351,3 +351,31 @@ def test_bench_demo_reads_the_chosen_epoch_and_checks_every_seed_against_the_goa
     with pytest.raises(RecipeError, match="epoch"):  # a bad change fails before the first run
         bench_demo.main(["--seeds", "0", "--set", "epoch=5", "--work", str(tmp_path)])
     assert len(calls) == 2
+
+
+@pytest.mark.skipif(not EMOTIFY.exists(), reason="../shared/data/emotify is absent")
+def test_bench_probe_ceiling_scores_every_c_and_reports_both_rules(tmp_path):
+    out = tmp_path / "ceiling.json"
+    run_script([str(BENCH / "bench_probe_ceiling.py"), "--data-dir", str(EMOTIFY), "--limit", "20",
+                "--folds", "2", "--set", "min_class_tracks=2", "--candidates", "msd_taggram",
+                "--cache-dir", str(tmp_path / "cache"), "--n-jobs", "2", "--json", str(out)])
+    r = json.loads(out.read_text())
+    check_machine(r["machine"])
+    rows = r["per_fold"]
+    # every fold x level x head x C was fit and scored
+    assert len(rows) == 2 * 2 * 2 * len(r["c_grid"])
+    assert {(x["level"], x["head"]) for x in rows} == {(lv, h) for lv in ("chunk", "track")
+                                                      for h in ("class_output", "emotion_output")}
+    for s in r["summary"]:
+        mine = [x for x in rows if (x["level"], x["head"]) == (s["level"], s["head"])]
+        key = "test_accuracy" if s["head"] == "class_output" else "test_macro_f1"
+        by_c = {c: np.mean([x[key] for x in mine if x["C"] == c]) for c in r["c_grid"]}
+        # the oracle is the best C's mean over the test folds, which is what makes it an upper bound
+        assert s["oracle_C"] == max(by_c, key=by_c.get)
+        assert s[f"oracle_{key}"] == pytest.approx(by_c[s["oracle_C"]], abs=1e-6)
+        # the validation rule picks per fold the C of the best validation macro-F1
+        chosen = [max((x for x in mine if x["fold"] == f), key=lambda x: (x["val_macro_f1"], -x["C"]))[key]
+                  for f in (0, 1)]
+        assert s[f"val_{key}"] == pytest.approx(np.mean(chosen), abs=1e-6)
+    # each of the 20 tracks is tested once: the pooled genre confusion counts every one
+    assert np.asarray(r["genre_confusion_best_oracle"]["rows_true_cols_pred"]).sum() == 20
