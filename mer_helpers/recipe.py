@@ -389,7 +389,12 @@ RECIPES: dict[str, Recipe] = {
         features=MUSICNN_FEATURES,
         feature_kind="musicnn_mel",
         backbone="musicnn",
-        model_options={"pretrained": "MSD_musicnn", "embedding": "max_pool", "trainable": 6, "dropout": 0.5},
+        # normalize: a BatchNorm standardises the pooled embedding (ReLU maxima up to ~100) before the heads, as
+        # the probe's scaler does; without it the frozen phase starts at a genre loss near 10, and on fold 0 of
+        # bench_emotify's Emotify folds the kept model's validation genre + emotion macro-F1 was 1.079 without
+        # it, 1.130 with it (one fold; benchmarks/README.md, 2026-12-06)
+        model_options={"pretrained": "MSD_musicnn", "embedding": "max_pool", "trainable": 6, "dropout": 0.5,
+                       "normalize": True},
         loss_weights={"reg_output": 1.0, "class_output": 1.0, "emotion_output": 1.0},
         epochs=8,
         frozen_epochs=4,

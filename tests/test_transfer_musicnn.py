@@ -368,7 +368,8 @@ def test_two_phase_fit_freezes_then_unfreezes_and_keeps_the_better_phase(musicnn
     assert recipe.monitor == "val_score"
     score, phase = np.asarray(history["val_score"]), np.asarray(history["phase"])
     assert history["kept_phase"][0] == float(np.argmax([score[phase == p].max() for p in (0.0, 1.0)]))
-    n_heads = 2  # one head: kernel + bias
+    # one head (kernel + bias), and the embedding's BatchNorm (gamma + beta) when the recipe normalises
+    n_heads = 2 + (2 if recipe.model_options.get("normalize") else 0)
     (n0, lr0), (n1, lr1) = Phases.seen
     assert n0 == n_heads and lr0 == pytest.approx(recipe.learning_rate)
     assert n1 > n_heads and lr1 == pytest.approx(recipe.finetune_learning_rate)
