@@ -50,17 +50,23 @@ HEADS = {"class_output": ("genre_accuracy", "genre_macro_f1"), "emotion_output":
                                                                                   "emotion_macro_f1")}
 
 
-def rows_of(fs, kinds, heads, level: str):
-    """``(index, X, y, sw)`` of a FeatureSet's original chunks, or of its tracks (chunk means)."""
-    from mer_helpers.evaluation import aggregate_tracks
+def chunk_rows(fs, kinds, heads):
+    """``(index, X, y, sw)`` of a FeatureSet's original chunks: the rows the package's probe fits."""
     from mer_helpers.probe import probe_matrix
 
     mask = (fs.index["copy"] == 0).to_numpy()
     index = fs.index[mask].reset_index(drop=True)
     X = probe_matrix(fs, kinds)[mask]
     y, sw = heads.encode(fs.tracks.set_index("track_id").loc[index["track_id"]].reset_index())
-    if level == "chunk":
-        return index, X, y, sw
+    return index, X, y, sw
+
+
+def track_rows(rows):
+    """The same rows pooled per track (:func:`mer_helpers.evaluation.aggregate_tracks`: the mean embedding; a
+    track's labels and weights are constant over its chunks)."""
+    from mer_helpers.evaluation import aggregate_tracks
+
+    index, X, y, sw = rows
     ids, agg = aggregate_tracks(index, {"X": X, **{f"y/{h}": v for h, v in y.items()},
                                         **{f"sw/{h}": v for h, v in sw.items()}})
     return (pd.DataFrame({"track_id": ids}), agg["X"],
@@ -99,10 +105,10 @@ def run(args) -> dict:
                       n_jobs=args.n_jobs):
         heads = f.splits.heads
         for cand in candidates:
+            chunks = [chunk_rows(fs, cand, heads) for fs in (f.splits.train, f.splits.val, f.test)]
             for level in args.levels:
                 t = time.perf_counter()
-                parts = (f.splits.train, f.splits.val, f.test)
-                tr, va, te = (rows_of(fs, cand, heads, level) for fs in parts)
+                tr, va, te = chunks if level == "chunk" else [track_rows(r) for r in chunks]
                 y, sw = ({h: np.concatenate([a[h], b[h]]) for h in a}
                          for a, b in ((tr[2], va[2]), (tr[3], va[3])))
                 trva = (None, np.concatenate([tr[1], va[1]]), y, sw)
