@@ -6,8 +6,9 @@ a :class:`~mer_helpers.recipe.Recipe`:
 
 1. :func:`prepare` — the Tracks table's labels decide the heads (:func:`mer_helpers.labels.plan_heads`); the
    tracks are split by track (and artist) **before** anything is fitted; chunk features come from the cache
-   (waveform-augmented copies for training tracks only); encoders, the target scaler, class weights and MFCC
-   standardisation are fit on the training tracks. Returns :class:`Splits`.
+   (waveform-augmented copies for training tracks only); encoders, the target scaler, class weights and the
+   input contract (:class:`~mer_helpers.inputs.InputSpec`: MFCC standardisation) are fit on the training
+   tracks. Returns :class:`Splits`.
 2. :func:`build` — the recipe's backbone with the heads the labels support.
 3. :func:`fit` — Adam with the recipe's schedule, early stopping on ``recipe.monitor`` (the validation score
    or loss; the best epoch's weights are kept).
@@ -50,8 +51,9 @@ class Splits:
     Attributes
     ----------
     train, val, test : mer_helpers.cache.FeatureSet
-        Chunk features (``X[kind]`` [n_chunks, n_bins, n_frames]) and the chunk → track index of each part
-        (``train`` includes the augmented copies, ``copy >= 1``).
+        Chunk features as the model reads them (``X[kind]`` [n_chunks, n_bins, n_frames]: the cached features
+        after ``input_spec.transform``) and the chunk → track index of each part (``train`` includes the
+        augmented copies, ``copy >= 1``).
     heads : mer_helpers.labels.Heads
         Encoders, target scaler and class weights (fit on the training tracks).
     plan : mer_helpers.labels.HeadPlan
@@ -61,8 +63,10 @@ class Splits:
         The tracks used, with their ``split`` column.
     kinds : tuple of str
         Feature kinds held in ``X``.
-    standardization : dict[str, (np.ndarray, np.ndarray)]
-        Per-bin mean and std of the kinds that are standardised (MFCC), from the training chunks.
+    input_spec : mer_helpers.inputs.InputSpec
+        How cached features become model input: the feature config, the kinds, the per-bin statistics fit on
+        the training chunks (MFCC) and the layout; :func:`make_bundle` saves it with the model. Default: the
+        recipe's features, ``kinds``, no statistics.
     skipped : pandas.DataFrame
         Tracks whose audio gave no features (``track_id``, ``path``, ``reason``).
     """
@@ -75,8 +79,22 @@ class Splits:
     recipe: Recipe
     tracks: pd.DataFrame
     kinds: tuple = ("log_mel",)
-    standardization: dict = field(default_factory=dict)
+    input_spec: object = None
     skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["track_id", "path", "reason"]))
+
+    def __post_init__(self):
+        from mer_helpers.inputs import InputSpec
+
+        self.kinds = (self.kinds,) if isinstance(self.kinds, str) else tuple(self.kinds)
+        if self.input_spec is None:
+            self.input_spec = InputSpec(self.recipe.features, self.kinds)
+        elif not isinstance(self.input_spec, InputSpec):
+            raise TypeError(f"Splits.input_spec must be an InputSpec, got {type(self.input_spec).__name__}")
+
+    @property
+    def standardization(self) -> dict:
+        """``{kind: (mean, std)}`` per-bin statistics (each [n_bins, 1] float32) of ``input_spec``."""
+        return {k: (m[:, None], s[:, None]) for k, (m, s) in self.input_spec.stats.items()}
 
     def part(self, name: str):
         if name not in ("train", "val", "test"):
@@ -104,10 +122,9 @@ class Splits:
         return (self.heads if heads is None else self.heads.select(heads)).widths
 
     def inputs(self, part: str, kind=None):
-        """``X`` of ``part``: one kind (array) or several (dict kind → array, as fusion inputs)."""
-        fs = self.part(part)
-        kind = kind or self.recipe.feature_kind
-        return fs.X[kind] if isinstance(kind, str) else {k: fs.X[k] for k in kind}
+        """Model input values of ``part``: one kind (array) or several (dict kind → array, as fusion
+        inputs); :meth:`mer_helpers.inputs.InputSpec.select` (default kind: the recipe's)."""
+        return self.input_spec.select(self.part(part).X, kind or self.recipe.feature_kind)
 
     def labels(self, part: str) -> pd.DataFrame:
         """One row per chunk of ``part``: its track's label columns."""
@@ -128,10 +145,11 @@ class Splits:
 
 
 def _standardize(fs, stats: dict):
-    X = dict(fs.X)
-    for k, (mean, std) in stats.items():
-        X[k] = ((X[k] - mean) / std).astype(np.float32)
-    return replace(fs, X=X)
+    """``fs`` with ``stats`` (``Splits.standardization``) applied by an
+    :class:`~mer_helpers.inputs.InputSpec`; prefer ``splits.input_spec.transform(fs)``."""
+    from mer_helpers.inputs import InputSpec
+
+    return InputSpec(fs.config, tuple(fs.X), {k: (m, s) for k, (m, s) in stats.items()}).transform(fs)
 
 
 def _group_column(tracks: pd.DataFrame, group: str | None) -> str | None:
@@ -172,6 +190,7 @@ def prepare(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, kinds=None, c
     """
     from mer_helpers.augment import WaveformAugmenter
     from mer_helpers.cache import extract_features
+    from mer_helpers.inputs import InputSpec
     from mer_helpers.splits import check_no_leakage, split_tracks
 
     recipe = get_recipe(recipe)
@@ -210,16 +229,11 @@ def prepare(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, kinds=None, c
             raise DatasetError(f"no {p} track has features (all {len(parts[p])} were skipped; see the reasons "
                                "above): check the audio files with `mer datasets validate`")
     heads = plan.fit(feats["train"].tracks, class_weight=recipe.class_weight)
-    stats = {}
-    if "mfcc" in kinds:
-        M = feats["train"].X["mfcc"]
-        mean = M.mean(axis=(0, 2), keepdims=True)[0]
-        std = M.std(axis=(0, 2), keepdims=True)[0] + 1e-6
-        stats["mfcc"] = (mean.astype(np.float32), std.astype(np.float32))
-    feats = {p: _standardize(f, stats) for p, f in feats.items()}
+    spec = InputSpec.fit(feats["train"].X, recipe.features, kinds)  # on the training chunks only
+    feats = {p: spec.transform(f) for p, f in feats.items()}
     used = table[table["track_id"].isin(set().union(*(set(f.tracks["track_id"]) for f in feats.values())))]
     splits = Splits(feats["train"], feats["val"], feats["test"], heads, plan, recipe, used.reset_index(drop=True),
-                    kinds, stats, skipped)
+                    kinds, spec, skipped)
     _log(f"features: {splits.summary()}, {recipe.features.n_mels} x {recipe.features.n_frames} per chunk", verbose)
     return splits
 
@@ -406,9 +420,21 @@ def evaluate(model, splits: Splits, part: str = "test", *, kind=None, level: str
 
 
 # ------------------------------------------------------------------------------------------------- 5. bundle
-def make_bundle(model, splits: Splits, *, metrics: dict | None = None, recipe: Recipe | None = None):
-    """The :class:`~mer_helpers.predict.ModelBundle` of a trained model: features, heads, recipe, the split's
-    track ids (so ``mer evaluate`` scores the bundle's own test tracks) and ``metrics``."""
+def make_bundle(model, splits: Splits, *, metrics: dict | None = None, recipe: Recipe | None = None,
+                kind=None):
+    """The :class:`~mer_helpers.predict.ModelBundle` of a trained model: its input contract
+    (``splits.input_spec`` bound to the model: feature config, kind(s), training statistics, layout), heads,
+    recipe, the split's track ids (so ``mer evaluate`` scores the bundle's own test tracks) and ``metrics``.
+
+    ``kind`` is the feature kind a one-input model was trained on (default the recipe's); a fusion model reads
+    the kinds its inputs are named after.
+
+    Raises
+    ------
+    mer_helpers.MerError
+        The model's input does not match the features of ``kind`` (or its input names are not kinds the
+        splits hold).
+    """
     from mer_helpers.models.heads import head_names
     from mer_helpers.predict import ModelBundle
 
@@ -416,14 +442,13 @@ def make_bundle(model, splits: Splits, *, metrics: dict | None = None, recipe: R
     tracks = splits.tracks
     targets = splits.heads.targets
     return ModelBundle(
-        model=model, config=recipe.features, feature_kind=recipe.feature_kind,
+        model=model, input_spec=splits.input_spec.for_model(model, kind or recipe.feature_kind),
         heads=splits.heads.select([h for h in head_names(model) if h in splits.heads.names]),
         recipe=recipe,
         target_scales={k: tuple(v) for k, v in tracks.attrs.get("scales", {}).items() if k in targets},
         dataset=tracks.attrs.get("dataset"), metrics=metrics,
-        extra={"splits": {p: sorted(splits.part(p).tracks["track_id"].astype(str)) for p in ("train", "val", "test")},
-               "standardization": {k: [m.ravel().tolist(), s.ravel().tolist()]
-                                   for k, (m, s) in splits.standardization.items()}})
+        extra={"splits": {p: sorted(splits.part(p).tracks["track_id"].astype(str))
+                          for p in ("train", "val", "test")}})
 
 
 # ---------------------------------------------------------------------------------------------------- run

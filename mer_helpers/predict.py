@@ -1,7 +1,9 @@
 """Model bundles and prediction on any music file.
 
 A :class:`ModelBundle` is a directory holding a trained Keras model (``model.keras``) and everything inference
-needs (``bundle.json``): the :class:`~mer_helpers.features.FeatureConfig` and feature kind, the heads
+needs (``bundle.json``): the input contract (:class:`~mer_helpers.inputs.InputSpec`: the
+:class:`~mer_helpers.features.FeatureConfig`, the feature kind(s), the per-bin statistics fitted on the
+training chunks and the input layout — the one object that turns features into model input), the heads
 (:class:`~mer_helpers.labels.Heads`: one class encoder per classification head and the target scaler that maps
 ``reg_output``'s [0, 1] outputs back to native units), the :class:`~mer_helpers.recipe.Recipe` it was trained
 with, the dataset's native scales, its split's track ids, test metrics and versions. Any set of heads works:
@@ -27,14 +29,18 @@ from pathlib import Path
 
 import numpy as np
 
-from mer_helpers.errors import AudioError, BundleError
-from mer_helpers.features import FEATURE_KINDS, FeatureConfig, feature_shape
+from mer_helpers.errors import AudioError, BundleError, MerError
+from mer_helpers.features import FEATURE_KINDS, FeatureConfig
+from mer_helpers.inputs import STANDARDIZED_KINDS, InputSpec
 from mer_helpers.labels import ClassEncoder, Heads, TargetScaler
 
 __all__ = ["ModelBundle", "Prediction", "predict_file", "predict_features", "BUNDLE_FORMAT_VERSION"]
 
-#: Version of the on-disk bundle layout; :meth:`ModelBundle.load` reads this one and version 1.
-BUNDLE_FORMAT_VERSION = 2
+#: Version of the on-disk bundle layout; :meth:`ModelBundle.load` reads this one and versions 1 and 2.
+#: Version 3 keeps the input contract (:class:`~mer_helpers.inputs.InputSpec`) under ``"inputs"``.
+BUNDLE_FORMAT_VERSION = 3
+#: Every format version :meth:`ModelBundle.load` reads.
+READABLE_FORMAT_VERSIONS = (1, 2, 3)
 MODEL_FILE = "model.keras"
 META_FILE = "bundle.json"
 
@@ -78,12 +84,14 @@ class ModelBundle:
     Parameters
     ----------
     model : keras.Model
-        Input ``[batch, n_bins, n_frames(, 1)]``; outputs named ``reg_output`` (targets in [0, 1] space),
-        ``class_output`` (genre probabilities) and/or ``emotion_output`` (emotion probabilities).
-    config : FeatureConfig
-        The feature configuration the model was trained on.
-    feature_kind : {"log_mel", "mfcc", "chroma"}
-        Which :func:`~mer_helpers.features.chunk_features` kind the model reads.
+        Input ``[batch, n_bins, n_frames(, 1)]`` (several named by feature kind for a fusion model); outputs
+        named ``reg_output`` (targets in [0, 1] space), ``class_output`` (genre probabilities) and/or
+        ``emotion_output`` (emotion probabilities).
+    config : FeatureConfig or None
+        The feature configuration the model was trained on (default ``input_spec.config``).
+    feature_kind : {"log_mel", "mfcc", "chroma", "musicnn_mel"} or None
+        Which :func:`~mer_helpers.features.chunk_features` kind a one-input model reads (default
+        ``input_spec.kind``).
     heads : mer_helpers.labels.Heads
         Class encoder per classification head and the target scaler (fit on the training tracks).
     recipe : mer_helpers.recipe.Recipe or None
@@ -94,30 +102,36 @@ class ModelBundle:
         Name of the training dataset.
     metrics : dict or None
         Test metrics to keep with the model (JSON-safe values).
-    standardization : dict[str, (list, list)] or None
-        Per-bin mean and std applied to a feature kind before the model (MFCC), from the training chunks.
     extra : dict or None
         Anything else JSON-safe (the split's track ids under ``"splits"``, ...).
+    input_spec : mer_helpers.inputs.InputSpec or None
+        How features become the model's input: config, kind(s), the training statistics and layout
+        (:func:`mer_helpers.pipeline.make_bundle` passes ``splits.input_spec`` bound to the model). ``None``:
+        built from ``config`` and ``feature_kind`` with no statistics — refused for a kind that training
+        standardises (MFCC), which must come with its statistics.
+
+    Raises
+    ------
+    ValueError
+        Inconsistent fields (heads and model outputs, input shapes and features, ``config``/``feature_kind``
+        and ``input_spec``).
 
     Notebook: 09_inference_and_explorer.ipynb
     """
 
     model: object
-    config: FeatureConfig
-    feature_kind: str = "log_mel"
+    config: FeatureConfig | None = None
+    feature_kind: str | None = None
     heads: Heads | None = None
     recipe: object = None
     target_scales: dict | None = None
     dataset: str | None = None
     metrics: dict | None = None
-    standardization: dict | None = None
     extra: dict | None = field(default=None)
+    input_spec: InputSpec | None = None
 
     def __post_init__(self):
-        if not isinstance(self.config, FeatureConfig):
-            raise ValueError(f"ModelBundle.config must be a FeatureConfig, got {type(self.config).__name__}")
-        if self.feature_kind not in FEATURE_KINDS:
-            raise ValueError(f"ModelBundle.feature_kind must be one of {FEATURE_KINDS}, got {self.feature_kind!r}")
+        self._init_input_spec()
         if not isinstance(self.heads, Heads):
             raise ValueError(f"ModelBundle.heads must be a mer_helpers.labels.Heads, got "
                              f"{type(self.heads).__name__}")
@@ -129,6 +143,34 @@ class ModelBundle:
                                  f"{self.target_scales!r}") from None
         if self.model is not None:
             self._check_heads()
+            self.input_spec.check_model(self.model)
+
+    def _init_input_spec(self) -> None:
+        spec = self.input_spec
+        if spec is None:
+            if not isinstance(self.config, FeatureConfig):
+                raise ValueError(f"ModelBundle.config must be a FeatureConfig, got "
+                                 f"{type(self.config).__name__} (or pass input_spec)")
+            kind = self.feature_kind or "log_mel"
+            if kind not in FEATURE_KINDS:
+                raise ValueError(f"ModelBundle.feature_kind must be one of {FEATURE_KINDS}, got {kind!r}")
+            if kind in STANDARDIZED_KINDS:
+                raise ValueError(f"a {kind} model reads {kind} standardised with its training statistics: "
+                                 "pass input_spec=splits.input_spec.for_model(model) (pipeline.make_bundle "
+                                 f"does), or InputSpec(config, ({kind!r},)) for a model trained on "
+                                 "unstandardised values")
+            inputs = [] if self.model is None else list(self.model.inputs)
+            kinds = tuple(_input_names(self.model)) if len(inputs) > 1 else (kind,)
+            spec = InputSpec(self.config, kinds, channel_axis=not inputs or len(inputs[0].shape) == 4)
+        elif not isinstance(spec, InputSpec):
+            raise ValueError(f"ModelBundle.input_spec must be an InputSpec, got {type(spec).__name__}")
+        else:
+            if self.config is not None and self.config != spec.config:
+                raise ValueError("ModelBundle.config differs from input_spec.config; pass one of them")
+            if self.feature_kind is not None and self.feature_kind != spec.kind:
+                raise ValueError(f"ModelBundle.feature_kind {self.feature_kind!r} differs from input_spec's "
+                                 f"{spec.kind!r}; pass one of them")
+        self.input_spec, self.config, self.feature_kind = spec, spec.config, spec.kind
 
     # ------------------------------------------------------------------ introspection
     @property
@@ -138,8 +180,19 @@ class ModelBundle:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        """Per-example input shape of the model, e.g. ``(128, 300, 1)``."""
+        """Per-example input shape of the model, e.g. ``(128, 300, 1)`` (a fusion model's first input)."""
         return tuple(int(d) for d in self.model.inputs[0].shape[1:])
+
+    @property
+    def feature_kinds(self) -> tuple[str, ...]:
+        """Every feature kind the model reads (several for a fusion model)."""
+        return self.input_spec.kinds
+
+    @property
+    def standardization(self) -> dict:
+        """``{kind: (mean, std)}``: the per-bin training statistics applied before the model
+        (``input_spec.stats``; empty when no kind is standardised)."""
+        return dict(self.input_spec.stats)
 
     @property
     def genres(self) -> list[str] | None:
@@ -162,11 +215,6 @@ class ModelBundle:
         missing = [h for h in outs if h in widths and h not in self.heads.names]
         if missing:
             raise ValueError(f"the model has head(s) {missing} that the bundle's heads do not describe")
-        bins, frames = feature_shape(self.feature_kind, self.config)
-        shape = self.input_shape
-        if shape[:2] != (bins, frames):
-            raise ValueError(f"the model expects inputs {shape} but FeatureConfig gives {self.feature_kind} chunks "
-                             f"of ({bins}, {frames}); save the config the model was trained with")
 
     # ------------------------------------------------------------------ targets
     def decode_targets(self, y01) -> np.ndarray:
@@ -196,14 +244,12 @@ class ModelBundle:
             "model_file": MODEL_FILE,
             "input_shape": list(self.input_shape) if self.model is not None else None,
             "outputs": self.outputs if self.model is not None else None,
-            "config": self.config.to_dict(),
-            "feature_kind": self.feature_kind,
+            "inputs": self.input_spec.to_dict(),
             "heads": self.heads.to_dict(),
             "recipe": None if self.recipe is None else self.recipe.to_dict(),
             "target_scales": self.target_scales,
             "dataset": self.dataset,
             "metrics": self.metrics,
-            "standardization": self.standardization,
             "extra": self.extra,
         })
 
@@ -232,7 +278,12 @@ class ModelBundle:
 
     @classmethod
     def load(cls, directory, *, compile: bool = False) -> "ModelBundle":
-        """Load a bundle written by :meth:`save` (format 2, or format 1 of earlier versions).
+        """Load a bundle written by :meth:`save` (format 3, or formats 1 and 2 of earlier versions).
+
+        Bundles of formats 1 and 2 kept the MFCC standardisation in ``standardization`` or
+        ``extra["standardization"]``; it is read from there into the bundle's
+        :class:`~mer_helpers.inputs.InputSpec`. An MFCC bundle with neither is refused (its model was trained
+        on standardised coefficients it does not record).
 
         The model is loaded with ``keras.saving.load_model(..., safe_mode=True)`` (no arbitrary code from the
         file) after importing the package's registered custom layers (SpecAugment, ...). A bundle written by a
@@ -242,8 +293,8 @@ class ModelBundle:
         ------
         BundleError
             The directory is missing or incomplete, ``bundle.json`` is unreadable or malformed, its
-            ``format_version`` is not one this version reads, or the model cannot be loaded (the message says
-            which file and why).
+            ``format_version`` is not one this version reads, the model cannot be loaded, or its inputs do not
+            match the recorded features (the message says which file and why).
         """
         import mer_helpers
         from mer_helpers.errors import MerError
@@ -270,26 +321,32 @@ class ModelBundle:
         made_by = meta.get("mer_helpers_version", "an unknown version")
         if isinstance(version, bool) or not isinstance(version, int):
             raise BundleError(f"{where}: {META_FILE} field 'format_version' must be an integer, got {version!r}")
-        if version not in (1, BUNDLE_FORMAT_VERSION):
+        if version not in READABLE_FORMAT_VERSIONS:
             raise BundleError(f"{where} has format_version {version} (written by mer_helpers {made_by}); this "
-                              f"mer_helpers {mer_helpers.__version__} reads format versions 1 and "
-                              f"{BUNDLE_FORMAT_VERSION}: upgrade mer_helpers or re-export the model")
+                              f"mer_helpers {mer_helpers.__version__} reads format versions "
+                              f"{', '.join(map(str, READABLE_FORMAT_VERSIONS))}: upgrade mer_helpers or "
+                              "re-export the model")
         if not model_path.exists():
             raise BundleError(f"{where} is incomplete: {MODEL_FILE} is missing")
         try:
             fields = _fields_from_meta(meta, version)
+        except BundleError as e:
+            raise BundleError(f"{where}: {e}") from None
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise BundleError(f"{where}: bad {META_FILE} ({type(e).__name__}: {e})") from None
         _warn_if_newer(meta, where)
         model = _load_keras_model(model_path, where, compile=compile)
         try:
+            if version < 3:  # the layout (and a fusion model's kinds) come from the model
+                fields["input_spec"] = fields["input_spec"].for_model(model, fields["input_spec"].kind)
             return cls(model=model, **fields)
         except ValueError as e:
             raise BundleError(f"{where} is inconsistent: {e}") from None
 
     def __repr__(self) -> str:
         heads = ", ".join(f"{k}[{v}]" for k, v in self.outputs.items()) if self.model is not None else "no model"
-        return (f"ModelBundle({heads}; {self.feature_kind} {self.input_shape if self.model is not None else ''}; "
+        return (f"ModelBundle({heads}; {'+'.join(self.feature_kinds)} "
+                f"{self.input_shape if self.model is not None else ''}; "
                 f"dataset={self.dataset!r}; recipe={getattr(self.recipe, 'name', None)!r})")
 
     # ------------------------------------------------------------------ evaluation
@@ -349,22 +406,14 @@ class ModelBundle:
         if not usable:
             raise BundleError(f"the table has none of the label columns the bundle predicts "
                               f"({self.heads.columns()}); its columns are {list(tracks.columns)}")
-        fs = extract_features(tracks, self.config, kinds=(self.feature_kind,), cache_dir=cache_dir, n_jobs=n_jobs,
+        spec = self.input_spec
+        fs = extract_features(tracks, spec.config, kinds=spec.kinds, cache_dir=cache_dir, n_jobs=n_jobs,
                               progress=progress)
         if len(fs) == 0:
             raise BundleError(f"none of the {len(tracks)} tracks gave features:\n{fs.report.summary()}")
-        fs = self._standardized(fs)
-        ev = evaluate(self.model, fs, self.heads.select(usable), kind=self.feature_kind, batch_size=batch_size,
-                      channel_axis=len(self.input_shape) == 3)
+        ev = evaluate(self.model, spec.transform(fs), self.heads.select(usable), kind=spec.kind_arg,
+                      batch_size=batch_size, channel_axis=spec.channel_axis)
         return ev, fs.report, source
-
-    def _standardized(self, fs):
-        from dataclasses import replace
-
-        if not self.standardization or self.feature_kind not in self.standardization:
-            return fs
-        mean, std = (np.asarray(v, np.float32)[:, None] for v in self.standardization[self.feature_kind])
-        return replace(fs, X={**fs.X, self.feature_kind: ((fs.X[self.feature_kind] - mean) / std)})
 
 
 def _column(head: str) -> str:
@@ -373,11 +422,47 @@ def _column(head: str) -> str:
     return HEAD_COLUMNS[head]
 
 
+def _input_names(model) -> list[str]:
+    from mer_helpers.inputs import _input_name
+
+    return [_input_name(t) for t in model.inputs]
+
+
+def _legacy_input_spec(meta: dict) -> InputSpec:
+    """The input contract of a format 1 or 2 bundle, before the model gives its layout.
+
+    Its per-bin statistics were kept in ``standardization`` (a field of the bundle) or in
+    ``extra["standardization"]`` (where :func:`mer_helpers.pipeline.make_bundle` put them), as
+    ``{kind: [means, stds]}``.
+
+    Raises
+    ------
+    BundleError
+        A standardised kind (MFCC) with statistics in neither place.
+    """
+    config = FeatureConfig.from_dict(meta["config"])
+    kind = meta.get("feature_kind", "log_mel")
+    extra = meta.get("extra") if isinstance(meta.get("extra"), dict) else {}
+    stats = meta.get("standardization")
+    if stats is None:
+        stats = extra.get("standardization")
+    if stats is not None and not isinstance(stats, dict):
+        raise BundleError(f"'standardization' must map a feature kind to [means, stds], got {stats!r}")
+    if kind in STANDARDIZED_KINDS and (stats is None or (kind not in stats and stats)):
+        raise BundleError(f"its model reads {kind} standardised with training statistics, but this format "
+                          f"{meta.get('format_version')} {META_FILE} records none (neither 'standardization' "
+                          "nor extra['standardization']): its predictions would be wrong, so it is refused. "
+                          "Retrain it (mer train ... --set feature_kind=mfcc writes a current bundle); if "
+                          "the model was trained on unstandardised values, add \"standardization\": {} to "
+                          "bundle.json")
+    stats = {k: tuple(v) for k, v in (stats or {}).items() if k == kind}
+    return InputSpec(config, (kind,), stats)
+
+
 def _fields_from_meta(meta: dict, version: int) -> dict:
-    """ModelBundle keyword arguments from a bundle.json of format 1 or 2."""
+    """ModelBundle keyword arguments from a bundle.json of format 1, 2 or 3."""
     from mer_helpers.recipe import Recipe
 
-    config = FeatureConfig.from_dict(meta["config"])
     scales = meta.get("target_scales")
     if scales is not None and not isinstance(scales, dict):
         raise ValueError(f"'target_scales' must map each target to [low, high], got {scales!r}")
@@ -395,9 +480,15 @@ def _fields_from_meta(meta: dict, version: int) -> dict:
     else:
         heads = Heads.from_dict(meta["heads"])
         recipe = None if meta.get("recipe") is None else Recipe.from_dict(meta["recipe"])
-    return dict(config=config, feature_kind=meta.get("feature_kind", "log_mel"), heads=heads, recipe=recipe,
-                target_scales=scales, dataset=meta.get("dataset"), metrics=meta.get("metrics"),
-                standardization=meta.get("standardization"), extra=meta.get("extra"))
+    extra = meta.get("extra")
+    if version < 3:
+        spec = _legacy_input_spec(meta)
+        if isinstance(extra, dict) and "standardization" in extra:  # now held by the InputSpec
+            extra = {k: v for k, v in extra.items() if k != "standardization"}
+    else:
+        spec = InputSpec.from_dict(meta["inputs"])
+    return dict(input_spec=spec, heads=heads, recipe=recipe, target_scales=scales,
+                dataset=meta.get("dataset"), metrics=meta.get("metrics"), extra=extra)
 
 
 def _warn_if_newer(meta: dict, where: str) -> None:
@@ -518,20 +609,16 @@ class Prediction:
         return row
 
 
-def _input_layout(bundle: ModelBundle) -> bool:
-    """Whether the model wants a trailing channel axis ([n, bins, frames, 1]) or not ([n, bins, frames])."""
-    return len(bundle.input_shape) == 3
-
-
-def predict_features(features: np.ndarray, bundle: ModelBundle, *, batch_size: int = 32,
+def predict_features(features, bundle: ModelBundle, *, batch_size: int = 32,
                      _pad_to: int | None = None) -> dict[str, np.ndarray]:
     """Run the bundle's model on chunk features.
 
     Parameters
     ----------
-    features : np.ndarray [shape=(n_chunks, n_bins, n_frames)], float32
-        :func:`~mer_helpers.features.chunk_features` output for ``bundle.feature_kind`` (the bundle's
-        standardisation, if any, is applied here; so is the channel axis of 2-D models).
+    features : np.ndarray [shape=(n_chunks, n_bins, n_frames)] or dict[str, np.ndarray], float32
+        :func:`~mer_helpers.features.chunk_features` output for ``bundle.feature_kind`` (a dict by kind for a
+        fusion model), as computed: ``bundle.input_spec`` turns it into the model's input (training
+        statistics, channel axis).
     batch_size : int
         Chunks per forward pass (fewer when there are fewer chunks). Every batch has the same size (the last
         one is zero-padded and the padding's outputs dropped) so the compiled predict function is traced once.
@@ -543,25 +630,24 @@ def predict_features(features: np.ndarray, bundle: ModelBundle, *, batch_size: i
         :meth:`ModelBundle.decode_targets`).
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    X = np.asarray(features, dtype=np.float32)
-    if bundle.standardization and bundle.feature_kind in bundle.standardization:
-        mean, std = (np.asarray(v, np.float32)[:, None] for v in bundle.standardization[bundle.feature_kind])
-        X = (X - mean) / std
-    if _input_layout(bundle) and X.ndim == 3:
-        X = X[..., None]
-    n = len(X)
+        raise MerError(f"batch_size must be at least 1, got {batch_size}")
+    X = bundle.input_spec.model_input(features)
+    arrays = X if isinstance(X, dict) else {None: X}
+    n = len(next(iter(arrays.values())))
     names = list(bundle.outputs)
     if n == 0:
         return {k: np.zeros((0, w), np.float32) for k, w in bundle.outputs.items()}
     bs = _pad_to or min(batch_size, n)
     parts: dict[str, list] = {k: [] for k in names}
     for start in range(0, n, bs):
-        xb = X[start : start + bs]
-        m = len(xb)
-        if m < bs:
-            xb = np.concatenate([xb, np.zeros((bs - m,) + xb.shape[1:], xb.dtype)])
-        out = bundle.model.predict_on_batch(xb)
+        batch = {}
+        for k, v in arrays.items():
+            xb = v[start : start + bs]
+            m = len(xb)
+            if m < bs:
+                xb = np.concatenate([xb, np.zeros((bs - m,) + xb.shape[1:], xb.dtype)])
+            batch[k] = xb
+        out = bundle.model.predict_on_batch(batch if isinstance(X, dict) else batch[None])
         if not isinstance(out, dict):
             out = dict(zip(names, out if isinstance(out, (list, tuple)) else [out], strict=True))
         for k in names:
@@ -661,35 +747,37 @@ def predict_file(path, bundle: ModelBundle, *, hop_seconds: float | None = None,
         total = n_chunks(len(y), config.sr, config.chunk_seconds, hop_seconds)
         windows = _chunk_windows(len(y), config, hop_seconds, window_chunks)
     bs = min(batch_size, total)  # one batch shape for the whole file: the predict function is traced once
+    kinds = bundle.input_spec.kinds
     outputs: dict[str, list] = {k: [] for k in bundle.outputs}
-    pending: list[np.ndarray] = []  # features waiting for a full batch (fewer than bs + window_chunks chunks)
+    pending: list[dict] = []  # features by kind awaiting a full batch (fewer than bs + window_chunks chunks)
     n_pending = n_total = 0
 
     def _flush(final: bool):
         nonlocal pending, n_pending
         if not pending:
             return
-        X = np.concatenate(pending)
-        n_full = len(X) if final else (len(X) // bs) * bs
+        X = {k: np.concatenate([p[k] for p in pending]) for k in kinds}
+        n = len(X[kinds[0]])
+        n_full = n if final else (n // bs) * bs
         if n_full:
             t1 = time.perf_counter()
-            out = predict_features(X[:n_full], bundle, batch_size=bs, _pad_to=bs)
+            out = predict_features({k: v[:n_full] for k, v in X.items()}, bundle, batch_size=bs, _pad_to=bs)
             timings["model_s"] += time.perf_counter() - t1
             for k, v in out.items():
                 outputs[k].append(v)
-        pending = [X[n_full:]] if n_full < len(X) else []
-        n_pending = len(X) - n_full
+        pending = [{k: v[n_full:] for k, v in X.items()}] if n_full < n else []
+        n_pending = n - n_full
 
     for first, count, start, stop, skip in windows:
         t0 = time.perf_counter()
         try:
-            feats = chunk_features(y[start:stop], config, kinds=(bundle.feature_kind,), hop_seconds=hop_seconds)
+            feats = chunk_features(y[start:stop], config, kinds=kinds, hop_seconds=hop_seconds)
         except ValueError as e:  # chunk_features rejects degenerate signals; report them as unreadable audio
             raise AudioError(path, f"feature extraction failed ({e})") from None
-        X = feats[bundle.feature_kind][skip : skip + count]
+        X = {k: feats[k][skip : skip + count] for k in kinds}
         del feats
-        if len(X) != count:  # pragma: no cover - guards the window arithmetic
-            raise RuntimeError(f"window at chunk {first} gave {len(X)} chunks, expected {count}")
+        if len(X[kinds[0]]) != count:  # pragma: no cover - guards the window arithmetic
+            raise RuntimeError(f"window at chunk {first} gave {len(X[kinds[0]])} chunks, expected {count}")
         timings["features_s"] += time.perf_counter() - t0
         pending.append(X)
         n_pending += count

@@ -122,7 +122,8 @@ def test_bundle_json_records_versions(tmp_path, bundle):
     assert meta["mer_helpers_version"] == mer_helpers.__version__
     assert meta["keras_version"] == keras.__version__
     assert meta["created"].startswith("20")
-    assert meta["config"] == TINY.to_dict()
+    assert meta["inputs"] == {"config": TINY.to_dict(), "kinds": ["log_mel"], "standardization": {},
+                              "channel_axis": True, "precision": "float16"}
     assert meta["outputs"] == {"class_output": 4, "reg_output": 3}
     assert meta["input_shape"] == [16, 10, 1]
 
@@ -179,7 +180,7 @@ def test_bundle_checks_heads_and_input_shape():
     with pytest.raises(ValueError, match="class_output has 4 units"):
         ModelBundle(model, TINY, heads=Heads({"class_output": ClassEncoder(["a", "b"])},
                                              tiny_heads().scaler))
-    with pytest.raises(ValueError, match="expects inputs"):
+    with pytest.raises(ValueError, match=r"expects \(16, 10, 1\) but log_mel chunks .* are \(32, 10, 1\)"):
         ModelBundle(model, FeatureConfig(n_mels=32, hop_length=2205, n_frames=10, chunk_seconds=1.0),
                     heads=tiny_heads(("reg_output", "class_output")))
     with pytest.raises(ValueError, match="do not describe"):
@@ -212,11 +213,13 @@ def test_format_1_bundles_still_load(tmp_path, bundle):
     meta = json.loads((d / "bundle.json").read_text())
     scaler = meta.pop("heads")["scaler"]
     meta.pop("recipe")
+    inputs = meta.pop("inputs")
     meta.update(format_version=1, genres=GENRES, emotions=None, target_names=TARGETS,
-                target_min=scaler["data_min"], target_max=scaler["data_max"])
+                target_min=scaler["data_min"], target_max=scaler["data_max"], config=inputs["config"],
+                feature_kind="log_mel")
     (d / "bundle.json").write_text(json.dumps(meta))
     loaded = ModelBundle.load(d)
-    assert loaded.heads == bundle.heads and loaded.recipe is None
+    assert loaded.heads == bundle.heads and loaded.recipe is None and loaded.input_spec == bundle.input_spec
 
 
 @pytest.mark.parametrize("change, message", [
@@ -224,7 +227,10 @@ def test_format_1_bundles_still_load(tmp_path, bundle):
     ({"target_scales": {"valence": 5}}, "target_scales"),
     ({"target_scales": [1, 9]}, "target_scales"),
     ({"heads": {"encoders": {"genre_head": {"classes": ["a", "b"]}}}}, "bad bundle.json"),
-    ({"config": {"n_mels": -3}}, "bad bundle.json"),
+    ({"inputs": {"config": {"n_mels": -3}, "kinds": ["log_mel"]}}, "bad bundle.json"),
+    ({"inputs": None}, "bad bundle.json"),
+    ({"inputs": {"config": TINY.to_dict(), "kinds": ["log_mel"], "channel_axis": False}}, "inconsistent"),
+    ({"inputs": {"config": TINY.to_dict(), "kinds": ["chroma"]}}, "inconsistent.*expects"),
 ])
 def test_malformed_bundle_json_is_a_bundle_error(tmp_path, bundle, change, message):
     d = bundle.save(tmp_path / "b")
