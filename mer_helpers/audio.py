@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mer_helpers.errors import AudioError
+from mer_helpers.errors import AudioError, ParameterError
 
 __all__ = ["decode_audio", "DecodedAudio", "load_audio", "chunk_audio", "audio_duration", "AUDIO_EXTENSIONS",
            "MIN_SAMPLE_RATE", "MAX_SAMPLE_RATE"]
@@ -358,11 +358,11 @@ def decode_audio(path, sr: int | None = 22050, *, mono: bool = True, block_secon
     """
     if sr is not None and (isinstance(sr, bool) or not isinstance(sr, (int, float, np.integer, np.floating))
                            or sr <= 0 or int(sr) != sr):
-        raise ValueError(f"sr must be a positive whole number of Hz or None, got {sr!r}")
+        raise ParameterError(f"sr must be a positive whole number of Hz or None, got {sr!r}")
     if not block_seconds > 0:
-        raise ValueError(f"block_seconds must be positive, got {block_seconds!r}")
+        raise ParameterError(f"block_seconds must be positive, got {block_seconds!r}")
     if offset < 0 or (duration is not None and duration < 0):
-        raise ValueError(f"offset and duration must be non-negative, got offset={offset!r}, duration={duration!r}")
+        raise ParameterError(f"offset and duration must be non-negative, got offset={offset!r}, duration={duration!r}")
     p = _check_path(path)
     source = _open(p)
     try:
@@ -539,7 +539,7 @@ def chunk_audio(y: np.ndarray, sr: int, chunk_seconds: float = 5.0, hop_seconds:
     """
     y = np.asarray(y)
     if y.ndim != 1:
-        raise ValueError(f"chunk_audio expects a mono 1-D signal, got shape {y.shape}; use load_audio(mono=True)")
+        raise ParameterError(f"chunk_audio expects a mono 1-D signal, got shape {y.shape}; use load_audio(mono=True)")
     size, hop = chunk_geometry(sr, chunk_seconds, hop_seconds)
     if len(y) < size:
         if not pad_short:
@@ -553,10 +553,10 @@ def chunk_audio(y: np.ndarray, sr: int, chunk_seconds: float = 5.0, hop_seconds:
 def chunk_geometry(sr: int, chunk_seconds: float, hop_seconds: float | None = None) -> tuple[int, int]:
     """Chunk length and hop in samples for a rate; validates the arguments."""
     if chunk_seconds <= 0:
-        raise ValueError(f"chunk_seconds must be positive, got {chunk_seconds}")
+        raise ParameterError(f"chunk_seconds must be positive, got {chunk_seconds}")
     hop_seconds = chunk_seconds if hop_seconds is None else hop_seconds
     if hop_seconds <= 0:
-        raise ValueError(f"hop_seconds must be positive, got {hop_seconds}")
+        raise ParameterError(f"hop_seconds must be positive, got {hop_seconds}")
     return int(round(chunk_seconds * sr)), int(round(hop_seconds * sr))
 
 

@@ -9,12 +9,10 @@ Waveform augmentation (numpy + librosa, before feature extraction)
     like the original. Randomness only enters through an explicit ``rng`` (:class:`numpy.random.Generator`):
     the same generator state gives the same output.
 
-    Cost (measured with librosa 0.11 on the 2-core development CPU, 5 s chunk = 110 250 samples at 22050 Hz,
-    median of repeated calls after a warm-up): time-stretch (phase vocoder) **≈30-36 ms** and pitch-shift
-    (phase vocoder + soxr_hq resampling) **≈32-36 ms** per chunk on an idle core, 55-90 ms while the cores
-    were shared with other jobs; computing the 128-bin log-mel of the same chunk costs ≈20-25 ms. Noise takes
-    ≈2 ms, gain and shift < 0.1 ms. So a stretch + pitch copy costs about three feature extractions: waveform
-    augmentation is done **offline**, a fixed number of augmented copies per training track computed once and
+    Cost: time-stretch (a phase vocoder) and pitch-shift (a phase vocoder and a resampling) each cost more
+    than computing the log-mel of the same chunk, while noise, gain and shift are nearly free (timings:
+    ``benchmarks/``). So a stretch + pitch copy costs several feature extractions: waveform augmentation is
+    done **offline**, a fixed number of augmented copies per training track computed once and
     cached (:mod:`mer_helpers.cache` with ``augment=WaveformAugmenter(...)``), not on the fly per epoch. Apply
     it to the whole track before chunking, so only the last chunk sees the stretch's padding.
 
@@ -36,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mer_helpers.errors import ParameterError
+
 __all__ = [
     "SpecAugment",  # noqa: F822 - lazy, see __getattr__
     "WaveformAugmenter",
@@ -53,13 +53,13 @@ __all__ = [
 def _check_signal(y, what: str) -> np.ndarray:
     a = np.asarray(y)
     if a.ndim != 1:
-        raise ValueError(f"{what}: expected a mono 1-D signal, got shape {a.shape}; "
-                         "load with load_audio(mono=True) or pass one channel")
+        raise ParameterError(f"{what}: expected a mono 1-D signal, got shape {a.shape}; "
+                             "load with load_audio(mono=True) or pass one channel")
     if a.size == 0:
-        raise ValueError(f"{what}: got an empty signal (0 samples)")
+        raise ParameterError(f"{what}: got an empty signal (0 samples)")
     if not np.issubdtype(a.dtype, np.floating):
-        raise ValueError(f"{what}: expected a float signal in [-1, 1], got dtype {a.dtype}; "
-                         "convert integer PCM with y / 32768.0")
+        raise ParameterError(f"{what}: expected a float signal in [-1, 1], got dtype {a.dtype}; "
+                             "convert integer PCM with y / 32768.0")
     return a.astype(np.float32, copy=False)
 
 
@@ -91,7 +91,7 @@ def time_stretch(y: np.ndarray, rate: float) -> np.ndarray:
     """
     y = _check_signal(y, "time_stretch")
     if not np.isfinite(rate) or rate <= 0:
-        raise ValueError(f"time_stretch: rate must be a positive number (1.0 = unchanged), got {rate!r}")
+        raise ParameterError(f"time_stretch: rate must be a positive number (1.0 = unchanged), got {rate!r}")
     if rate == 1.0:
         return y.copy()
     import librosa
@@ -119,9 +119,9 @@ def pitch_shift(y: np.ndarray, sr: int, n_steps: float) -> np.ndarray:
     """
     y = _check_signal(y, "pitch_shift")
     if not isinstance(sr, (int, np.integer)) or sr <= 0:
-        raise ValueError(f"pitch_shift: sr must be a positive integer sample rate in Hz, got {sr!r}")
+        raise ParameterError(f"pitch_shift: sr must be a positive integer sample rate in Hz, got {sr!r}")
     if not np.isfinite(n_steps):
-        raise ValueError(f"pitch_shift: n_steps must be a finite number of semitones, got {n_steps!r}")
+        raise ParameterError(f"pitch_shift: n_steps must be a finite number of semitones, got {n_steps!r}")
     if n_steps == 0:
         return y.copy()
     import librosa
@@ -154,7 +154,7 @@ def add_noise(y: np.ndarray, snr_db: float, *, rng: np.random.Generator) -> np.n
     """
     y = _check_signal(y, "add_noise")
     if not np.isfinite(snr_db):
-        raise ValueError(f"add_noise: snr_db must be a finite number of dB, got {snr_db!r}")
+        raise ParameterError(f"add_noise: snr_db must be a finite number of dB, got {snr_db!r}")
     rng = _as_rng(rng, "add_noise")
     signal_power = float(np.mean(np.square(y, dtype=np.float64)))
     noise = rng.standard_normal(y.size)
@@ -181,7 +181,7 @@ def gain(y: np.ndarray, db: float) -> np.ndarray:
     """
     y = _check_signal(y, "gain")
     if not np.isfinite(db):
-        raise ValueError(f"gain: db must be a finite number of decibels, got {db!r}")
+        raise ParameterError(f"gain: db must be a finite number of decibels, got {db!r}")
     return (y * np.float32(10.0 ** (db / 20.0))).astype(np.float32)
 
 
@@ -207,11 +207,11 @@ def time_shift(y: np.ndarray, shift_seconds: float, sr: int, *, mode: str = "rol
     """
     y = _check_signal(y, "time_shift")
     if mode not in ("roll", "zero"):
-        raise ValueError(f"time_shift: mode must be 'roll' or 'zero', got {mode!r}")
+        raise ParameterError(f"time_shift: mode must be 'roll' or 'zero', got {mode!r}")
     if not isinstance(sr, (int, np.integer)) or sr <= 0:
-        raise ValueError(f"time_shift: sr must be a positive integer sample rate in Hz, got {sr!r}")
+        raise ParameterError(f"time_shift: sr must be a positive integer sample rate in Hz, got {sr!r}")
     if not np.isfinite(shift_seconds):
-        raise ValueError(f"time_shift: shift_seconds must be finite, got {shift_seconds!r}")
+        raise ParameterError(f"time_shift: shift_seconds must be finite, got {shift_seconds!r}")
     k = int(round(shift_seconds * sr))
     if mode == "roll":
         return np.roll(y, k).astype(np.float32, copy=False)
@@ -232,8 +232,8 @@ def _as_rng(rng, what: str) -> np.random.Generator:
         return rng
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
         return np.random.default_rng(int(rng))
-    raise ValueError(f"{what}: rng must be a numpy Generator (np.random.default_rng(seed)) or an int seed, "
-                     f"got {type(rng).__name__}")
+    raise ParameterError(f"{what}: rng must be a numpy Generator (np.random.default_rng(seed)) or an int seed, "
+                         f"got {type(rng).__name__}")
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -284,19 +284,19 @@ class WaveformAugmenter:
             try:
                 lo, hi = (float(v) for v in value)
             except (TypeError, ValueError):
-                raise ValueError(f"WaveformAugmenter.{name} must be a (low, high) pair of numbers, "
-                                 f"got {value!r}") from None
+                raise ParameterError(f"WaveformAugmenter.{name} must be a (low, high) pair of numbers, "
+                                     f"got {value!r}") from None
             if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi:
-                raise ValueError(f"WaveformAugmenter.{name} must be a finite (low, high) pair with "
-                                 f"low <= high, got {value!r}")
+                raise ParameterError(f"WaveformAugmenter.{name} must be a finite (low, high) pair with "
+                                     f"low <= high, got {value!r}")
             object.__setattr__(self, name, (lo, hi))  # normalise lists to tuples: hashable, stable repr
         if self.stretch_range[0] <= 0:
-            raise ValueError("WaveformAugmenter.stretch_range must be positive rates, "
-                             f"got {self.stretch_range}")
+            raise ParameterError("WaveformAugmenter.stretch_range must be positive rates, "
+                                 f"got {self.stretch_range}")
         for name in ("p_stretch", "p_pitch", "p_noise", "p_gain"):
             p = getattr(self, name)
             if not isinstance(p, (int, float, np.floating, np.integer)) or not 0.0 <= p <= 1.0:
-                raise ValueError(f"WaveformAugmenter.{name} must be a probability in [0, 1], got {p!r}")
+                raise ParameterError(f"WaveformAugmenter.{name} must be a probability in [0, 1], got {p!r}")
 
     def sample_params(self, rng: np.random.Generator) -> dict:
         """Draw which transforms fire and their parameters.
@@ -377,7 +377,7 @@ class WaveformAugmenter:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown WaveformAugmenter fields {sorted(unknown)}; known: {sorted(known)}")
+            raise ParameterError(f"unknown WaveformAugmenter fields {sorted(unknown)}; known: {sorted(known)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 

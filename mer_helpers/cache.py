@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from mer_helpers.audio import decode_audio
-from mer_helpers.errors import AudioError, MerError
+from mer_helpers.errors import AudioError, DatasetError, MerError, ParameterError
 from mer_helpers.features import (
     EMBEDDING_KINDS,
     FEATURE_CODE_VERSION,
@@ -428,12 +428,12 @@ def extract_features(tracks: pd.DataFrame, config: FeatureConfig | None = None, 
         feature_shape(kind, config)
     missing_cols = {"track_id", "path"} - set(tracks.columns)
     if missing_cols:
-        raise ValueError(f"the Tracks table lacks column(s) {sorted(missing_cols)}")
+        raise DatasetError(f"the Tracks table lacks column(s) {sorted(missing_cols)}")
     if tracks["track_id"].duplicated().any():
         dup = tracks.loc[tracks["track_id"].duplicated(), "track_id"].head(3).tolist()
-        raise ValueError(f"track_id must be unique; duplicated: {dup}")
+        raise DatasetError(f"track_id must be unique; duplicated: {dup}")
     if n_copies and augment is None:
-        raise ValueError("n_copies > 0 needs an augment callable")
+        raise ParameterError("n_copies > 0 needs an augment callable")
 
     root = cache_root(config, cache_dir, hop_seconds=hop_seconds)
     aug_id = hashlib.sha1(repr(augment).encode()).hexdigest()[:8] if augment is not None else ""

@@ -12,8 +12,10 @@ Subcommands::
     mer tag FILE... [--model MSD_musicnn]              musicnn's 50 tags for audio files (pretrained)
 
 Exit codes: 0 success, 1 a failure (a bad input file, a missing dataset, an unreadable bundle), 2 a usage
-error, 130 interrupted. A user error prints ``mer: error: …`` (never a traceback). Importing this module is
-cheap: TensorFlow/Keras are imported only by the subcommands that need them, with their start-up banner hidden.
+error (a bad argument or recipe field: nothing was run), 130 interrupted; the code of a package error is its
+``exit_code`` (:mod:`mer_helpers.errors`). A user error prints one ``mer: error: …`` line (never a traceback).
+Importing this module is cheap: TensorFlow/Keras are imported only by the subcommands that need them, with their
+start-up banner hidden.
 
 Notebook: 09_inference_and_explorer.ipynb
 """
@@ -122,9 +124,8 @@ def _cmd_datasets(args) -> int:
 def _cmd_features(args) -> int:
     from mer_helpers.cache import cache_root, extract_features
     from mer_helpers.datasets import load
-    from mer_helpers.recipe import get_recipe
-
     from mer_helpers.features import feature_shape
+    from mer_helpers.recipe import get_recipe
 
     config = get_recipe(args.recipe).features
     for kind in args.kinds:
@@ -193,6 +194,7 @@ def _cmd_train(args) -> int:
 def _cmd_evaluate(args) -> int:
     _quiet_keras()
     from mer_helpers.datasets import load
+    from mer_helpers.errors import MissingSplitError
     from mer_helpers.files import save_json
     from mer_helpers.predict import ModelBundle
 
@@ -205,12 +207,9 @@ def _cmd_evaluate(args) -> int:
         ev, report, source = bundle.evaluate(tracks, split=args.split, cache_dir=args.cache_dir,
                                              n_jobs=args.n_jobs, batch_size=args.batch_size,
                                              progress=not args.no_progress)
-    except Exception as e:
-        from mer_helpers.errors import BundleError
-
-        if isinstance(e, BundleError) and "split='all'" in str(e):
-            raise _UsageError(str(e).replace("split='all'", "--split all")) from None
-        raise
+    except MissingSplitError as e:  # the same remedy, in the command line's words
+        raise _UsageError(str(MissingSplitError(e.table, e.split, e.bundle_dataset,
+                                                all_option="--split all"))) from None
     if len(report.skipped):
         print(report.summary(), file=sys.stderr)
     n = len(ev.predictions)
@@ -557,7 +556,10 @@ def main(argv=None) -> int:
         parser.print_usage(sys.stderr)
         _err(str(e))
         return 2
-    except (MerError, FileNotFoundError, PermissionError) as e:
+    except MerError as e:  # a user error: its class says whether it is a usage error (2) or a failure (1)
+        _err(str(e))
+        return e.exit_code
+    except (FileNotFoundError, PermissionError) as e:
         _err(str(e))
         return 1
     except KeyboardInterrupt:

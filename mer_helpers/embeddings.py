@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mer_helpers.errors import MerError
+from mer_helpers.errors import MerError, ParameterError
 
 __all__ = ["embed_chunks", "model_kinds", "DEFAULT_BATCH"]
 
@@ -81,7 +81,7 @@ def embed_chunks(mel, model="MSD_musicnn", *, batch_size: int = DEFAULT_BATCH) -
     if X.ndim != 3 or X.shape[1] != MUSICNN_N_MELS:
         raise MerError(f"expected musicnn_mel chunks [n, {MUSICNN_N_MELS}, n_frames], got shape {X.shape}")
     if batch_size < 1:
-        raise MerError(f"batch_size must be at least 1, got {batch_size}")
+        raise ParameterError(f"batch_size must be at least 1, got {batch_size}")
     n = len(X)
     if n == 0:
         return {k: np.zeros((0, w), np.float32) for k, w in OUTPUTS.items()}

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from mer_helpers.errors import ParameterError
 from mer_helpers.labels import HEAD_COLUMNS, Heads
 from mer_helpers.metrics import REGRESSION_METRICS, classification_metrics, confusion, regression_metrics
 
@@ -104,7 +105,7 @@ def average_predictions(track_outputs) -> tuple[np.ndarray, dict]:
     for ids, out in track_outputs:
         ids = np.asarray(ids)
         if set(ids) != set(ids0) or len(ids) != len(ids0):
-            raise ValueError("the models scored different tracks; evaluate them on the same FeatureSet")
+            raise ParameterError("the models scored different tracks; evaluate them on the same FeatureSet")
         order = pd.Index(ids).get_indexer(ids0)
         for h in heads:
             sums[h] += np.asarray(out[h], dtype=np.float64)[order]
@@ -243,7 +244,7 @@ def evaluate(model, features, heads: Heads, *, kind="log_mel", batch_size: int =
     Notebook: 04_crnn_training.ipynb
     """
     if level not in ("track", "both"):
-        raise ValueError(f"level must be 'track' or 'both', got {level!r}")
+        raise ParameterError(f"level must be 'track' or 'both', got {level!r}")
     index, outputs = predict_chunks(model, features, kind=kind, batch_size=batch_size, channel_axis=channel_axis)
     track_ids, agg = aggregate_tracks(index, outputs)
     by_id = features.tracks.set_index("track_id")

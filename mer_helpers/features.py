@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mer_helpers.audio import chunk_geometry, n_chunks
+from mer_helpers.errors import ParameterError
 
 __all__ = [
     "FeatureConfig", "FEATURE_KINDS", "EMBEDDING_KINDS", "ALL_KINDS", "MUSICNN_FEATURES", "log_mel", "mfcc",
@@ -115,13 +116,13 @@ class FeatureConfig:
         for name in ("sr", "n_fft", "hop_length", "n_mels", "n_frames", "n_mfcc"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value <= 0:
-                raise ValueError(f"FeatureConfig.{name} must be a positive integer, got {value!r}")
+                raise ParameterError(f"FeatureConfig.{name} must be a positive integer, got {value!r}")
         if self.chunk_seconds <= 0:
-            raise ValueError(f"FeatureConfig.chunk_seconds must be positive, got {self.chunk_seconds!r}")
+            raise ParameterError(f"FeatureConfig.chunk_seconds must be positive, got {self.chunk_seconds!r}")
         if self.normalize not in _NORMALIZATIONS:
-            raise ValueError(f"FeatureConfig.normalize must be one of {_NORMALIZATIONS}, got {self.normalize!r}")
+            raise ParameterError(f"FeatureConfig.normalize must be one of {_NORMALIZATIONS}, got {self.normalize!r}")
         if self.db_ceil <= self.db_floor:
-            raise ValueError(f"FeatureConfig.db_ceil ({self.db_ceil}) must exceed db_floor ({self.db_floor})")
+            raise ParameterError(f"FeatureConfig.db_ceil ({self.db_ceil}) must exceed db_floor ({self.db_floor})")
 
     @property
     def chunk_samples(self) -> int:
@@ -141,7 +142,7 @@ class FeatureConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown FeatureConfig fields {sorted(unknown)}; known: {sorted(known)}")
+            raise ParameterError(f"unknown FeatureConfig fields {sorted(unknown)}; known: {sorted(known)}")
         return cls(**d)
 
     def key(self) -> str:
@@ -175,8 +176,8 @@ def embedding_kind(model: str = "MSD_musicnn", output: str = "max_pool") -> str:
             return kind
     models = sorted({m for m, _ in EMBEDDING_KINDS.values()})
     outputs = sorted({o for _, o in EMBEDDING_KINDS.values()})
-    raise ValueError(f"no embedding kind for model {model!r} and output {output!r}; models are {models}, "
-                     f"outputs {outputs}")
+    raise ParameterError(f"no embedding kind for model {model!r} and output {output!r}; models are {models}, "
+                         f"outputs {outputs}")
 
 
 def check_musicnn_config(config: FeatureConfig, kind: str = "musicnn_mel") -> None:
@@ -195,8 +196,8 @@ def check_musicnn_config(config: FeatureConfig, kind: str = "musicnn_mel") -> No
     want = {"sr": MUSICNN_SR, "n_fft": MUSICNN_N_FFT, "hop_length": MUSICNN_HOP, "n_mels": MUSICNN_N_MELS}
     bad = {k: getattr(config, k) for k, v in want.items() if getattr(config, k) != v}
     if bad:
-        raise ValueError(f"feature kind {kind!r} is musicnn's input and needs {want}; this FeatureConfig has "
-                         f"{bad}: use mer_helpers.features.MUSICNN_FEATURES (or the 'musicnn' recipe)")
+        raise ParameterError(f"feature kind {kind!r} is musicnn's input and needs {want}; this FeatureConfig has "
+                             f"{bad}: use mer_helpers.features.MUSICNN_FEATURES (or the 'musicnn' recipe)")
 
 
 def feature_shape(kind: str, config: FeatureConfig) -> tuple[int, int]:
@@ -217,10 +218,10 @@ def feature_shape(kind: str, config: FeatureConfig) -> tuple[int, int]:
         return OUTPUTS[EMBEDDING_KINDS[kind][1]], 1
     bins = {"log_mel": config.n_mels, "mfcc": config.n_mfcc, "chroma": 12}
     if kind not in bins:
-        raise ValueError(f"unknown feature kind {kind!r}; choose from {ALL_KINDS}")
+        raise ParameterError(f"unknown feature kind {kind!r}; choose from {ALL_KINDS}")
     if kind == "mfcc" and config.n_mfcc > config.n_mels:
-        raise ValueError(f"FeatureConfig.n_mfcc ({config.n_mfcc}) cannot exceed n_mels ({config.n_mels}) when MFCCs "
-                         "are computed: they are a DCT of the mel bands")
+        raise ParameterError(f"FeatureConfig.n_mfcc ({config.n_mfcc}) cannot exceed n_mels ({config.n_mels}) "
+                             "when MFCCs are computed: they are a DCT of the mel bands")
     return bins[kind], config.n_frames
 
 
@@ -276,9 +277,9 @@ def _normalize(S_db: np.ndarray, config: FeatureConfig) -> np.ndarray:
 def _check_signal(y) -> np.ndarray:
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
-        raise ValueError(f"expected a mono 1-D signal, got shape {y.shape}; load with load_audio(mono=True)")
+        raise ParameterError(f"expected a mono 1-D signal, got shape {y.shape}; load with load_audio(mono=True)")
     if y.size == 0:
-        raise ValueError("expected a non-empty signal, got 0 samples")
+        raise ParameterError("expected a non-empty signal, got 0 samples")
     return y
 
 
@@ -414,8 +415,8 @@ def chunk_features(y: np.ndarray, config: FeatureConfig | None = None, *, kinds=
     for kind in kinds:
         feature_shape(kind, config)  # validates the name
         if is_embedding_kind(kind):
-            raise ValueError(f"{kind!r} is an embedding kind (a pretrained model's output): compute it with "
-                             "mer_helpers.cache.extract_features or mer_helpers.embeddings.embed_chunks")
+            raise ParameterError(f"{kind!r} is an embedding kind (a pretrained model's output): compute it with "
+                                 "mer_helpers.cache.extract_features or mer_helpers.embeddings.embed_chunks")
     starts = chunk_starts(len(y), config, hop_seconds)
     if len(y) < config.chunk_samples:
         y = np.pad(y, (0, config.chunk_samples - len(y)))

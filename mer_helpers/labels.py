@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mer_helpers.errors import DatasetError
+from mer_helpers.errors import DatasetError, LabelError, ParameterError
 from mer_helpers.recipe import DEFAULT_TARGETS
 
 __all__ = ["ClassEncoder", "TargetScaler", "Heads", "HeadPlan", "plan_heads", "HEAD_COLUMNS", "TASK_HEADS",
@@ -55,7 +55,7 @@ class ClassEncoder:
     def __post_init__(self):
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
         if len(set(self.classes)) != len(self.classes):
-            raise ValueError(f"ClassEncoder classes must be unique, got {list(self.classes)}")
+            raise ParameterError(f"ClassEncoder classes must be unique, got {list(self.classes)}")
 
     @classmethod
     def fit(cls, labels) -> "ClassEncoder":
@@ -79,11 +79,11 @@ class ClassEncoder:
         s = pd.Series(labels, dtype=object)
         absent = s.isna().to_numpy()
         if absent.any() and missing is None:
-            raise ValueError(f"{int(absent.sum())} missing label(s); known classes: {list(self.classes)}")
+            raise LabelError(f"{int(absent.sum())} missing label(s); known classes: {list(self.classes)}")
         text = s.astype(str)
         unknown = sorted(set(text[~absent]) - set(lookup))
         if unknown:
-            raise ValueError(f"unknown class label(s) {unknown[:5]}; known: {list(self.classes)}")
+            raise LabelError(f"unknown class label(s) {unknown[:5]}; known: {list(self.classes)}")
         codes = np.full(len(s), -1 if missing is None else missing, dtype=np.int64)
         codes[~absent] = text[~absent].map(lookup).to_numpy(dtype=np.int64)
         return codes
@@ -127,10 +127,10 @@ class TargetScaler:
         for attr in ("data_min", "data_max"):
             values = tuple(float(v) for v in np.asarray(getattr(self, attr), dtype=float).ravel())
             if len(values) != len(self.names):
-                raise ValueError(f"TargetScaler.{attr} has {len(values)} values for {len(self.names)} targets "
-                                 f"{list(self.names)}")
+                raise ParameterError(f"TargetScaler.{attr} has {len(values)} values for {len(self.names)} targets "
+                                     f"{list(self.names)}")
             if not all(np.isfinite(values)):
-                raise ValueError(f"TargetScaler.{attr} must be finite numbers, got {list(values)}")
+                raise ParameterError(f"TargetScaler.{attr} must be finite numbers, got {list(values)}")
             object.__setattr__(self, attr, values)
 
     @classmethod
@@ -166,8 +166,8 @@ class TargetScaler:
         """[0, 1] space [..., k] → native units, float64."""
         values = np.asarray(values, dtype=np.float64)
         if values.shape[-1] != len(self.names):
-            raise ValueError(f"inverse_transform got {values.shape[-1]} targets per row, the scaler has "
-                             f"{len(self.names)} ({list(self.names)})")
+            raise ParameterError(f"inverse_transform got {values.shape[-1]} targets per row, the scaler has "
+                                 f"{len(self.names)} ({list(self.names)})")
         lo, span = self._span()
         return values * span + lo
 
@@ -225,10 +225,10 @@ class Heads:
     def __post_init__(self):
         bad = [h for h in self.encoders if h not in HEAD_COLUMNS]
         if bad:
-            raise ValueError(f"Heads.encoders names unknown head(s) {bad}; classification heads are "
-                             f"{list(HEAD_COLUMNS)}")
+            raise ParameterError(f"Heads.encoders names unknown head(s) {bad}; classification heads are "
+                                 f"{list(HEAD_COLUMNS)}")
         if not self.encoders and self.scaler is None:
-            raise ValueError("Heads needs at least one head (an encoder or a scaler)")
+            raise ParameterError("Heads needs at least one head (an encoder or a scaler)")
 
     @property
     def names(self) -> list[str]:
@@ -271,7 +271,7 @@ class Heads:
         heads = list(heads)
         bad = [h for h in heads if h not in self.names]
         if bad:
-            raise ValueError(f"head(s) {bad} not available; these labels give {self.names}")
+            raise ParameterError(f"head(s) {bad} not available; these labels give {self.names}")
         return Heads({h: e for h, e in self.encoders.items() if h in heads},
                      self.scaler if "reg_output" in heads else None,
                      {h: w for h, w in self.weights.items() if h in heads})

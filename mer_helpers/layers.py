@@ -10,6 +10,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from mer_helpers.errors import ParameterError
+
 __all__ = ["SpecAugment"]
 
 
@@ -63,7 +65,7 @@ class SpecAugment(keras.layers.Layer):
                   "time_width": time_width}
         for name, value in counts.items():
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"SpecAugment: {name} must be a non-negative integer, got {value!r}")
+                raise ParameterError(f"SpecAugment: {name} must be a non-negative integer, got {value!r}")
         self.freq_masks = int(freq_masks)
         self.freq_width = int(freq_width)
         self.time_masks = int(time_masks)
@@ -75,8 +77,8 @@ class SpecAugment(keras.layers.Layer):
 
     def build(self, input_shape):
         if len(input_shape) not in (3, 4):
-            raise ValueError("SpecAugment expects inputs [batch, freq, time, channels] or "
-                             f"[batch, freq, time], got shape {tuple(input_shape)}")
+            raise ParameterError("SpecAugment expects inputs [batch, freq, time, channels] or "
+                                 f"[batch, freq, time], got shape {tuple(input_shape)}")
         super().build(input_shape)
 
     def _band_mask(self, batch, length, n_masks: int, max_width: int):

@@ -20,6 +20,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from mer_helpers.errors import ParameterError
+
 __all__ = ["ConcordanceLoss", "MaskedMSE", "ConcordanceMetric", "concordance_cc", "masked_mae"]
 
 
@@ -89,8 +91,8 @@ class ConcordanceLoss(keras.losses.Loss):
     def __init__(self, mse_weight: float = 1.0, ccc_weight: float = 0.5, name: str = "mse_ccc", **kwargs):
         super().__init__(name=name, **kwargs)
         if mse_weight < 0 or ccc_weight < 0 or mse_weight + ccc_weight == 0:
-            raise ValueError(f"ConcordanceLoss: weights must be >= 0 and not both 0, got mse_weight={mse_weight}, "
-                             f"ccc_weight={ccc_weight}")
+            raise ParameterError(f"ConcordanceLoss: weights must be >= 0 and not both 0, got mse_weight={mse_weight}, "
+                                 f"ccc_weight={ccc_weight}")
         self.mse_weight = float(mse_weight)
         self.ccc_weight = float(ccc_weight)
 

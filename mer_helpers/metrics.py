@@ -30,6 +30,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mer_helpers.errors import ParameterError
+
 __all__ = [
     "REGRESSION_METRICS",
     "ccc",
@@ -50,12 +52,12 @@ def _paired_1d(y_true, y_pred, what: str) -> tuple[np.ndarray, np.ndarray]:
     t = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(y_pred, dtype=np.float64)
     if t.ndim != 1 or p.ndim != 1:
-        raise ValueError(f"{what}: expected 1-D y_true and y_pred, got shapes {t.shape} and {p.shape}; "
-                         "pass one target (column) at a time")
+        raise ParameterError(f"{what}: expected 1-D y_true and y_pred, got shapes {t.shape} and {p.shape}; "
+                             "pass one target (column) at a time")
     if t.shape != p.shape:
-        raise ValueError(f"{what}: y_true has {t.size} values but y_pred has {p.size}; they must be paired")
+        raise ParameterError(f"{what}: y_true has {t.size} values but y_pred has {p.size}; they must be paired")
     if t.size == 0:
-        raise ValueError(f"{what}: got empty arrays; pass at least one (y_true, y_pred) pair")
+        raise ParameterError(f"{what}: got empty arrays; pass at least one (y_true, y_pred) pair")
     return t, p
 
 
@@ -124,7 +126,7 @@ def _as_2d(y, what: str) -> np.ndarray:
     if a.ndim == 1:
         a = a[:, None]
     if a.ndim != 2:
-        raise ValueError(f"regression_metrics: {what} must have shape [n] or [n, k], got {a.shape}")
+        raise ParameterError(f"regression_metrics: {what} must have shape [n] or [n, k], got {a.shape}")
     return a
 
 
@@ -163,20 +165,20 @@ def regression_metrics(y_true, y_pred, names: Sequence[str] | str | None = None)
     """
     t, p = _as_2d(y_true, "y_true"), _as_2d(y_pred, "y_pred")
     if t.shape != p.shape:
-        raise ValueError(f"regression_metrics: y_true has shape {t.shape} but y_pred has {p.shape}; "
-                         "they must match (one column per target)")
+        raise ParameterError(f"regression_metrics: y_true has shape {t.shape} but y_pred has {p.shape}; "
+                             "they must match (one column per target)")
     n, k = t.shape
     if n == 0:
-        raise ValueError("regression_metrics: got 0 samples; pass at least one row")
+        raise ParameterError("regression_metrics: got 0 samples; pass at least one row")
     if names is None:
         names = [f"t{j}" for j in range(k)]
     elif isinstance(names, str):
         names = [names]
     names = [str(x) for x in names]
     if len(names) != k:
-        raise ValueError(f"regression_metrics: got {len(names)} names {names} for {k} target column(s)")
+        raise ParameterError(f"regression_metrics: got {len(names)} names {names} for {k} target column(s)")
     if len(set(names)) != k:
-        raise ValueError(f"regression_metrics: target names must be unique, got {names}")
+        raise ParameterError(f"regression_metrics: target names must be unique, got {names}")
 
     out: dict[str, float] = {}
     per_metric: dict[str, list[float]] = {m: [] for m in REGRESSION_METRICS}
@@ -210,7 +212,7 @@ def _encode(y, labels: Sequence | None, n_classes: int, what: str) -> np.ndarray
     """
     a = np.asarray(y)
     if a.ndim != 1:
-        raise ValueError(f"{what}: expected a 1-D array of class labels, got shape {a.shape}")
+        raise ParameterError(f"{what}: expected a 1-D array of class labels, got shape {a.shape}")
     if a.dtype == bool:
         a = a.astype(np.int64)
     labels_are_ints = labels is not None and all(isinstance(v, (int, np.integer)) for v in labels)
@@ -219,20 +221,20 @@ def _encode(y, labels: Sequence | None, n_classes: int, what: str) -> np.ndarray
             if np.issubdtype(a.dtype, np.floating) and np.all(np.mod(a, 1) == 0):
                 a = a.astype(np.int64)
             else:
-                raise ValueError(f"{what}: expected integer class codes 0..{n_classes - 1}, "
-                                 f"got dtype {a.dtype}; "
-                                 "pass labels=[...] to map class names to probability columns")
+                raise ParameterError(f"{what}: expected integer class codes 0..{n_classes - 1}, "
+                                     f"got dtype {a.dtype}; "
+                                     "pass labels=[...] to map class names to probability columns")
         codes = a.astype(np.int64)
         bad = (codes < 0) | (codes >= n_classes)
         if bad.any():
-            raise ValueError(f"{what}: class codes must lie in 0..{n_classes - 1}, "
-                             f"got {sorted(set(codes[bad].tolist()))[:5]}")
+            raise ParameterError(f"{what}: class codes must lie in 0..{n_classes - 1}, "
+                                 f"got {sorted(set(codes[bad].tolist()))[:5]}")
         return codes
     lookup = {v: i for i, v in enumerate(list(labels))}
     try:
         return np.array([lookup[v] for v in a.tolist()], dtype=np.int64)
     except KeyError as e:
-        raise ValueError(f"{what}: class {e.args[0]!r} is not in labels {list(labels)}") from None
+        raise ParameterError(f"{what}: class {e.args[0]!r} is not in labels {list(labels)}") from None
 
 
 def _confusion_codes(t: np.ndarray, p: np.ndarray, c: int) -> np.ndarray:
@@ -303,28 +305,28 @@ def classification_metrics(y_true, proba, *, top_k: Sequence[int] = (3,), labels
     """
     P = np.asarray(proba, dtype=np.float64)
     if P.ndim != 2 or P.shape[1] < 2:
-        raise ValueError(f"classification_metrics: proba must have shape [n, c] with c >= 2 classes, "
-                         f"got {P.shape}; "
-                         "for a binary model with one sigmoid output pass np.column_stack([1 - p, p])")
+        raise ParameterError(f"classification_metrics: proba must have shape [n, c] with c >= 2 classes, "
+                             f"got {P.shape}; "
+                             "for a binary model with one sigmoid output pass np.column_stack([1 - p, p])")
     n, c = P.shape
     if n == 0:
-        raise ValueError("classification_metrics: got 0 samples; pass at least one row")
+        raise ParameterError("classification_metrics: got 0 samples; pass at least one row")
     if not np.all(np.isfinite(P)) or P.min() < 0 or P.max() > 1:
-        raise ValueError("classification_metrics: proba must hold finite probabilities in [0, 1]; "
-                         "pass softmax outputs, not logits")
+        raise ParameterError("classification_metrics: proba must hold finite probabilities in [0, 1]; "
+                             "pass softmax outputs, not logits")
     row_sums = P.sum(axis=1)
     if np.max(np.abs(row_sums - 1.0)) > 1e-3:
-        raise ValueError("classification_metrics: proba rows must sum to 1 "
-                         f"(found sums from {row_sums.min():.4g} to {row_sums.max():.4g}); "
-                         "pass softmax outputs, not logits or sigmoid scores")
+        raise ParameterError("classification_metrics: proba rows must sum to 1 "
+                             f"(found sums from {row_sums.min():.4g} to {row_sums.max():.4g}); "
+                             "pass softmax outputs, not logits or sigmoid scores")
     if labels is not None and len(labels) != c:
-        raise ValueError(f"classification_metrics: got {len(labels)} labels for {c} probability columns")
+        raise ParameterError(f"classification_metrics: got {len(labels)} labels for {c} probability columns")
     t = _encode(y_true, labels, c, "classification_metrics")
     if t.size != n:
-        raise ValueError(f"classification_metrics: y_true has {t.size} labels but proba has {n} rows")
+        raise ParameterError(f"classification_metrics: y_true has {t.size} labels but proba has {n} rows")
     ks = [int(k) for k in top_k]
     if any(k < 1 for k in ks):
-        raise ValueError(f"classification_metrics: top_k values must be >= 1, got {list(top_k)}")
+        raise ParameterError(f"classification_metrics: top_k values must be >= 1, got {list(top_k)}")
 
     pred = P.argmax(axis=1)
     cm = _confusion_codes(t, pred, c)
@@ -368,11 +370,11 @@ def confusion(y_true, y_pred, n_classes: int) -> np.ndarray:
     Notebook: 04_crnn_training.ipynb
     """
     if not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
-        raise ValueError(f"confusion: n_classes must be a positive integer, got {n_classes!r}")
+        raise ParameterError(f"confusion: n_classes must be a positive integer, got {n_classes!r}")
     t = _encode(y_true, None, int(n_classes), "confusion (y_true)")
     p = _encode(y_pred, None, int(n_classes), "confusion (y_pred)")
     if t.size != p.size:
-        raise ValueError(f"confusion: y_true has {t.size} labels but y_pred has {p.size}")
+        raise ParameterError(f"confusion: y_true has {t.size} labels but y_pred has {p.size}")
     return _confusion_codes(t, p, int(n_classes)).astype(np.int64)
 
 
@@ -404,13 +406,13 @@ def classification_report_table(y_true, y_pred, labels: Sequence):
     labels = list(labels)
     c = len(labels)
     if c == 0:
-        raise ValueError("classification_report_table: labels is empty; pass the class names in code order")
+        raise ParameterError("classification_report_table: labels is empty; pass the class names in code order")
     t = _encode(y_true, labels, c, "classification_report_table (y_true)")
     p = _encode(y_pred, labels, c, "classification_report_table (y_pred)")
     if t.size != p.size:
-        raise ValueError(f"classification_report_table: y_true has {t.size} labels but y_pred has {p.size}")
+        raise ParameterError(f"classification_report_table: y_true has {t.size} labels but y_pred has {p.size}")
     if t.size == 0:
-        raise ValueError("classification_report_table: got 0 samples")
+        raise ParameterError("classification_report_table: got 0 samples")
     cm = _confusion_codes(t, p, c)
     precision, recall, f1, support, present = _per_class(cm)
     for arr in (precision, recall, f1):

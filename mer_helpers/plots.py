@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from mer_helpers.errors import ParameterError
+
 __all__ = [
     "plot_confusion_matrix",
     "plot_error_distribution",
@@ -95,10 +97,10 @@ def plot_spectrogram(S, *, config=None, ax=None, kind: str = "log_mel", title: s
     if S.ndim == 3 and S.shape[-1] == 1:
         S = S[..., 0]
     if S.ndim != 2:
-        raise ValueError("plot_spectrogram: S must have shape [n_bins, n_frames] (or [n_bins, n_frames, 1]), "
-                         f"got {S.shape}; pass one chunk, e.g. X[i]")
+        raise ParameterError("plot_spectrogram: S must have shape [n_bins, n_frames] (or [n_bins, n_frames, 1]), "
+                             f"got {S.shape}; pass one chunk, e.g. X[i]")
     if kind not in _SPEC_KINDS:
-        raise ValueError(f"plot_spectrogram: unknown kind {kind!r}; choose from {sorted(_SPEC_KINDS)}")
+        raise ParameterError(f"plot_spectrogram: unknown kind {kind!r}; choose from {sorted(_SPEC_KINDS)}")
     y_axis, bin_label, default_title = _SPEC_KINDS[kind]
     ax = _new_ax(ax, (8, 3.5))
     if config is not None:
@@ -123,8 +125,8 @@ def plot_spectrogram(S, *, config=None, ax=None, kind: str = "log_mel", title: s
 def _history_dict(history) -> dict[str, list[float]]:
     h = getattr(history, "history", history)
     if not isinstance(h, Mapping):
-        raise ValueError("plot_training_curves: history must be a keras History (model.fit's return value) "
-                         f"or a dict of per-epoch lists, got {type(history).__name__}")
+        raise ParameterError("plot_training_curves: history must be a keras History (model.fit's return value) "
+                             f"or a dict of per-epoch lists, got {type(history).__name__}")
     return {str(k): [float(v) for v in np.ravel(vals)] for k, vals in h.items()}
 
 
@@ -164,11 +166,11 @@ def plot_training_curves(history, *, metrics: str | Sequence[str] | None = None,
         metrics = [metrics]
     metrics = list(metrics)
     if not metrics:
-        raise ValueError(f"plot_training_curves: nothing to plot; history has keys {sorted(h)}")
+        raise ParameterError(f"plot_training_curves: nothing to plot; history has keys {sorted(h)}")
     missing = [m for m in metrics if m not in h and f"val_{m}" not in h]
     if missing:
-        raise ValueError(f"plot_training_curves: metric(s) {missing} not in history; available: "
-                         f"{sorted(k for k in h if not k.startswith('val_'))}")
+        raise ParameterError(f"plot_training_curves: metric(s) {missing} not in history; available: "
+                             f"{sorted(k for k in h if not k.startswith('val_'))}")
 
     if ax is None:
         import matplotlib.pyplot as plt
@@ -178,8 +180,8 @@ def plot_training_curves(history, *, metrics: str | Sequence[str] | None = None,
     elif isinstance(ax, (Sequence, np.ndarray)):
         axes = list(np.ravel(ax))
         if len(axes) != len(metrics):
-            raise ValueError(f"plot_training_curves: got {len(axes)} Axes for {len(metrics)} metrics "
-                             f"{metrics}")
+            raise ParameterError(f"plot_training_curves: got {len(axes)} Axes for {len(metrics)} metrics "
+                                 f"{metrics}")
     else:
         axes = [ax] * len(metrics)
     shared = len(set(map(id, axes))) < len(axes)
@@ -238,9 +240,9 @@ def plot_confusion_matrix(cm, labels: Sequence[str], *, normalize: bool = True, 
     cm = np.asarray(cm)
     labels = [str(x) for x in labels]
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-        raise ValueError(f"plot_confusion_matrix: cm must be square [c, c], got shape {cm.shape}")
+        raise ParameterError(f"plot_confusion_matrix: cm must be square [c, c], got shape {cm.shape}")
     if len(labels) != cm.shape[0]:
-        raise ValueError(f"plot_confusion_matrix: got {len(labels)} labels for a {cm.shape[0]}-class matrix")
+        raise ParameterError(f"plot_confusion_matrix: got {len(labels)} labels for a {cm.shape[0]}-class matrix")
     c = cm.shape[0]
     if normalize:
         rows = cm.sum(axis=1, keepdims=True).astype(np.float64)
@@ -274,9 +276,9 @@ def _paired(y_true, y_pred, what):
     t = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(y_pred, dtype=np.float64)
     if t.shape != p.shape:
-        raise ValueError(f"{what}: y_true has shape {t.shape} but y_pred has {p.shape}; they must match")
+        raise ParameterError(f"{what}: y_true has shape {t.shape} but y_pred has {p.shape}; they must match")
     if t.size == 0:
-        raise ValueError(f"{what}: got empty arrays")
+        raise ParameterError(f"{what}: got empty arrays")
     return t, p
 
 
@@ -354,7 +356,7 @@ def plot_error_distribution(y_true, y_pred, *, names: Sequence[str], ax=None, bi
         t, p = t[:, None], p[:, None]
     names = [names] if isinstance(names, str) else [str(n) for n in names]
     if t.ndim != 2 or len(names) != t.shape[1]:
-        raise ValueError(f"plot_error_distribution: got {len(names)} names for arrays of shape {t.shape}")
+        raise ParameterError(f"plot_error_distribution: got {len(names)} names for arrays of shape {t.shape}")
     err = p - t
     finite = err[np.isfinite(err)]
     edges = np.histogram_bin_edges(finite if finite.size else [0.0], bins=bins)
@@ -400,10 +402,10 @@ def plot_va_plane(valence, arousal, *, labels=None, scale: tuple[float, float] =
     v = np.asarray(valence, dtype=np.float64).ravel()
     a = np.asarray(arousal, dtype=np.float64).ravel()
     if v.shape != a.shape:
-        raise ValueError(f"plot_va_plane: valence has {v.size} values but arousal has {a.size}")
+        raise ParameterError(f"plot_va_plane: valence has {v.size} values but arousal has {a.size}")
     lo, hi = float(scale[0]), float(scale[1])
     if not hi > lo:
-        raise ValueError(f"plot_va_plane: scale must be (low, high) with high > low, got {scale}")
+        raise ParameterError(f"plot_va_plane: scale must be (low, high) with high > low, got {scale}")
     mid = (lo + hi) / 2
     ax = _new_ax(ax, (5.5, 5))
     if labels is None:
@@ -411,7 +413,7 @@ def plot_va_plane(valence, arousal, *, labels=None, scale: tuple[float, float] =
     else:
         lab = np.asarray(labels)
         if lab.shape != v.shape:
-            raise ValueError(f"plot_va_plane: got {lab.size} labels for {v.size} points")
+            raise ParameterError(f"plot_va_plane: got {lab.size} labels for {v.size} points")
         if np.issubdtype(lab.dtype, np.floating):
             points = ax.scatter(v, a, c=lab, s=14, alpha=0.8, cmap="viridis")
             ax.figure.colorbar(points, ax=ax)
@@ -466,10 +468,10 @@ def plot_timeline(times, values, *, names: Sequence[str] | str, ax=None,
         vals = vals[:, None]
     names = [names] if isinstance(names, str) else [str(n) for n in names]
     if vals.ndim != 2 or vals.shape[0] != t.size:
-        raise ValueError(f"plot_timeline: values must have shape [n_chunks] or [n_chunks, k] with n_chunks = "
-                         f"{t.size} (len(times)), got {vals.shape}")
+        raise ParameterError(f"plot_timeline: values must have shape [n_chunks] or [n_chunks, k] with n_chunks = "
+                             f"{t.size} (len(times)), got {vals.shape}")
     if len(names) != vals.shape[1]:
-        raise ValueError(f"plot_timeline: got {len(names)} names for {vals.shape[1]} series")
+        raise ParameterError(f"plot_timeline: got {len(names)} names for {vals.shape[1]} series")
     ax = _new_ax(ax, (8, 3))
     for j, name in enumerate(names):
         ax.plot(t, vals[:, j], marker="o", markersize=3, label=name)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mer_helpers.errors import AudioError, BundleError, MerError
+from mer_helpers.errors import AudioError, BundleError, MissingSplitError, ParameterError
 from mer_helpers.features import FEATURE_KINDS, FeatureConfig
 from mer_helpers.inputs import STANDARDIZED_KINDS, InputSpec
 from mer_helpers.labels import ClassEncoder, Heads, TargetScaler
@@ -133,14 +133,14 @@ class ModelBundle:
     def __post_init__(self):
         self._init_input_spec()
         if not isinstance(self.heads, Heads):
-            raise ValueError(f"ModelBundle.heads must be a mer_helpers.labels.Heads, got "
-                             f"{type(self.heads).__name__}")
+            raise ParameterError(f"ModelBundle.heads must be a mer_helpers.labels.Heads, got "
+                                 f"{type(self.heads).__name__}")
         if self.target_scales is not None:
             try:
                 self.target_scales = {str(k): (float(v[0]), float(v[1])) for k, v in self.target_scales.items()}
             except (AttributeError, TypeError, ValueError, IndexError):
-                raise ValueError(f"ModelBundle.target_scales must map each target to a (low, high) pair, got "
-                                 f"{self.target_scales!r}") from None
+                raise ParameterError(f"ModelBundle.target_scales must map each target to a (low, high) pair, got "
+                                     f"{self.target_scales!r}") from None
         if self.model is not None:
             self._check_heads()
             self.input_spec.check_model(self.model)
@@ -149,27 +149,27 @@ class ModelBundle:
         spec = self.input_spec
         if spec is None:
             if not isinstance(self.config, FeatureConfig):
-                raise ValueError(f"ModelBundle.config must be a FeatureConfig, got "
-                                 f"{type(self.config).__name__} (or pass input_spec)")
+                raise ParameterError(f"ModelBundle.config must be a FeatureConfig, got "
+                                     f"{type(self.config).__name__} (or pass input_spec)")
             kind = self.feature_kind or "log_mel"
             if kind not in FEATURE_KINDS:
-                raise ValueError(f"ModelBundle.feature_kind must be one of {FEATURE_KINDS}, got {kind!r}")
+                raise ParameterError(f"ModelBundle.feature_kind must be one of {FEATURE_KINDS}, got {kind!r}")
             if kind in STANDARDIZED_KINDS:
-                raise ValueError(f"a {kind} model reads {kind} standardised with its training statistics: "
-                                 "pass input_spec=splits.input_spec.for_model(model) (pipeline.make_bundle "
-                                 f"does), or InputSpec(config, ({kind!r},)) for a model trained on "
-                                 "unstandardised values")
+                raise ParameterError(f"a {kind} model reads {kind} standardised with its training statistics: "
+                                     "pass input_spec=splits.input_spec.for_model(model) (pipeline.make_bundle "
+                                     f"does), or InputSpec(config, ({kind!r},)) for a model trained on "
+                                     "unstandardised values")
             inputs = [] if self.model is None else list(self.model.inputs)
             kinds = tuple(_input_names(self.model)) if len(inputs) > 1 else (kind,)
             spec = InputSpec(self.config, kinds, channel_axis=not inputs or len(inputs[0].shape) == 4)
         elif not isinstance(spec, InputSpec):
-            raise ValueError(f"ModelBundle.input_spec must be an InputSpec, got {type(spec).__name__}")
+            raise ParameterError(f"ModelBundle.input_spec must be an InputSpec, got {type(spec).__name__}")
         else:
             if self.config is not None and self.config != spec.config:
-                raise ValueError("ModelBundle.config differs from input_spec.config; pass one of them")
+                raise ParameterError("ModelBundle.config differs from input_spec.config; pass one of them")
             if self.feature_kind is not None and self.feature_kind != spec.kind:
-                raise ValueError(f"ModelBundle.feature_kind {self.feature_kind!r} differs from input_spec's "
-                                 f"{spec.kind!r}; pass one of them")
+                raise ParameterError(f"ModelBundle.feature_kind {self.feature_kind!r} differs from input_spec's "
+                                     f"{spec.kind!r}; pass one of them")
         self.input_spec, self.config, self.feature_kind = spec, spec.config, spec.kind
 
     # ------------------------------------------------------------------ introspection
@@ -211,10 +211,10 @@ class ModelBundle:
         widths = {"reg_output": len(self.heads.targets), **{h: len(e) for h, e in self.heads.encoders.items()}}
         for head, width in outs.items():
             if head in widths and head in self.heads.names and widths[head] != width:
-                raise ValueError(f"the model's {head} has {width} units but the bundle's heads name {widths[head]}")
+                raise ParameterError(f"the model's {head} has {width} units but the bundle's heads name {widths[head]}")
         missing = [h for h in outs if h in widths and h not in self.heads.names]
         if missing:
-            raise ValueError(f"the model has head(s) {missing} that the bundle's heads do not describe")
+            raise ParameterError(f"the model has head(s) {missing} that the bundle's heads do not describe")
 
     # ------------------------------------------------------------------ targets
     def decode_targets(self, y01) -> np.ndarray:
@@ -375,9 +375,7 @@ class ModelBundle:
             return tracks[tracks["track_id"].astype(str).isin(ids)], "the bundle's own split"
         if "split" in tracks.columns and tracks["split"].notna().any():
             return tracks[tracks["split"] == split], "the dataset's split column"
-        raise BundleError(f"{dataset or 'the table'} has no {split!r} split (no 'split' column, and the bundle "
-                          f"records its split only for {self.dataset!r}); score every track with split='all' — "
-                          "only for a model that was not trained on these tracks")
+        raise MissingSplitError(dataset, split, self.dataset)
 
     def evaluate(self, tracks, *, split: str = "test", cache_dir=None, n_jobs: int = -1, batch_size: int = 64,
                  progress: bool = False):
@@ -465,7 +463,7 @@ def _fields_from_meta(meta: dict, version: int) -> dict:
 
     scales = meta.get("target_scales")
     if scales is not None and not isinstance(scales, dict):
-        raise ValueError(f"'target_scales' must map each target to [low, high], got {scales!r}")
+        raise BundleError(f"'target_scales' must map each target to [low, high], got {scales!r}")
     if version == 1:  # genres / emotions / target_names + min/max
         encoders = {}
         if meta.get("genres"):
@@ -630,7 +628,7 @@ def predict_features(features, bundle: ModelBundle, *, batch_size: int = 32,
         :meth:`ModelBundle.decode_targets`).
     """
     if batch_size < 1:
-        raise MerError(f"batch_size must be at least 1, got {batch_size}")
+        raise ParameterError(f"batch_size must be at least 1, got {batch_size}")
     X = bundle.input_spec.model_input(features)
     arrays = X if isinstance(X, dict) else {None: X}
     n = len(next(iter(arrays.values())))
@@ -727,9 +725,9 @@ def predict_file(path, bundle: ModelBundle, *, hop_seconds: float | None = None,
     from mer_helpers.features import chunk_features
 
     if top_k < 1:
-        raise ValueError(f"top_k must be at least 1, got {top_k}")
+        raise ParameterError(f"top_k must be at least 1, got {top_k}")
     if window_chunks < 1:
-        raise ValueError(f"window_chunks must be at least 1, got {window_chunks}")
+        raise ParameterError(f"window_chunks must be at least 1, got {window_chunks}")
     config = bundle.config
     size, hop = chunk_geometry(config.sr, config.chunk_seconds, hop_seconds)
     timings = {"decode_s": 0.0, "features_s": 0.0, "model_s": 0.0}

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mer_helpers.errors import MerError
+from mer_helpers.errors import MerError, ParameterError
 
 __all__ = [
     "MODELS", "TAGS", "MSD_TAGS", "MTT_TAGS", "BLOCKS", "OUTPUTS",
@@ -282,7 +282,7 @@ def set_trainable_blocks(model, n_last: int) -> list[str]:
         ``n_last`` is out of range.
     """
     if not 0 <= int(n_last) <= len(BLOCKS):
-        raise MerError(f"n_last must be between 0 and {len(BLOCKS)}, got {n_last}")
+        raise ParameterError(f"n_last must be between 0 and {len(BLOCKS)}, got {n_last}")
     chosen = list(BLOCKS[len(BLOCKS) - int(n_last):])
     model.trainable = True
     for layer in model.layers:
@@ -337,7 +337,7 @@ def musicnn_log_mel(y, sr: int) -> np.ndarray:
 
     y = _as_mono(y)
     if not (isinstance(sr, (int, np.integer)) or float(sr).is_integer()) or sr <= 0:
-        raise MerError(f"sr must be a positive integer sample rate in Hz, got {sr!r}")
+        raise ParameterError(f"sr must be a positive integer sample rate in Hz, got {sr!r}")
     sr = int(sr)
     if sr != MUSICNN_SR:
         import soxr
@@ -359,7 +359,7 @@ def n_patches(n_frames: int, *, patch_frames: int = PATCH_FRAMES, hop_frames: in
     :func:`cut_patches` returns ``max(1, n_patches(...))`` patches: 0 here means it padded.
     """
     if patch_frames < 1 or hop_frames < 1:
-        raise MerError(f"patch_frames and hop_frames must be ≥ 1, got {patch_frames} and {hop_frames}")
+        raise ParameterError(f"patch_frames and hop_frames must be ≥ 1, got {patch_frames} and {hop_frames}")
     return 0 if n_frames < patch_frames else 1 + (int(n_frames) - patch_frames) // hop_frames
 
 
@@ -586,6 +586,8 @@ def tag_file(path, model="MSD_musicnn", *, top_k: int = 5, hop_frames: int = PAT
 
     from mer_helpers.audio import decode_audio
 
+    if top_k < 1:
+        raise ParameterError(f"top_k must be at least 1, got {top_k}")
     if isinstance(model, str):
         name = _check_name(model)
         net = _inference_model(name)
@@ -594,8 +596,6 @@ def tag_file(path, model="MSD_musicnn", *, top_k: int = 5, hop_frames: int = PAT
     names = tuple(tags) if tags is not None else TAGS.get(name)
     if names is None:
         raise MerError(f"model {name!r} is not one of {', '.join(MODELS)}: pass its tag names as tags=[...]")
-    if top_k < 1:
-        raise MerError(f"top_k must be ≥ 1, got {top_k}")
 
     decoded = decode_audio(path, sr=MUSICNN_SR)  # the decoder of training and prediction: real length, truncation
     y = decoded.samples
@@ -684,7 +684,7 @@ def format_results(results: Sequence[TagResult], *, fmt: str = "table", timeline
             rows.append(row)
         return pd.DataFrame(rows).to_csv(index=False)
     if fmt != "table":
-        raise MerError(f"fmt must be 'table', 'json' or 'csv', got {fmt!r}")
+        raise ParameterError(f"fmt must be 'table', 'json' or 'csv', got {fmt!r}")
     buf = io.StringIO()
     for r in results:
         n = r.n_patches

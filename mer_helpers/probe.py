@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mer_helpers.errors import MerError
+from mer_helpers.errors import MerError, ParameterError
 
 __all__ = ["Probe", "fit_probe", "select_probe", "probe_matrix", "C_GRID", "ALPHA_GRID", "SVM_C_GRID",
            "ESTIMATORS", "validation_score"]
@@ -205,7 +205,7 @@ def _evaluate_outputs(index, outputs, fs, heads, *, level: str = "track"):
     from mer_helpers.evaluation import Evaluation, aggregate_tracks, predictions_table, score
 
     if level not in ("track", "both"):
-        raise ValueError(f"level must be 'track' or 'both', got {level!r}")
+        raise ParameterError(f"level must be 'track' or 'both', got {level!r}")
     track_ids, agg = aggregate_tracks(index, outputs)
     by_id = fs.tracks.set_index("track_id")
     labels = by_id.loc[track_ids].reset_index()

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mer_helpers.errors import ParameterError
+
 __all__ = ["compile_multitask", "compile_for", "make_callbacks", "ChunkBatches", "fit_data", "OUTPUT_LOSSES",
            "IN_MEMORY_BYTES", "use_mixed_precision", "data_parallel", "precise_batchnorm", "PreciseBatchNorm",
            "PRECISE_BN_SAMPLES", "bn_subset", "ValidationScore", "validation_score", "SCORE_METRICS", "MONITORS"]
@@ -70,14 +72,14 @@ def compile_multitask(model, *, learning_rate: float = 1e-3, decay_steps: int | 
     names = list(model.output_names) if hasattr(model, "output_names") else list(model.outputs)
     unknown = [n for n in names if n not in OUTPUT_LOSSES]
     if unknown:
-        raise ValueError(f"no default loss for output(s) {unknown}; name heads one of {list(OUTPUT_LOSSES)}")
+        raise ParameterError(f"no default loss for output(s) {unknown}; name heads one of {list(OUTPUT_LOSSES)}")
     lr = (keras.optimizers.schedules.ExponentialDecay(learning_rate, decay_steps, decay_rate)
           if decay_steps else learning_rate)
     losses = {n: OUTPUT_LOSSES[n][0] for n in names}
     if "reg_output" in losses:
         if isinstance(regression_loss, str):
             if regression_loss not in ("mse", "ccc"):
-                raise ValueError(f"regression_loss must be 'mse', 'ccc' or a keras loss, got {regression_loss!r}")
+                raise ParameterError(f"regression_loss must be 'mse', 'ccc' or a keras loss, got {regression_loss!r}")
             regression_loss = ConcordanceLoss() if regression_loss == "ccc" else MaskedMSE()
         losses["reg_output"] = regression_loss
     weights = {n: float((loss_weights or {}).get(n, 1.0)) for n in names}
@@ -154,12 +156,12 @@ def make_callbacks(out_dir=None, *, patience: int = 8, schedule: bool | str = Tr
     import keras
 
     if monitor not in MONITORS:
-        raise ValueError(f"monitor must be one of {list(MONITORS)}, got {monitor!r}")
+        raise ParameterError(f"monitor must be one of {list(MONITORS)}, got {monitor!r}")
     mode = MONITORS[monitor]
     cbs = []
     if monitor == "val_score":
         if not heads:
-            raise ValueError("monitor='val_score' needs the model's heads (heads=...)")
+            raise ParameterError("monitor='val_score' needs the model's heads (heads=...)")
         cbs.append(__getattr__("ValidationScore")(heads))
     cbs.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
                                              restore_best_weights=True))
@@ -266,12 +268,11 @@ def precise_batchnorm(model, x, *, batch_size: int = 256, max_samples: int | Non
     and uses it at inference. In the reference CRNN (conv → BN → ReLU → pool → **dropout** → next conv) the
     layers after the first see dropout-scaled inputs in training (kept units × 1 / (1 − p)) but unscaled ones
     at inference, so the running variance is too large for inference ("variance shift", Li et al., CVPR 2019);
-    with large learning rates the running averages also lag the weights. On Emotify (cpu recipe) that made the
-    model predict one genre for every validation chunk (chunk accuracy 0.25) while the same weights with
-    re-estimated statistics reached 0.60 after 6 epochs. This function replaces each layer's ``moving_mean`` /
-    ``moving_variance`` by the mean / variance of its inputs over ``x`` computed in inference mode (dropout
-    off, the layers before it already re-estimated) — "precise BN" (Wu & Johnson, "Rethinking 'Batch' in
-    BatchNorm", 2021). No trainable weight changes.
+    with large learning rates the running averages also lag the weights. The model can then predict one class
+    for every validation chunk while the same weights with re-estimated statistics do not. This function
+    replaces each layer's ``moving_mean`` / ``moving_variance`` by the mean / variance of its inputs over ``x``
+    computed in inference mode (dropout off, the layers before it already re-estimated) — "precise BN" (Wu &
+    Johnson, "Rethinking 'Batch' in BatchNorm", 2021). No trainable weight changes.
 
     Parameters
     ----------
@@ -413,7 +414,7 @@ def _validation_score_class():
             super().__init__()
             self.heads = [h for h in heads if h in SCORE_METRICS]
             if not self.heads:
-                raise ValueError(f"ValidationScore: none of {list(heads)} is a head of {list(SCORE_METRICS)}")
+                raise ParameterError(f"ValidationScore: none of {list(heads)} is a head of {list(SCORE_METRICS)}")
 
         def on_epoch_end(self, epoch, logs=None):
             if logs is not None:
@@ -444,10 +445,9 @@ def fit_data(x_train, y_train, x_val, y_val, *, batch_size: int, seed: int = 0, 
              val_sample_weight=None, channel_axis: bool = True, max_bytes: int | None = None) -> dict:
     """Keyword arguments for ``model.fit``: float32 arrays when they fit in memory, else a streaming feeder.
 
-    Small sets such as the demo's are handed to Keras as arrays; larger ones stream float16 batches from the
-    (memory-mapped) cache through :class:`ChunkBatches`. Measured in the demo run (942 training chunks, batches
-    of 16, validation every epoch, idle 2-core CPU): 8.7 s per epoch with arrays, 20 s with the feeder, whose
-    run spent 175 s in system time (page faults) against 10 s.
+    Small sets such as the demo's are handed to Keras as arrays (faster: the feeder pays page faults and a
+    Python call per batch); larger ones stream float16 batches from the (memory-mapped) cache through
+    :class:`ChunkBatches`.
 
     Parameters
     ----------
@@ -536,4 +536,4 @@ def data_parallel(devices=None):
         finally:
             keras.distribution.set_distribution(previous)
     else:
-        raise ValueError(f"data_parallel supports the tensorflow and jax backends, not {backend!r}")
+        raise ParameterError(f"data_parallel supports the tensorflow and jax backends, not {backend!r}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mer_helpers.errors import AudioError
+from mer_helpers.errors import AudioError, ParameterError
 
 __all__ = ["Explorer", "explore", "plot_genre_probs", "figure_png"]
 
@@ -43,9 +43,9 @@ def plot_genre_probs(prediction, *, ax=None, top_k: int | None = None):
     """
     probs = prediction.genre_probs or dict(prediction.genres)
     if not probs:
-        raise ValueError(
-            "plot_genre_probs: this prediction has no genre probabilities (no class_output head)"
-        )
+        raise ParameterError(
+                "plot_genre_probs: this prediction has no genre probabilities (no class_output head)"
+            )
     items = sorted(probs.items(), key=lambda kv: -kv[1])[:top_k]
     if ax is None:
         import matplotlib.pyplot as plt
@@ -128,7 +128,7 @@ class Explorer:
         options = []
         if tracks is not None:
             if "path" not in tracks.columns or "track_id" not in tracks.columns:
-                raise ValueError("Explorer: tracks must be a Tracks table with 'track_id' and 'path' columns")
+                raise ParameterError("Explorer: tracks must be a Tracks table with 'track_id' and 'path' columns")
             self.tracks = tracks[tracks["path"].notna()].reset_index(drop=True)
             for i, row in self.tracks.iterrows():
                 label = str(row["track_id"])

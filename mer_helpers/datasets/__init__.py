@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from mer_helpers.datasets.base import ValidationReport, check_labels, clean_labels, rescale, validate
-from mer_helpers.errors import DatasetError
+from mer_helpers.errors import DatasetError, ParameterError
 
 __all__ = ["load", "make_demo_dataset", "resolve_data_home", "DATASETS", "validate", "status", "rescale",
            "ValidationReport", "info", "check_labels", "clean_labels"]
@@ -58,7 +58,7 @@ def load(name: str, data_home=None, **kw) -> pd.DataFrame:
     Notebook: 01_data_and_eda.ipynb
     """
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+        raise ParameterError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     module = importlib.import_module(f"mer_helpers.datasets.{name}")
     return module.load(resolve_data_home(name, data_home), **kw)
 
@@ -69,7 +69,7 @@ def info(name: str) -> dict:
     Notebook: 01_data_and_eda.ipynb
     """
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+        raise ParameterError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     m = importlib.import_module(f"mer_helpers.datasets.{name}")
     return {"name": getattr(m, "NAME", name), "citation": getattr(m, "CITATION", ""),
             "license": getattr(m, "LICENSE", ""), "download_url": getattr(m, "DOWNLOAD_URL", ""),

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from mer_helpers.audio import AUDIO_EXTENSIONS
-from mer_helpers.errors import AudioError, DatasetError, LabelError
+from mer_helpers.errors import AudioError, DatasetError, LabelError, ParameterError
 
 __all__ = [
     "TRACK_COLUMNS",
@@ -609,7 +609,7 @@ def _check_mode(check_audio) -> str:
         return "none"
     if check_audio == "header":
         return "header"
-    raise ValueError(f"check_audio must be True/'full', 'header' or False, got {check_audio!r}")
+    raise ParameterError(f"check_audio must be True/'full', 'header' or False, got {check_audio!r}")
 
 
 def validate(df: pd.DataFrame, *, check_audio=True, labels: bool = True) -> ValidationReport:
@@ -621,10 +621,9 @@ def validate(df: pd.DataFrame, *, check_audio=True, labels: bool = True) -> Vali
         A table from :func:`mer_helpers.datasets.load` (its ``attrs`` say where the dataset lives).
     check_audio : {True, "full", "header", False}
         ``True``/``"full"``: decode every existing file (at its native rate, mono, no resampling) to find
-        undecodable, header-only, NaN-filled and truncated files — about 40 ms per 30 s 44.1 kHz stereo MP3,
-        the decoder's own speed (Emotify's 400 clips: 18 s). ``"header"``: open each file's header only
-        (Emotify: 0.2 s; finds non-audio and header-only files and absurd sample rates, not NaN samples or
-        truncation). ``False``: presence only.
+        undecodable, header-only, NaN-filled and truncated files, at the decoder's own speed. ``"header"``:
+        open each file's header only (much faster; finds non-audio and header-only files and
+        absurd sample rates, not NaN samples or truncation). ``False``: presence only.
     labels : bool
         Also check the label values (:func:`check_labels`).
 

@@ -64,7 +64,7 @@ import pandas as pd
 
 from mer_helpers.datasets.locking import FileLock
 from mer_helpers.datasets.synth import GENRES, artist_groups, render_track
-from mer_helpers.errors import DatasetError
+from mer_helpers.errors import DatasetError, ParameterError
 from mer_helpers.files import atomic_write_text
 
 __all__ = ["GENRES", "EMOTIONS", "SCALES", "GENERATOR_VERSION", "make_demo_dataset", "load", "emotion_quadrant"]
@@ -250,13 +250,13 @@ def _generate(root: Path, n_per_genre: int, seed: int, *, duration: float, sr: i
 
 def _check_arguments(n_per_genre, seed, duration, sr) -> None:
     if isinstance(n_per_genre, bool) or not isinstance(n_per_genre, (int, np.integer)) or n_per_genre < 1:
-        raise ValueError(f"n_per_genre must be a positive integer, got {n_per_genre!r}")
+        raise ParameterError(f"n_per_genre must be a positive integer, got {n_per_genre!r}")
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
     if not (isinstance(duration, (int, float)) and duration > 0):
-        raise ValueError(f"duration must be a positive number of seconds, got {duration!r}")
+        raise ParameterError(f"duration must be a positive number of seconds, got {duration!r}")
     if not isinstance(sr, (int, np.integer)) or isinstance(sr, bool) or sr < 8000:
-        raise ValueError(f"sr must be an integer sample rate of at least 8000 Hz, got {sr!r}")
+        raise ParameterError(f"sr must be an integer sample rate of at least 8000 Hz, got {sr!r}")
 
 
 def make_demo_dataset(

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from mer_helpers.datasets import base
+from mer_helpers.errors import ParameterError
 
 NAME = "FMA"
 CITATION = ("Defferrard, M., Benzi, K., Vandergheynst, P., & Bresson, X. (2017). FMA: A dataset for music "
@@ -121,7 +122,7 @@ def load(data_home, *, subset: str = "small", echonest: bool = True,
     Notebook: 01_data_and_eda.ipynb
     """
     if subset not in SUBSETS:
-        raise ValueError(f"subset must be one of {SUBSETS}, not {subset!r}")
+        raise ParameterError(f"subset must be one of {SUBSETS}, not {subset!r}")
     home = Path(data_home).expanduser().resolve()
     p = base.find_file(home, "tracks.csv", prefer_parent=("fma_metadata",))
     if p is None:

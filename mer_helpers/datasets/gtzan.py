@@ -32,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from mer_helpers.datasets import base
+from mer_helpers.errors import ParameterError
 
 NAME = "GTZAN"
 CITATION = ("Tzanetakis, G., & Cook, P. (2002). Musical genre classification of audio signals. IEEE "
@@ -160,7 +161,7 @@ def load(data_home, *, split: str | None = "filtered", audio_only: bool = False)
     if folder is None:
         raise base.missing_dataset_error(sys.modules[__name__], home, "genres/ or genres_original/")
     if split not in ("filtered", None):
-        raise ValueError(f"split must be 'filtered' or None, not {split!r}")
+        raise ParameterError(f"split must be 'filtered' or None, not {split!r}")
     df = pd.DataFrame([(f"{g}.{n:05d}", g) for g in GENRES for n in range(100)],
                       columns=["track_id", "genre"])
     audio = base.list_audio(home / folder)

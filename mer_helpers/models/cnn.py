@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from keras import layers
 
+from mer_helpers.errors import ParameterError
+
 __all__ = ["cnn2d_backbone"]
 
 
@@ -41,9 +43,8 @@ def cnn2d_backbone(
     dense_units, dense_dropout : int, float
         The Dense layer before the heads.
     bn_momentum : float
-        BatchNorm moving-average momentum. 0.9 (Keras: 0.99) lets the inference statistics settle within a few
-        dozen steps; with 0.99 and the ~30 steps per epoch of a small dataset they lag the weights for many
-        epochs and the model predicts one class at inference although training accuracy is high.
+        BatchNorm moving-average momentum (Keras' default is 0.99; why short runs want 0.9:
+        :func:`~mer_helpers.models.crnn.crnn_backbone`).
     spec_augment : keras.layers.Layer or None
         Applied to the input first (active in training only).
 
@@ -52,7 +53,7 @@ def cnn2d_backbone(
     keras.KerasTensor [shape=(batch, dense_units)]
     """
     if pooling not in ("avg", "max", "flatten"):
-        raise ValueError(f"pooling must be 'avg', 'max' or 'flatten', got {pooling!r}")
+        raise ParameterError(f"pooling must be 'avg', 'max' or 'flatten', got {pooling!r}")
     x = inputs if spec_augment is None else spec_augment(inputs)
     for i, f in enumerate(filters, start=1):
         x = layers.Conv2D(f, 3, padding="same", name=f"{name}_conv{i}")(x)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import keras
 
+from mer_helpers.errors import ParameterError
 from mer_helpers.models.heads import head_names
 
 __all__ = ["build_ensemble"]
@@ -37,16 +38,16 @@ def build_ensemble(models, *, name: str = "ensemble") -> keras.Model:
     """
     models = list(models)
     if len(models) < 2:
-        raise ValueError("an ensemble needs at least two models")
+        raise ParameterError("an ensemble needs at least two models")
 
     def signature(m):
         return sorted((t.name, tuple(t.shape[1:])) for t in m.inputs)
 
     if any(signature(m) != signature(models[0]) for m in models[1:]):
-        raise ValueError(f"ensemble members need the same inputs; got {[signature(m) for m in models]}")
+        raise ParameterError(f"ensemble members need the same inputs; got {[signature(m) for m in models]}")
     common = [h for h in head_names(models[0]) if all(h in head_names(m) for m in models[1:])]
     if not common:
-        raise ValueError("the members share no head to average")
+        raise ParameterError("the members share no head to average")
     if isinstance(models[0].input, dict):
         inputs = {k: keras.Input(shape=t.shape[1:], name=k) for k, t in models[0].input.items()}
     else:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from mer_helpers.errors import ParameterError
 from mer_helpers.models import BACKBONES, _check_input_shape
 from mer_helpers.models.heads import add_heads
 
@@ -69,18 +70,18 @@ def build_fusion(
     Notebook: 07_backbones_fusion_ensembles.ipynb
     """
     if not isinstance(inputs, dict) or len(inputs) < 2:
-        raise ValueError("build_fusion needs a dict of at least two feature name → input shape")
+        raise ParameterError("build_fusion needs a dict of at least two feature name → input shape")
     if level not in ("feature", "decision"):
-        raise ValueError(f"level must be 'feature' or 'decision', got {level!r}")
+        raise ParameterError(f"level must be 'feature' or 'decision', got {level!r}")
     backbones = backbone if isinstance(backbone, dict) else {k: backbone for k in inputs}
     missing = set(inputs) - set(backbones)
     if missing:
-        raise ValueError(f"backbone dict has no entry for inputs {sorted(missing)}")
+        raise ParameterError(f"backbone dict has no entry for inputs {sorted(missing)}")
     for k, b in backbones.items():
         if b not in BACKBONES:
-            raise ValueError(f"unknown backbone {b!r} for input {k!r}; choose one of {', '.join(BACKBONES)}")
+            raise ParameterError(f"unknown backbone {b!r} for input {k!r}; choose one of {', '.join(BACKBONES)}")
     if all(n is None for n in (n_genres, n_targets, n_emotions)):
-        raise ValueError("no head requested: pass at least one of n_genres, n_targets, n_emotions")
+        raise ParameterError("no head requested: pass at least one of n_genres, n_targets, n_emotions")
 
     model_inputs, embeddings, branch_outputs = {}, [], []
     for feat, shape in inputs.items():

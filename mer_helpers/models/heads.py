@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from keras import layers
 
+from mer_helpers.errors import ParameterError
+
 __all__ = ["HEADS", "add_heads", "head_names"]
 
 #: Head name → (argument of :func:`add_heads` giving its width, activation, kind).
@@ -33,9 +35,9 @@ def _check_width(arg: str, value) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{arg} must be a positive integer or None, got {value!r}")
+        raise ParameterError(f"{arg} must be a positive integer or None, got {value!r}")
     if arg != "n_targets" and value < 2:
-        raise ValueError(f"{arg} must be at least 2 for a softmax head, got {value}")
+        raise ParameterError(f"{arg} must be at least 2 for a softmax head, got {value}")
     return value
 
 
@@ -82,7 +84,7 @@ def add_heads(
         "n_emotions": _check_width("n_emotions", n_emotions),
     }
     if all(v is None for v in widths.values()):
-        raise ValueError("no head requested: pass at least one of n_genres, n_targets, n_emotions")
+        raise ParameterError("no head requested: pass at least one of n_genres, n_targets, n_emotions")
     outputs = {}
     for head, (arg, activation, _) in HEADS.items():
         if widths[arg] is not None:

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from keras import layers
 
+from mer_helpers.errors import ParameterError
+
 __all__ = ["musicnn_backbone", "EMBEDDINGS", "set_musicnn_trainable", "trainable_blocks"]
 
 #: Outputs of the pretrained model that can be the embedding (:data:`mer_helpers.pretrained.OUTPUTS`).
@@ -41,8 +43,8 @@ def _check_trainable(trainable):
         return trainable
     if isinstance(trainable, int) and 0 <= trainable <= len(BLOCKS):
         return int(trainable)
-    raise ValueError(f"trainable must be True, False or a number of last blocks 0..{len(BLOCKS)}, "
-                     f"got {trainable!r}")
+    raise ParameterError(f"trainable must be True, False or a number of last blocks 0..{len(BLOCKS)}, "
+                         f"got {trainable!r}")
 
 
 def set_musicnn_trainable(model, trainable) -> list[str]:
@@ -94,10 +96,10 @@ def _musicnn_net(model):
     try:
         net = model.get_layer(BACKBONE_LAYER)
     except ValueError:
-        raise ValueError(f"model {model.name!r} has no musicnn backbone (no {BACKBONE_LAYER!r} "
-                         "layer)") from None
+        raise ParameterError(f"model {model.name!r} has no musicnn backbone (no {BACKBONE_LAYER!r} "
+                             "layer)") from None
     if not any(layer.name == _MARKER for layer in getattr(net, "layers", [])):
-        raise ValueError(f"the {BACKBONE_LAYER!r} layer of model {model.name!r} is not a musicnn model")
+        raise ParameterError(f"the {BACKBONE_LAYER!r} layer of model {model.name!r} is not a musicnn model")
     return net
 
 
@@ -163,17 +165,17 @@ def musicnn_backbone(
     from mer_helpers.pretrained import MODELS, MUSICNN_N_MELS, load_musicnn
 
     if pretrained not in MODELS:
-        raise ValueError(f"pretrained must be one of {list(MODELS)}, got {pretrained!r}")
+        raise ParameterError(f"pretrained must be one of {list(MODELS)}, got {pretrained!r}")
     if embedding not in EMBEDDINGS:
-        raise ValueError(f"embedding must be one of {list(EMBEDDINGS)}, got {embedding!r}")
+        raise ParameterError(f"embedding must be one of {list(EMBEDDINGS)}, got {embedding!r}")
     if not 0 <= float(dropout) < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        raise ParameterError(f"dropout must be in [0, 1), got {dropout!r}")
     trainable = _check_trainable(trainable)
     shape = tuple(inputs.shape[1:])
     if len(shape) != 3 or shape[0] != MUSICNN_N_MELS or shape[2] != 1:
-        raise ValueError(f"the musicnn backbone reads musicnn_mel chunks ({MUSICNN_N_MELS}, n_frames, 1), "
-                         f"got input shape {shape}; use the 'musicnn' recipe (features.MUSICNN_FEATURES, "
-                         "feature_kind='musicnn_mel')")
+        raise ParameterError(f"the musicnn backbone reads musicnn_mel chunks ({MUSICNN_N_MELS}, n_frames, 1), "
+                             f"got input shape {shape}; use the 'musicnn' recipe (features.MUSICNN_FEATURES, "
+                             "feature_kind='musicnn_mel')")
     x = inputs if spec_augment is None else spec_augment(inputs)
     x = layers.Permute((2, 1, 3), name=f"{name}_time_major")(x)  # [batch, n_frames, 96, 1]
     x = layers.Reshape((shape[1], MUSICNN_N_MELS), name=f"{name}_squeeze")(x)  # [batch, n_frames, 96]

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from keras import layers
 
+from mer_helpers.errors import ParameterError
+
 __all__ = ["residual_block", "resnet_backbone"]
 
 
@@ -70,9 +72,8 @@ def resnet_backbone(
     dropout : float
         On the pooled embedding.
     bn_momentum : float
-        BatchNorm moving-average momentum. 0.9 (Keras: 0.99) lets the inference statistics settle within a few
-        dozen steps; with 0.99 and the ~30 steps per epoch of a small dataset they lag the weights for many
-        epochs and the model predicts one class at inference although training accuracy is high.
+        BatchNorm moving-average momentum (Keras' default is 0.99; why short runs want 0.9:
+        :func:`~mer_helpers.models.crnn.crnn_backbone`).
     spec_augment : keras.layers.Layer or None
 
     Returns
@@ -80,7 +81,7 @@ def resnet_backbone(
     keras.KerasTensor [shape=(batch, block_filters[-1])]
     """
     if pooling not in ("avg", "max"):
-        raise ValueError(f"pooling must be 'avg' or 'max', got {pooling!r}")
+        raise ParameterError(f"pooling must be 'avg' or 'max', got {pooling!r}")
     x = inputs if spec_augment is None else spec_augment(inputs)
     x = layers.Conv2D(stem_filters, 7, strides=2, padding="same", use_bias=False, name=f"{name}_stem_conv")(x)
     x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_stem_bn")(x)

@@ -103,9 +103,8 @@ def bilstm_cnn1d_backbone(
         0.2 as in the seed; 0.0 for the cuDNN kernel (module docstring).
     dense_units, dense_dropout : int, float
     bn_momentum : float
-        BatchNorm moving-average momentum. 0.9 (Keras: 0.99) lets the inference statistics settle within a few
-        dozen steps; with 0.99 and the ~30 steps per epoch of a small dataset they lag the weights for many
-        epochs and the model predicts one class at inference although training accuracy is high.
+        BatchNorm moving-average momentum (Keras' default is 0.99; why short runs want 0.9:
+        :func:`~mer_helpers.models.crnn.crnn_backbone`).
     spec_augment : keras.layers.Layer or None
 
     Returns

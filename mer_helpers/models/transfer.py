@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import keras
 
+from mer_helpers.errors import ParameterError
 from mer_helpers.models.heads import HEADS, add_heads
 
 __all__ = ["extract_backbone", "transfer_model", "set_backbone_trainable", "two_phase_fit"]
@@ -49,21 +50,21 @@ def extract_backbone(model: keras.Model, *, copy: bool = True, name: str = BACKB
     """
     heads = [layer for layer in model.layers if layer.name in HEADS and isinstance(layer, keras.layers.Dense)]
     if not heads and any(layer.name in HEADS for layer in model.layers):
-        raise ValueError(
-            f"the heads of model {model.name!r} average per-branch predictions (decision-level "
-            "fusion): there are different tensors per branch, no shared embedding to transfer"
-        )
+        raise ParameterError(
+                f"the heads of model {model.name!r} average per-branch predictions (decision-level "
+                "fusion): there are different tensors per branch, no shared embedding to transfer"
+            )
     if not heads:
-        raise ValueError(
-            f"model {model.name!r} has no Dense head named one of {list(HEADS)}; "
-            "build it with mer_helpers.models.build_model"
-        )
+        raise ParameterError(
+                f"model {model.name!r} has no Dense head named one of {list(HEADS)}; "
+                "build it with mer_helpers.models.build_model"
+            )
     embeddings = {id(h.input): h.input for h in heads}
     if len(embeddings) != 1:
-        raise ValueError(
-            f"the heads of model {model.name!r} read different tensors (decision-level fusion?); "
-            "transfer needs one shared embedding"
-        )
+        raise ParameterError(
+                f"the heads of model {model.name!r} read different tensors (decision-level fusion?); "
+                "transfer needs one shared embedding"
+            )
     embedding = next(iter(embeddings.values()))
     inputs = model.input if isinstance(model.input, dict) else model.inputs[0]
     sub = keras.Model(inputs, embedding, name=name)
@@ -130,9 +131,9 @@ def set_backbone_trainable(model: keras.Model, trainable: bool = True) -> keras.
     try:
         model.get_layer(BACKBONE_LAYER).trainable = trainable
     except ValueError as exc:
-        raise ValueError(
-            f"model {model.name!r} has no {BACKBONE_LAYER!r} layer; build it with transfer_model"
-        ) from exc
+        raise ParameterError(
+                f"model {model.name!r} has no {BACKBONE_LAYER!r} layer; build it with transfer_model"
+            ) from exc
     return model
 
 

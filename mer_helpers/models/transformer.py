@@ -15,6 +15,8 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
+from mer_helpers.errors import ParameterError
+
 __all__ = ["PositionEmbedding", "transformer_encoder_block", "transformer_backbone"]
 
 
@@ -60,7 +62,7 @@ def transformer_encoder_block(x, *, n_heads: int, ff_dim: int, dropout: float, n
     """
     d_model = x.shape[-1]
     if d_model % n_heads:
-        raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
+        raise ParameterError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
     y = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_ln1")(x)
     y = layers.MultiHeadAttention(n_heads, d_model // n_heads, dropout=dropout, name=f"{name}_mha")(y, y)
     y = layers.Dropout(dropout, name=f"{name}_drop1")(y)
@@ -111,9 +113,9 @@ def transformer_backbone(
     ph = n_mels if patch_size[0] is None else int(patch_size[0])
     pw = int(patch_size[1])
     if not (1 <= ph <= n_mels and 1 <= pw <= n_frames):
-        raise ValueError(
-            f"patch_size {patch_size} does not fit the input ({n_mels} bins × {n_frames} frames)"
-        )
+        raise ParameterError(
+                f"patch_size {patch_size} does not fit the input ({n_mels} bins × {n_frames} frames)"
+            )
     x = inputs if spec_augment is None else spec_augment(inputs)
     x = layers.Conv2D(d_model, (ph, pw), strides=(ph, pw), padding="valid", name=f"{name}_patch_embed")(x)
     n_tokens = (n_mels // ph) * (n_frames // pw)

@@ -26,6 +26,7 @@ from mer_helpers.datasets.synth.styles import (
     ROMAN_MINOR,
     STYLES,
 )
+from mer_helpers.errors import ParameterError
 
 
 class Clip:
@@ -304,7 +305,7 @@ class Clip:
                             (1.0 if s % 4 == 0 else 0.75) / len(voice),
                         )
                 continue
-            raise ValueError(inst)
+            raise ParameterError(inst)
         return buf
 
     def lead(self, plan) -> np.ndarray:
@@ -384,7 +385,7 @@ class Clip:
                 if bip == self.phrase_bars - 1 and rng.uniform() < 0.6:
                     add_at(out, noise, self.at(b, 0), 1.0)
             return out
-        raise ValueError(kind)
+        raise ParameterError(kind)
 
     def mix(self, layers: dict, texture: str, plan) -> np.ndarray:
         from scipy.signal import butter, sosfilt

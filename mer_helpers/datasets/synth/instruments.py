@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from mer_helpers.errors import ParameterError
+
 _TN = 4096  # wavetable length
 _KMAX = 48  # harmonics in a wavetable
 _SINES = None  # [_KMAX, _TN] float32, built on first use
@@ -65,7 +67,7 @@ class Synth:
             elif kind == "reed":
                 a = np.where(k % 2 == 1, 1.0 / k, 0.35 / k)
             else:
-                raise ValueError(kind)
+                raise ParameterError(kind)
             a = a / np.sqrt(1.0 + (k * f / cutoff) ** 4)
             tab = a.astype(np.float32) @ _sines()[:K]
             tab /= np.abs(tab).max() + 1e-9
@@ -201,7 +203,7 @@ class Synth:
             x = np.sin(2 * np.pi * ph).astype(np.float32)
             x = np.tanh(1.5 * x)
             return x * self.env(n, 0.002, 0.6, 0.3, 0.05)
-        raise ValueError(f"unknown instrument {inst!r}")
+        raise ParameterError(f"unknown instrument {inst!r}")
 
     def karplus_strong(self, f: float, n: int, *, decay: float) -> np.ndarray:
         """Plucked string: a noise burst through a delay line with an averaging filter, computed one period at
@@ -299,7 +301,7 @@ class Synth:
             if kind in ("ride", "tamb"):
                 x = x + 0.3 * np.sin(2 * np.pi * (3100 if kind == "ride" else 5200) * t) * e
             return x * (0.6 if kind in ("hat", "shaker") else 0.5)
-        raise ValueError(kind)
+        raise ParameterError(kind)
 
 
 def add_at(buf: np.ndarray, x: np.ndarray, start: int, gain: float = 1.0) -> None:
