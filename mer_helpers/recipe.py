@@ -39,8 +39,10 @@ import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from mer_helpers.augment import WaveformAugmenter
 from mer_helpers.errors import MerError
 from mer_helpers.features import MUSICNN_FEATURES, FeatureConfig, check_musicnn_config
+from mer_helpers.model_options import OPTIONS, check_model_options
 
 __all__ = ["Recipe", "RecipeError", "RECIPES", "get_recipe", "CPU_FEATURES", "MUSICNN_FEATURES", "TASKS",
            "DEFAULT_TARGETS", "parse_overrides"]
@@ -58,7 +60,12 @@ _SCHEDULES = ("exponential", "plateau", "constant")
 
 
 class RecipeError(MerError):
-    """A recipe field has a bad value (the message names the field, the value and what is allowed)."""
+    """A recipe field has a bad value (the message names the field, the value and what is allowed).
+
+    A usage error: ``mer`` exits with code 2 before anything is extracted or trained.
+    """
+
+    exit_code = 2
 
 
 def _frozen_mapping(value, name: str) -> MappingProxyType:
@@ -95,8 +102,8 @@ class Recipe:
     backbone : str
         A model of the zoo (:data:`mer_helpers.models.BACKBONES`).
     model_options : dict
-        Keyword arguments of the backbone (dropouts, BatchNorm momentum, widths...); checked against the
-        backbone's signature when the model is built.
+        Keyword arguments of the backbone (dropouts, BatchNorm momentum, widths...); names and values are
+        checked on creation (:data:`mer_helpers.model_options.OPTIONS` lists each backbone's).
     tasks : tuple of {"genre", "emotion", "regression"} or None
         Heads to train; ``None``: every head the Tracks table has labels for.
     targets : tuple of str or None
@@ -142,7 +149,7 @@ class Recipe:
         and cached; never of validation or test tracks.
     augment : dict
         Settings of the :class:`~mer_helpers.augment.WaveformAugmenter` for those copies (its defaults when
-        empty), e.g. ``{"p_pitch": 1.0, "pitch_range": [-1, 1]}``.
+        empty), e.g. ``{"p_pitch": 1.0, "pitch_range": [-1, 1]}``; names and values are checked on creation.
     spec_augment : bool
         SpecAugment frequency/time masks inside the model, in training only.
     precise_bn : bool
@@ -204,7 +211,15 @@ class Recipe:
             if value is not None:
                 if isinstance(value, str):
                     value = tuple(v.strip() for v in value.split(",") if v.strip())
+                if not isinstance(value, (list, tuple)):
+                    raise RecipeError(f"Recipe.{name} must be a list of names (or a comma-separated string), "
+                                      f"got {value!r}")
                 set_(self, name, tuple(str(v) for v in value))
+        for name in ("name", "split_group"):
+            value = getattr(self, name)
+            if not (isinstance(value, str) or (value is None and name == "split_group")):
+                raise RecipeError(f"Recipe.{name} must be a string{' or None' * (name == 'split_group')}, "
+                                  f"got {value!r}")
         self._check_choice("feature_kind", _FEATURE_KINDS)
         self._check_choice("backbone", _BACKBONES)
         self._check_choice("regression_loss", ("mse", "ccc"))
@@ -216,6 +231,9 @@ class Recipe:
                 raise RecipeError(f"Recipe.{name} has unknown task(s) {bad}; choose from {list(TASKS)}")
         if self.tasks is not None and not self.tasks:
             raise RecipeError("Recipe.tasks is empty; name at least one of genre, emotion, regression (or None)")
+        if self.targets is not None and not self.targets:
+            raise RecipeError("Recipe.targets is empty; name at least one numeric label column (or None: those "
+                              f"of {list(DEFAULT_TARGETS)} the table has)")
         bad = [h for h in self.loss_weights if h not in _HEADS]
         if bad:
             raise RecipeError(f"Recipe.loss_weights names unknown head(s) {bad}; heads are {list(_HEADS)}")
@@ -244,6 +262,8 @@ class Recipe:
                 check_musicnn_config(self.features)
             except ValueError as e:
                 raise RecipeError(f"Recipe.features: {e}") from None
+        check_model_options(self.backbone, self.model_options, where="Recipe.model_options", error=RecipeError)
+        self._check_augment()
         if not _is_number(self.decay_rate) or not 0 < self.decay_rate <= 1:
             raise RecipeError(f"Recipe.decay_rate must be in (0, 1], got {self.decay_rate!r}")
         for name in ("val_size", "test_size"):
@@ -258,6 +278,16 @@ class Recipe:
         for col, mapping in self.label_maps.items():
             if not isinstance(mapping, MappingProxyType):
                 raise RecipeError(f"Recipe.label_maps[{col!r}] must be a dict {{old: new}}, got {mapping!r}")
+
+    def _check_augment(self):
+        valid = sorted(f.name for f in dataclasses.fields(WaveformAugmenter))
+        unknown = sorted(k for k in self.augment if k not in valid)
+        if unknown:
+            raise RecipeError(f"Recipe.augment has unknown setting(s) {unknown}; settings are {valid}")
+        try:
+            WaveformAugmenter.from_dict(dict(self.augment))
+        except ValueError as e:
+            raise RecipeError(f"Recipe.augment: {e}") from None
 
     def _check_choice(self, name, allowed):
         if getattr(self, name) not in allowed:
@@ -281,13 +311,25 @@ class Recipe:
 
     # ------------------------------------------------------------------ copies and persistence
     def replace(self, **changes) -> "Recipe":
-        """A validated copy with some fields changed (the name becomes ``"<name>+"`` unless given)."""
+        """A validated copy with some fields changed (the name becomes ``"<name>+"`` unless given).
+
+        A new ``backbone`` without new ``model_options`` keeps only the options the new backbone takes
+        (``get_recipe("cpu", backbone="resnet")`` drops the CRNN's ``recurrent_dropout``).
+        """
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise RecipeError(f"unknown recipe field(s) {sorted(unknown)}; fields are {self.field_names()}")
+        if "backbone" in changes and "model_options" not in changes:
+            changes["model_options"] = self.options_for(changes["backbone"])
         if "name" not in changes and changes:
             changes["name"] = self.name if self.name.endswith("+") else f"{self.name}+"
         return dataclasses.replace(self, **changes)
+
+    def options_for(self, backbone: str) -> dict:
+        """This recipe's ``model_options`` that ``backbone`` takes (all of them for its own backbone)."""
+        if backbone == self.backbone or backbone not in OPTIONS:
+            return dict(self.model_options)
+        return {k: v for k, v in self.model_options.items() if k in OPTIONS[backbone]}
 
     def with_options(self, **options) -> "Recipe":
         """A copy with some ``model_options`` added or changed."""
@@ -390,9 +432,8 @@ RECIPES: dict[str, Recipe] = {
         feature_kind="musicnn_mel",
         backbone="musicnn",
         # normalize: a BatchNorm standardises the pooled embedding (ReLU maxima up to ~100) before the heads, as
-        # the probe's scaler does; without it the frozen phase starts at a genre loss near 10, and on fold 0 of
-        # bench_emotify's Emotify folds the kept model's validation genre + emotion macro-F1 was 1.079 without
-        # it, 1.130 with it (one fold; benchmarks/README.md, 2026-12-06)
+        # the probe's scaler does; without it the frozen phase starts from a very large genre loss
+        # (benchmarks/README.md compares the two)
         model_options={"pretrained": "MSD_musicnn", "embedding": "max_pool", "trainable": 6, "dropout": 0.5,
                        "normalize": True},
         loss_weights={"reg_output": 1.0, "class_output": 1.0, "emotion_output": 1.0},
@@ -449,7 +490,13 @@ def parse_overrides(recipe: Recipe, items, **changes) -> Recipe:
         A string without ``=``, an unknown field or a bad value (the message names it).
     """
     changes = dict(changes)
-    for item in items or ():
+    items = list(items or ())
+    backbone = changes.get("backbone", recipe.backbone)
+    for item in items:  # the backbone the result will have: dotted model options add to its options
+        key, _, text = item.partition("=")
+        if key.strip() == "backbone":
+            backbone = _parse_value(text)
+    for item in items:
         if "=" not in item:
             raise RecipeError(f"recipe override {item!r} must look like FIELD=VALUE (e.g. epochs=5)")
         key, text = item.split("=", 1)
@@ -467,7 +514,8 @@ def parse_overrides(recipe: Recipe, items, **changes) -> Recipe:
             if top not in ("model_options", "loss_weights", "label_maps", "augment"):
                 raise RecipeError(f"recipe override {item!r}: only features.*, model_options.*, "
                                   "loss_weights.*, label_maps.* and augment.* take a dotted name")
-            merged = dict(changes.get(top, getattr(recipe, top)))
+            base = recipe.options_for(backbone) if top == "model_options" else getattr(recipe, top)
+            merged = dict(changes.get(top, base))
             merged[sub] = value
             changes[top] = merged
         elif key == "features":

@@ -105,6 +105,64 @@ def test_parser_lists_every_subcommand():
     assert sorted(sub.choices) == sorted(SUBCOMMANDS)
 
 
+# ------------------------------------------------------------------------------------------- recipe typos
+AUGMENT_NAMES = ("gain_db_range", "p_gain", "p_noise", "p_pitch", "p_stretch", "pitch_range", "snr_db_range",
+                 "stretch_range")
+
+
+@pytest.fixture
+def nothing_runs(monkeypatch):
+    """Fail the test if a command gets as far as loading a dataset, extracting features or training."""
+    import mer_helpers.cache as cache
+    import mer_helpers.datasets as datasets
+    import mer_helpers.pipeline as pipeline
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the command ran past its recipe check")
+
+    for module, name in ((datasets, "load"), (cache, "extract_features"), (pipeline, "run"),
+                         (pipeline, "prepare"), (pipeline, "demo_tracks")):
+        monkeypatch.setattr(module, name, refuse)
+
+
+def one_line_error(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mer: error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv, wanted", [
+    (["train", "demo", "--set", "augment.p_pitchh=1", "--print-recipe"], ("'p_pitchh'",) + AUGMENT_NAMES),
+    (["train", "demo", "--set", "augment.p_pitchh=1"], ("'p_pitchh'",) + AUGMENT_NAMES),
+    (["train", "demo", "--augment-copies", "2", "--set", "augment.p_pitch=2"], ("p_pitch", "[0, 1]")),
+    (["train", "demo", "--set", "model_options.dropuot=0.2"],
+     ("'dropuot'", "'dropout'", "'recurrent_dropout'")),
+    (["train", "demo", "--backbone", "cnn2d", "--set", "model_options.filter=[4]"],
+     ("'filter'", "'filters'")),
+    (["train", "demo", "--backbone", "transformer", "--set", "model_options.d_model=10"], ("divisible",)),
+    (["train", "demo", "--set", "epochs=zero"], ("Recipe.epochs",)),
+    (["demo", "--set", "augment.p_pitchh=1"], ("'p_pitchh'",)),
+])
+def test_a_recipe_typo_is_a_one_line_usage_error_before_anything_runs(capsys, nothing_runs, argv, wanted):
+    code, out, err = run(argv, capsys)
+    line = one_line_error(err)
+    assert code == 2 and out == ""
+    for w in wanted:
+        assert w in line
+
+
+def test_a_recipe_typo_fails_at_once_from_the_shell(tmp_path):
+    """The issue's commands, as a user types them: exit 2, one line on stderr, no Keras imported."""
+    for extra in (["--print-recipe"], ["--out", str(tmp_path / "run"), "--data-dir", str(tmp_path / "none")]):
+        res = subprocess.run([sys.executable, "-c", "import sys; from mer_helpers.cli import main; rc = main("
+                              f"{['train', 'demo', '--set', 'augment.p_pitchh=1'] + extra!r}); "
+                              "print('keras' in sys.modules); sys.exit(rc)"],
+                             capture_output=True, text=True, cwd=REPO, timeout=120)
+        assert res.returncode == 2 and res.stdout.strip() == "False", res.stderr
+        assert "p_pitchh" in one_line_error(res.stderr)
+        assert not (tmp_path / "run").exists()
+
+
 # ------------------------------------------------------------------------------------------- predict
 def test_predict_table(capsys, bundle_dir, audio):
     code, out, err = run(["predict", *audio["good"], "--model", bundle_dir, "--top-k", "2"], capsys)
@@ -316,7 +374,7 @@ def test_demo_applies_recipe_overrides_and_rejects_bad_ones(capsys, monkeypatch,
     assert seen[-1].name == "cpu+" and seen[-1].epochs == 3 and seen[-1].seed == 4
     assert seen[-1].loss_weights["class_output"] == 1.0 and seen[-1].loss_weights["reg_output"] == 2.0
     code, out, err = run(["demo", "--out", tmp_path, "--set", "epoch=3"], capsys)
-    assert code == 1 and err.startswith("mer: error:") and "epoch" in err and len(seen) == 1
+    assert code == 2 and err.startswith("mer: error:") and "epoch" in err and len(seen) == 1
 
 
 def test_train_is_wired_to_pipeline_run_with_the_recipe(capsys, monkeypatch, tmp_path):

@@ -44,6 +44,7 @@ def test_recipe_is_frozen_including_its_mappings():
     ({"loss_weights": {"genre_output": 1}}, "loss_weights"), ({"val_size": 0.6, "test_size": 0.5}, "val_size"),
     ({"regression_loss": "huber"}, "regression_loss"), ({"spec_augment": "yes"}, "spec_augment"),
     ({"schedule": "cosine"}, "schedule"), ({"colour": "red"}, "colour"), ({"monitor": "val_acc"}, "monitor"),
+    ({"tasks": 5}, "tasks"), ({"targets": ()}, "targets"), ({"split_group": 5}, "split_group"),
 ])
 def test_bad_values_name_the_field(changes, field):
     with pytest.raises(RecipeError, match=field):
@@ -76,3 +77,94 @@ def test_describe_prints_every_field():
         if name not in ("name", "features", "feature_kind"):
             assert f"  {name} " in text
     assert "32 mels x 75 frames" in text
+
+
+# ------------------------------------------------------------------------------- augment and model options
+AUGMENT_NAMES = ["gain_db_range", "p_gain", "p_noise", "p_pitch", "p_stretch", "pitch_range", "snr_db_range",
+                 "stretch_range"]
+
+
+def test_an_augment_typo_fails_when_the_recipe_is_made_and_lists_the_valid_names():
+    with pytest.raises(RecipeError) as info:
+        parse_overrides(RECIPES["cpu"], ["augment.p_pitchh=1"])
+    msg = str(info.value)
+    assert "Recipe.augment" in msg and "'p_pitchh'" in msg and all(n in msg for n in AUGMENT_NAMES)
+    assert "\n" not in msg and isinstance(info.value, ValueError) and info.value.exit_code == 2
+    with pytest.raises(RecipeError, match="p_pitchh"):  # whether copies are made or not
+        get_recipe("cpu", augment_copies=0, augment={"p_pitchh": 1})
+    assert get_recipe("cpu", augment={"p_pitch": 1.0, "pitch_range": [-1, 1]}).augment["p_pitch"] == 1.0
+
+
+@pytest.mark.parametrize("augment, wanted", [
+    ({"p_pitch": 2}, "probability in \\[0, 1\\]"), ({"pitch_range": "wide"}, "pitch_range"),
+    ({"stretch_range": [1.2, 0.8]}, "low <= high"), ({"stretch_range": [-1, 1]}, "positive"),
+])
+def test_bad_augment_values_fail_when_the_recipe_is_made(augment, wanted):
+    with pytest.raises(RecipeError, match=f"Recipe.augment.*{wanted}"):
+        get_recipe("cpu", augment=augment)
+
+
+@pytest.mark.parametrize("backbone, typo, valid", [
+    ("crnn", "dropuot", ["bn_momentum", "conv_filters", "dense_dropout", "dropout", "lstm_units",
+                         "recurrent_dropout"]),
+    ("cnn2d", "filter", ["filters", "pooling", "dense_units"]),
+    ("transformer", "n_head", ["d_model", "n_heads", "n_layers", "ff_dim", "patch_size"]),
+    ("resnet", "recurrent_dropout", ["stem_filters", "block_filters", "pooling"]),
+])
+def test_a_model_option_typo_fails_at_once_and_lists_the_backbones_options(backbone, typo, valid):
+    with pytest.raises(RecipeError) as info:
+        parse_overrides(get_recipe("cpu", backbone=backbone), [f"model_options.{typo}=1"])
+    msg = str(info.value)
+    assert f"Recipe.model_options of backbone {backbone!r}" in msg and repr(typo) in msg
+    assert all(repr(v) in msg for v in valid)
+
+
+@pytest.mark.parametrize("backbone, options, wanted", [
+    ("crnn", {"dropout": 1.5}, "'dropout'.*number in \\[0, 1\\)"),
+    ("crnn", {"lstm_units": 0}, "'lstm_units'.*integer >= 1"),
+    ("cnn2d", {"pooling": "mean"}, "'pooling'.*'avg', 'max', 'flatten'"),
+    ("cnn2d", {"filters": [32, "x"]}, "'filters'.*list of integers"),
+    ("transformer", {"d_model": 100, "n_heads": 3}, "divisible by n_heads"),
+    ("transformer", {"patch_size": [4]}, "'patch_size'"),
+])
+def test_bad_model_option_values_fail_when_the_recipe_is_made(backbone, options, wanted):
+    with pytest.raises(RecipeError, match=wanted):
+        get_recipe("cpu", backbone=backbone, model_options=options)
+
+
+def test_musicnn_options_are_checked_too():
+    for options, wanted in (({"embedding": "avg_pool"}, "'embedding'.*max_pool"),
+                            ({"pretrained": "VGGish"}, "MSD_musicnn"),
+                            ({"trainable": 99}, "last blocks 0..")):
+        with pytest.raises(RecipeError, match=wanted):
+            RECIPES["musicnn"].with_options(**options)
+
+
+def test_a_new_backbone_keeps_only_the_options_it_takes():
+    assert get_recipe("cpu", backbone="resnet").model_options == {"dropout": 0.3, "bn_momentum": 0.9}
+    r = parse_overrides(RECIPES["seed"], ["model_options.dropout=0.2"], backbone="cnn2d")
+    assert r.model_options == {"dropout": 0.2, "dense_dropout": 0.4, "bn_momentum": 0.99}
+    r = parse_overrides(RECIPES["cpu"], ["backbone=lstm", "model_options.lstm_units=[8]"])
+    assert r.model_options["lstm_units"] == [8] and "bn_momentum" not in r.model_options
+    with pytest.raises(RecipeError, match="'bn_momentum'"):  # named by the user: an error, not dropped
+        get_recipe("cpu", backbone="lstm", model_options={"bn_momentum": 0.9})
+
+
+def test_the_options_table_matches_the_backbone_functions():
+    """``model_options.OPTIONS`` is the recipe's Keras-free copy of the backbones' keyword arguments."""
+    import inspect
+
+    from mer_helpers.model_options import OPTIONS
+    from mer_helpers.models import BACKBONES
+    from mer_helpers.recipe import _BACKBONES
+
+    assert set(OPTIONS) == set(BACKBONES) == set(_BACKBONES)
+    for name, fn in BACKBONES.items():
+        params = inspect.signature(fn).parameters
+        taken = {p for p, v in params.items() if v.kind is v.KEYWORD_ONLY} - {"spec_augment", "name"}
+        assert set(OPTIONS[name]) == taken, name
+        for option, check in OPTIONS[name].items():  # every default is a valid value
+            default = params[option].default
+            assert check(list(default) if isinstance(default, tuple) else default) is None, (name, option)
+    params = inspect.signature(BACKBONES["transformer"]).parameters
+    assert (params["d_model"].default, params["n_heads"].default) == (128, 4)  # what the check assumes

@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import keras
 
+from mer_helpers.errors import ParameterError
+from mer_helpers.model_options import check_model_options
 from mer_helpers.models.cnn import cnn2d_backbone
 from mer_helpers.models.crnn import build_crnn, crnn_backbone
 from mer_helpers.models.heads import HEADS, add_heads, head_names
@@ -82,10 +84,10 @@ BACKBONES = {
 def _check_input_shape(input_shape) -> tuple[int, int, int]:
     shape = tuple(input_shape)
     if len(shape) != 3 or shape[2] != 1 or any(not isinstance(s, int) or s < 1 for s in shape):
-        raise ValueError(
-            f"input_shape must be (n_bins, n_frames, 1) of positive ints, got {input_shape!r}; "
-            "add the channel axis with X[..., None]"
-        )
+        raise ParameterError(
+                f"input_shape must be (n_bins, n_frames, 1) of positive ints, got {input_shape!r}; "
+                "add the channel axis with X[..., None]"
+            )
     return shape
 
 
@@ -133,14 +135,15 @@ def build_model(
     Notebook: 07_backbones_fusion_ensembles.ipynb
     """
     if backbone not in BACKBONES:
-        raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+        raise ParameterError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+    check_model_options(backbone, options, where="build_model options")
     shape = _check_input_shape(input_shape)
     name = name or backbone
     inputs = keras.Input(shape=shape, name="features")
     try:
         x = BACKBONES[backbone](inputs, spec_augment=spec_augment, name=name, **options)
     except TypeError as exc:  # an option the backbone does not take
-        raise ValueError(f"backbone {backbone!r}: {exc}") from exc
+        raise ParameterError(f"backbone {backbone!r}: {exc}") from exc
     outputs = add_heads(x, n_genres=n_genres, n_targets=n_targets, n_emotions=n_emotions)
     return keras.Model(inputs, outputs, name=name)
 
