@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from mer_helpers.errors import ParameterError
 from mer_helpers.pipeline import Splits, build, evaluate, fit, prepare
 from mer_helpers.recipe import Recipe, get_recipe
 
@@ -71,7 +72,7 @@ def subsample_training(splits: Splits, fraction: float, *, seed: int = 0) -> Spl
     from mer_helpers.splits import split_tracks
 
     if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        raise ParameterError(f"fraction must be in (0, 1], got {fraction}")
     if fraction == 1:
         return splits
     tracks = splits.train.tracks
@@ -139,7 +140,7 @@ def test_once(run_: Run, splits: Splits, *, kind=None, level: str = "track") -> 
         The run was already tested (a second look at the test set is a second choice made on it).
     """
     if run_.test is not None:
-        raise ValueError(f"run {run_.name!r} has already been scored on the test tracks; choose on validation")
+        raise ParameterError(f"run {run_.name!r} has already been scored on the test tracks; choose on validation")
     run_.test = evaluate(run_.model, splits, "test", kind=kind, level=level)
     return run_
 
@@ -173,12 +174,13 @@ def compare(runs, *, split: str = "val", metrics=None,
     Notebooks: 05_single_vs_multitask.ipynb, 06_transfer_learning.ipynb, 07_backbones_fusion_ensembles.ipynb
     """
     if split not in ("val", "test"):
-        raise ValueError(f"split must be 'val' or 'test', got {split!r}")
+        raise ParameterError(f"split must be 'val' or 'test', got {split!r}")
     rows = []
     for r in runs:
         ev = getattr(r, split)
         if ev is None:
-            raise ValueError(f"run {r.name!r} has no {split} scores" + (" (see test_once)" if split == "test" else ""))
+            raise ParameterError(f"run {r.name!r} has no {split} scores"
+                                 + (" (see test_once)" if split == "test" else ""))
         rows.append({"run": r.name, **{p: r.params.get(p) for p in params if p in r.params}, **ev.metrics})
     table = pd.DataFrame(rows).set_index("run")
     if metrics is None:
@@ -273,7 +275,7 @@ def single_vs_multitask(splits: Splits, recipe: Recipe | None = None, *, heads=N
     recipe = recipe or splits.recipe
     heads = list(heads or splits.heads.names)
     if len(heads) < 2:
-        raise ValueError(f"single vs multi-task needs at least two heads, got {heads}")
+        raise ParameterError(f"single vs multi-task needs at least two heads, got {heads}")
     runs = []
     for seed in seeds:
         r = recipe.replace(seed=int(seed))
@@ -301,7 +303,7 @@ def lambda_sweep(splits: Splits, lambdas=(0.5, 1.0, 2.0, 4.0), recipe: Recipe | 
     recipe = recipe or splits.recipe
     heads = list(heads or splits.heads.names)
     if weighted_head not in heads:
-        raise ValueError(f"weighted_head {weighted_head!r} is not one of heads {heads}")
+        raise ParameterError(f"weighted_head {weighted_head!r} is not one of heads {heads}")
     runs = []
     for seed in seeds:
         for lam in lambdas:
@@ -343,6 +345,7 @@ def data_scarcity_curve(source, splits: Splits, recipe: Recipe | None = None, *,
     import keras
 
     from mer_helpers.models.transfer import set_backbone_trainable, transfer_model, two_phase_fit
+    from mer_helpers.seeding import seeded
     from mer_helpers.training import fit_data, make_callbacks
 
     recipe = (recipe or splits.recipe).replace(seed=seed)
@@ -355,20 +358,20 @@ def data_scarcity_curve(source, splits: Splits, recipe: Recipe | None = None, *,
         (y_tr, sw_tr), (y_va, sw_va) = sub.targets("train", heads), sub.targets("val", heads)
         data = fit_data(sub.inputs("train"), y_tr, sub.inputs("val"), y_va, batch_size=recipe.batch_size,
                         seed=seed, sample_weight=sw_tr, val_sample_weight=sw_va)
-        keras.utils.set_random_seed(seed)
-        model = transfer_model(source, **sub.head_widths(heads), freeze=True, name="transfer")
-        t = time.perf_counter()
-        res = two_phase_fit(model, data, frozen_epochs=frozen_epochs, finetune_epochs=finetune_epochs,
-                            learning_rate=recipe.learning_rate, finetune_learning_rate=finetune_learning_rate,
-                            loss_weights=dict(recipe.loss_weights), regression_loss=recipe.regression_loss,
-                            callbacks=lambda phase: make_callbacks(None, patience=recipe.patience,
-                                                                   monitor=recipe.monitor, heads=heads))
+        with seeded(seed):  # initialisation and shuffling follow seed; the global random state is restored
+            model = transfer_model(source, **sub.head_widths(heads), freeze=True, name="transfer")
+            t = time.perf_counter()
+            res = two_phase_fit(model, data, frozen_epochs=frozen_epochs, finetune_epochs=finetune_epochs,
+                                learning_rate=recipe.learning_rate, finetune_learning_rate=finetune_learning_rate,
+                                loss_weights=dict(recipe.loss_weights), regression_loss=recipe.regression_loss,
+                                callbacks=lambda phase: make_callbacks(None, patience=recipe.patience,
+                                                                       monitor=recipe.monitor, heads=heads))
         r_t = Run(f"transfer {frac:g}", model, res["history"], evaluate(model, sub, "val"), None,
                   {"method": "transfer", "fraction": frac, "n_train_tracks": n_tracks,
                    "n_params": int(model.count_params()), "epochs_run": len(res["phase"]),
                    "seconds_train": time.perf_counter() - t, "seed": seed})
-        keras.utils.set_random_seed(seed)
-        scratch = keras.models.clone_model(model)  # same architecture, fresh weights
+        with seeded(seed):
+            scratch = keras.models.clone_model(model)  # same architecture, fresh weights
         set_backbone_trainable(scratch, True)
         r_s = fit_run(f"scratch {frac:g}", scratch, sub, recipe,
                       params={"method": "scratch", "fraction": frac, "n_train_tracks": n_tracks})
@@ -408,8 +411,8 @@ def smote_resample(X, y, *, seed: int = 0, k_neighbors: int = 5):
     counts = np.bincount(y)
     smallest = counts[counts > 0].min()
     if smallest < 2:
-        raise ValueError(f"SMOTE needs at least 2 training chunks of every class present; class counts are "
-                         f"{counts.tolist()}")
+        raise ParameterError(f"SMOTE needs at least 2 training chunks of every class present; class counts are "
+                             f"{counts.tolist()}")
     sm = SMOTE(k_neighbors=min(k_neighbors, smallest - 1), random_state=seed)
     X2, y2 = sm.fit_resample(X.reshape(len(X), -1).astype(np.float32), y)
     return X2.reshape((-1,) + X.shape[1:]).astype(np.float32), y2
@@ -451,9 +454,9 @@ def kfold_run(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, task: str =
     from mer_helpers.labels import TASK_HEADS
 
     if imbalance not in ("none", "class_weight", "smote"):
-        raise ValueError(f"imbalance must be 'none', 'class_weight' or 'smote', got {imbalance!r}")
+        raise ParameterError(f"imbalance must be 'none', 'class_weight' or 'smote', got {imbalance!r}")
     if task not in ("emotion", "genre"):
-        raise ValueError(f"task must be 'emotion' or 'genre', got {task!r}")
+        raise ParameterError(f"task must be 'emotion' or 'genre', got {task!r}")
     head = TASK_HEADS[task]
     recipe = get_recipe(recipe).replace(tasks=(task,), class_weight=(task,) if imbalance == "class_weight" else ())
     resampler = resampler or smote_resample

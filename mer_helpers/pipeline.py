@@ -22,6 +22,7 @@ Notebook: 04_crnn_training.ipynb
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mer_helpers.errors import DatasetError
+from mer_helpers.errors import DatasetError, ParameterError
 from mer_helpers.labels import HEAD_COLUMNS, HeadPlan, Heads, plan_heads
 from mer_helpers.recipe import Recipe, RecipeError, get_recipe
 
@@ -98,7 +99,7 @@ class Splits:
 
     def part(self, name: str):
         if name not in ("train", "val", "test"):
-            raise ValueError(f"part must be 'train', 'val' or 'test', got {name!r}")
+            raise ParameterError(f"part must be 'train', 'val' or 'test', got {name!r}")
         return getattr(self, name)
 
     @property
@@ -242,8 +243,10 @@ def prepare(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, kinds=None, c
 def build(splits: Splits, recipe: Recipe | None = None, *, heads=None, input_shape=None, name: str | None = None):
     """The recipe's backbone with the heads of ``splits`` (or the ``heads`` named), freshly initialised.
 
-    Seeds Keras with ``recipe.seed`` first, adds SpecAugment when ``recipe.spec_augment`` and builds under a
-    ``mixed_float16`` policy when ``recipe.mixed_precision`` (the global policy is restored afterwards).
+    Builds under ``keras.utils.set_random_seed(recipe.seed)`` (:func:`mer_helpers.seeding.seeded`: the weights
+    are those that call followed by the same layers gives, and every global random state is restored
+    afterwards), adds SpecAugment when ``recipe.spec_augment`` and builds under a ``mixed_float16`` policy when
+    ``recipe.mixed_precision`` (the global policy is restored afterwards).
 
     Raises
     ------
@@ -255,17 +258,18 @@ def build(splits: Splits, recipe: Recipe | None = None, *, heads=None, input_sha
     import keras
 
     from mer_helpers.models import build_model
+    from mer_helpers.seeding import seeded
     from mer_helpers.training import use_mixed_precision
 
     recipe = recipe or splits.recipe
-    keras.utils.set_random_seed(recipe.seed)
     shape = input_shape or splits.input_shape(recipe.feature_kind)
     previous = keras.mixed_precision.global_policy().name
     if recipe.mixed_precision:
         use_mixed_precision(True)
     try:
-        return build_model(recipe.backbone, shape, **splits.head_widths(heads), spec_augment=_spec_augment(recipe),
-                           name=name, **dict(recipe.model_options))
+        with seeded(recipe.seed):
+            return build_model(recipe.backbone, shape, **splits.head_widths(heads),
+                               spec_augment=_spec_augment(recipe), name=name, **dict(recipe.model_options))
     except ValueError as e:
         raise RecipeError(f"recipe {recipe.name!r}: {e}") from None
     finally:
@@ -283,6 +287,22 @@ def _spec_augment(recipe: Recipe):
 
 
 # ---------------------------------------------------------------------------------------------------- 3. fit
+def _under_recipe_seed(fit_function):
+    """Run ``fit`` under ``seeded(recipe.seed)`` (:mod:`mer_helpers.seeding`): Keras' shuffling of the training
+    chunks follows the recipe's seed, as after ``keras.utils.set_random_seed(recipe.seed)``, and the process's
+    random state is restored afterwards."""
+
+    @functools.wraps(fit_function)
+    def fit_seeded(model, splits, recipe=None, **kwargs):
+        from mer_helpers.seeding import seeded
+
+        with seeded((recipe or splits.recipe).seed):
+            return fit_function(model, splits, recipe, **kwargs)
+
+    return fit_seeded
+
+
+@_under_recipe_seed
 def fit(model, splits: Splits, recipe: Recipe | None = None, *, kind=None, out_dir=None, train_data=None,
         tensorboard: bool = False, checkpoint: bool = False, callbacks=(), verbose: int = 0) -> dict:
     """Compile with the recipe and fit on the training chunks, choosing the epoch on the validation chunks.
@@ -614,16 +634,16 @@ def run_demo(out_dir=None, *, quick: bool = False, full: bool = False, seed: int
     from mer_helpers.paths import run_dir
     from mer_helpers.recipe import parse_overrides
 
-    t0 = time.perf_counter()
-    out = Path(out_dir) if out_dir is not None else run_dir("demo")
-    tracks = demo_tracks(quick=quick, seed=seed, data_home=data_home, n_jobs=n_jobs)
     # the demo's emotion column is the valence/arousal quadrant: the demo trains genre + V/A/D
     tasks = ("regression", "genre")
     recipe = (get_recipe("quick", seed=seed, tasks=tasks, val_size=0.25, test_size=0.25, split_group=None) if quick
               else get_recipe("cpu", seed=seed, tasks=tasks))
     if full:
         recipe = recipe.replace(features=FeatureConfig())
-    recipe = parse_overrides(recipe, overrides)
+    recipe = parse_overrides(recipe, overrides)  # a bad override fails here, before any data is made
+    t0 = time.perf_counter()
+    out = Path(out_dir) if out_dir is not None else run_dir("demo")
+    tracks = demo_tracks(quick=quick, seed=seed, data_home=data_home, n_jobs=n_jobs)
     seconds_data = time.perf_counter() - t0
     _log(f"demo data: {len(tracks)} tracks, {tracks['genre'].nunique()} genres ({seconds_data:.1f} s)", verbose)
     metrics = run(tracks, out, recipe, n_jobs=n_jobs, verbose=verbose, extra_metrics={"seconds_data": seconds_data})

@@ -159,9 +159,9 @@ def test_cli_prints_errors_not_tracebacks(tmp_path, capsys):
     assert code == 1 and "\nmer: error: " in err and "no label a head can learn" in err and "Traceback" not in err
     code = main(["train", "gtzan", "--set", "epochs=zero", "--print-recipe"])
     err = capsys.readouterr().err
-    assert code == 1 and "Recipe.epochs" in err
+    assert code == 2 and "Recipe.epochs" in err  # a bad recipe field: a usage error
     code = main(["train", "gtzan", "--backbone", "vgg99", "--print-recipe"])
-    assert code == 1 and "backbone" in capsys.readouterr().err
+    assert code == 2 and "backbone" in capsys.readouterr().err
 
 
 def test_print_recipe_shows_the_values_a_run_uses(capsys):
@@ -190,6 +190,61 @@ def test_same_seed_same_metrics_and_no_global_side_effects(tmp_path, monkeypatch
     a, b = ({k: v for k, v in m.items() if not k.startswith("seconds_")} for m in runs)
     assert a == b and "genre_accuracy" in a
     assert (tmp_path / "run0" / "confusion_matrix.png").stat().st_size > 0
+
+
+def global_random_state() -> dict:
+    """Every random state ``keras.utils.set_random_seed`` sets: Python's, NumPy's, Keras' and TensorFlow's."""
+    import random
+
+    from keras.src.backend.common import global_state
+    from tensorflow.python.eager import context
+
+    np_state = np.random.get_state()
+    return {"python": random.getstate(), "numpy": (np_state[0], np_state[1].tolist(), *np_state[2:]),
+            "keras_seed": global_state.get_global_attribute("global_random_seed"),
+            "keras_generator": id(global_state.get_global_attribute("global_seed_generator")),
+            "tf_seed": context.global_seed(), "tf_rng": _state(getattr(context.context(), "_rng", None))}
+
+
+def _state(rng):
+    return None if rng is None else rng.getstate()
+
+
+def test_build_and_fit_are_seeded_by_the_recipe_and_leave_the_global_random_state_alone(tmp_path):
+    import random
+
+    import keras
+
+    from mer_helpers import pipeline
+    from mer_helpers.models import build_model
+
+    recipe = tiny_recipe(seed=3, epochs=1, precise_bn=False)
+    splits = pipeline.prepare(grown("gtzan", tmp_path, n=16), recipe, cache_dir=tmp_path / "cache", n_jobs=1,
+                              verbose=False)
+    random.seed(11)
+    np.random.seed(12)
+    before = global_random_state()
+    a = pipeline.build(splits, recipe)
+    assert global_random_state() == before
+    np.random.seed(99)  # whatever the global state, the recipe's seed decides
+    b = pipeline.build(splits, recipe)
+    c = pipeline.build(splits, recipe.replace(seed=4))
+    same = [np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights(), strict=True)]
+    assert all(same) and not all(np.array_equal(x, y) for x, y in zip(a.get_weights(), c.get_weights(),
+                                                                       strict=True))
+    # what a notebook reproduces in the open: set_random_seed(seed), then the same layers
+    keras.utils.set_random_seed(recipe.seed)
+    d = build_model(recipe.backbone, splits.input_shape(recipe.feature_kind), **splits.head_widths(),
+                    **dict(recipe.model_options))
+    assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), d.get_weights(), strict=True))
+    # fitting shuffles with the recipe's seed too, and restores the global state afterwards
+    random.seed(5)
+    before = global_random_state()
+    h_a = pipeline.fit(a, splits, recipe)
+    assert global_random_state() == before
+    h_b = pipeline.fit(b, splits, recipe)
+    assert h_a == h_b
+    assert all(np.array_equal(x, y) for x, y in zip(a.get_weights(), b.get_weights(), strict=True))
 
 
 def test_light_modules_do_not_import_keras():
