@@ -388,7 +388,7 @@ def test_musicnn_bundle_loads_in_safe_mode_and_predicts_files(musicnn_splits, tm
     bundle = make_bundle(model, splits)
     bundle.save(tmp_path / "b")
     meta = json.loads((tmp_path / "b" / "bundle.json").read_text())
-    assert meta["feature_kind"] == "musicnn_mel" and meta["recipe"]["backbone"] == "musicnn"
+    assert meta["inputs"]["kinds"] == ["musicnn_mel"] and meta["recipe"]["backbone"] == "musicnn"
     loaded = ModelBundle.load(tmp_path / "b")  # safe_mode=True inside
     path = splits.test.tracks["path"].iloc[0]
     a, b = predict_file(path, bundle), predict_file(path, loaded)
