@@ -2,18 +2,19 @@
 
 The default :class:`FeatureConfig` gives exactly **128 × 300** per 5 s chunk at 22050 Hz. The arithmetic: a 5 s
 chunk has 110 250 samples; a centred STFT with hop ``h`` has ``1 + floor(110250 / h)`` frames, so ``h = 368`` gives
-``1 + 299 = 300`` frames (16.7 ms per frame). With librosa's usual hop of 512, 300 frames would need 6.97 s of audio.
+``1 + 299 = 300`` frames (16.7 ms per frame). With librosa's usual hop of 512, 300 frames would need
+``299 × 512`` samples, 6.94 s of audio.
 
 Normalisation (``FeatureConfig.normalize``):
 
 ``"fixed"`` (default)
     ``(max(S_dB, db_floor) - db_floor) / (db_ceil - db_floor)`` with dB relative to a power of 1.0 and the default
-    range [-80, +40] dB: the same affine map for every chunk, so loudness survives (a full-scale sine peaks near
-    +41 dB, i.e. ≈1.0; silence maps to 0.0, which is also the padding value). Loudness carries arousal and
-    dominance, so this is the default.
+    range [-80, +40] dB: the same affine map for every chunk, so loudness survives (a full-scale sine below a
+    few kHz peaks near +40 dB, i.e. ≈1.0; silence maps to 0.0, which is also the padding value). Loudness
+    carries arousal and dominance, so this is the default.
 ``"minmax"``
-    per chunk, ``(S_dB - min) / (max - min)`` with dB relative to the chunk maximum (the seed notebooks' choice;
-    every chunk spans [0, 1], loudness is lost).
+    per chunk, ``(S_dB - min) / (max - min)`` with dB relative to the chunk maximum (a common choice in
+    course notebooks; every chunk spans [0, 1], loudness is lost).
 ``"standard"``
     per chunk, zero mean and unit variance of ``S_dB``.
 ``None``

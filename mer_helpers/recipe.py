@@ -9,7 +9,7 @@ is saved as ``recipe.json`` in the run folder and inside the model bundle.
 Named presets (:data:`RECIPES`, :func:`get_recipe`):
 
 ``cpu``
-    The five-minute CPU recipe: the reference CRNN of the project brief with its dropout, on 32 mel bands × 75
+    The five-minute CPU recipe: the reference CRNN with its dropout, on 32 mel bands × 75
     frames per 5 s chunk (:data:`CPU_FEATURES`), batches of 16, a learning rate of 2e-3 decaying ×0.93 per
     epoch, 28 epochs, MSE + ½·(1 − CCC) for the regression head, no SpecAugment, BatchNorm momentum 0.9.
 ``seed``
@@ -47,7 +47,7 @@ from mer_helpers.model_options import OPTIONS, check_model_options
 __all__ = ["Recipe", "RecipeError", "RECIPES", "get_recipe", "CPU_FEATURES", "MUSICNN_FEATURES", "TASKS",
            "DEFAULT_TARGETS", "parse_overrides"]
 
-#: The CPU recipe's input: the brief's 5 s chunks as 32 mel bands × 75 frames (hop 1472 = 4 × 368).
+#: The CPU recipe's input: the reference 5 s chunks as 32 mel bands × 75 frames (hop 1472 = 4 × 368).
 CPU_FEATURES = FeatureConfig(n_mels=32, hop_length=1472, n_frames=75)
 #: Task names: ``genre`` → ``class_output``, ``emotion`` → ``emotion_output``, ``regression`` → ``reg_output``.
 TASKS = ("genre", "emotion", "regression")
