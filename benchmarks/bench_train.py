@@ -144,7 +144,8 @@ def run(args) -> dict:
 
     from mer_helpers.augment import SpecAugment
     from mer_helpers.models import build_model, count_params
-    from mer_helpers.training import ChunkBatches, compile_multitask
+    from mer_helpers.recipe import Recipe
+    from mer_helpers.training import ChunkBatches, compile_for
 
     config = resolve_config(args.config)
     backend = keras.backend.backend()
@@ -194,14 +195,10 @@ def run(args) -> dict:
             spec_augment=spec,
             recurrent_dropout=args.recurrent_dropout,
         )
-        compile_multitask(
-            model,
-            learning_rate=1e-3,
-            decay_steps=1000,
-            decay_rate=0.9,
-            loss_weights={"reg_output": 1.0, "class_output": 0.5},
-            jit_compile=True if args.jit else "auto",
-        )
+        # Adam at 1e-3, ×0.9 every 1000 steps
+        recipe = Recipe(learning_rate=1e-3, decay_rate=0.9,
+                        loss_weights={"reg_output": 1.0, "class_output": 0.5})
+        compile_for(model, recipe, steps_per_epoch=1000, jit_compile=True if args.jit else "auto")
         pipeline = ChunkBatches(
             X, y, batch_size=args.batch_size, shuffle=True, seed=args.seed, workers=args.workers
         )

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from mer_helpers.errors import ParameterError
-from mer_helpers.pipeline import Splits, build, evaluate, fit, prepare
+from mer_helpers.pipeline import Splits, _group_column, build, evaluate, fit, prepare
 from mer_helpers.recipe import Recipe, get_recipe
 
 __all__ = ["Run", "subsample_training", "fit_run", "test_once", "compare", "KEY_METRICS", "selection_score",
@@ -76,8 +76,7 @@ def subsample_training(splits: Splits, fraction: float, *, seed: int = 0) -> Spl
     if fraction == 1:
         return splits
     tracks = splits.train.tracks
-    group = splits.recipe.split_group
-    group = group if group in tracks.columns and tracks[group].notna().any() else None
+    group = _group_column(tracks, splits.recipe.split_group)
     strat = splits.plan.stratify
     part = split_tracks(tracks, val_size=0.0, test_size=1 - fraction, stratify=strat if strat in tracks else None,
                         group=group, seed=seed)
@@ -320,18 +319,29 @@ def data_scarcity_curve(source, splits: Splits, recipe: Recipe | None = None, *,
                         seed: int = 0) -> tuple[pd.DataFrame, list[Run]]:
     """Transfer vs from scratch over shrinking training sets (the data-scarcity curve).
 
-    For each fraction of the training tracks: (a) ``transfer``: ``source``'s backbone + new ``heads``, trained
-    frozen for ``frozen_epochs`` at the recipe's learning rate, then fine-tuned for the rest of the recipe's
-    epochs at ``finetune_learning_rate``; (b) ``scratch``: the same architecture freshly initialised, trained
-    with the recipe. Both see the same tracks and validation set and the same number of epochs at most; scores
-    are on validation.
+    For each fraction of the training tracks: (a) ``transfer``: ``source``'s backbone + new ``heads``
+    (:func:`~mer_helpers.models.transfer.transfer_model`, built under ``seed``), trained by
+    :func:`mer_helpers.pipeline.fit` — the fit of ``mer train --backbone musicnn`` — with
+    ``recipe.replace(frozen_epochs=frozen_epochs, finetune_learning_rate=finetune_learning_rate)``: frozen for
+    at most ``frozen_epochs`` epochs at the recipe's learning rate, then unfrozen (as
+    ``recipe.model_options["trainable"]`` says; default everything) for at most the rest of the recipe's epochs
+    at ``finetune_learning_rate``, keeping the phase whose best ``recipe.monitor`` on validation is better;
+    (b) ``scratch``: the same architecture freshly initialised, trained in one phase with the recipe. Both see
+    the same tracks and validation set and the same number of epochs at most; scores are on validation.
 
     Parameters
     ----------
     source : keras.Model
         The trained model whose backbone is reused (e.g. a genre classifier).
+    recipe : Recipe or None
+        The schedule (default ``splits.recipe``); its seed becomes ``seed``.
     heads : sequence of str or None
         The new task's heads (default: the splits' heads).
+    frozen_epochs : int
+        Epochs of the frozen phase (at most ``recipe.epochs``; 0: one phase, everything trainable from the
+        start).
+    finetune_learning_rate : float
+        Initial learning rate of the fine-tuning phase.
 
     Returns
     -------
@@ -339,41 +349,35 @@ def data_scarcity_curve(source, splits: Splits, recipe: Recipe | None = None, *,
         One row per (fraction, method): ``fraction``, ``n_train_tracks``, ``method``, ``epochs_run`` and the
         validation metrics.
     runs : list of Run
+        A transfer run's ``history`` is :func:`~mer_helpers.pipeline.fit`'s; when both phases ran it has
+        ``phase`` and ``kept_phase``, and ``params["kept_phase"]`` is the phase kept (0 frozen, 1 fine-tuned).
 
     Notebook: 06_transfer_learning.ipynb
     """
     import keras
 
-    from mer_helpers.models.transfer import set_backbone_trainable, transfer_model, two_phase_fit
+    from mer_helpers.models.transfer import set_backbone_trainable, transfer_model
     from mer_helpers.seeding import seeded
-    from mer_helpers.training import fit_data, make_callbacks
 
     recipe = (recipe or splits.recipe).replace(seed=seed)
+    frozen = min(int(frozen_epochs), recipe.epochs)
+    two_phase = recipe.replace(frozen_epochs=frozen, finetune_learning_rate=finetune_learning_rate)
+    scratch_recipe = recipe.replace(frozen_epochs=0)  # a fresh backbone has nothing to keep frozen
     heads = list(heads or splits.heads.names)
-    finetune_epochs = max(0, recipe.epochs - frozen_epochs)
     runs, rows = [], []
     for frac in fractions:
         sub = subsample_training(splits, frac, seed=seed)
         n_tracks = sub.train.tracks["track_id"].nunique()
-        (y_tr, sw_tr), (y_va, sw_va) = sub.targets("train", heads), sub.targets("val", heads)
-        data = fit_data(sub.inputs("train"), y_tr, sub.inputs("val"), y_va, batch_size=recipe.batch_size,
-                        seed=seed, sample_weight=sw_tr, val_sample_weight=sw_va)
-        with seeded(seed):  # initialisation and shuffling follow seed; the global random state is restored
-            model = transfer_model(source, **sub.head_widths(heads), freeze=True, name="transfer")
-            t = time.perf_counter()
-            res = two_phase_fit(model, data, frozen_epochs=frozen_epochs, finetune_epochs=finetune_epochs,
-                                learning_rate=recipe.learning_rate, finetune_learning_rate=finetune_learning_rate,
-                                loss_weights=dict(recipe.loss_weights), regression_loss=recipe.regression_loss,
-                                callbacks=lambda phase: make_callbacks(None, patience=recipe.patience,
-                                                                       monitor=recipe.monitor, heads=heads))
-        r_t = Run(f"transfer {frac:g}", model, res["history"], evaluate(model, sub, "val"), None,
-                  {"method": "transfer", "fraction": frac, "n_train_tracks": n_tracks,
-                   "n_params": int(model.count_params()), "epochs_run": len(res["phase"]),
-                   "seconds_train": time.perf_counter() - t, "seed": seed})
+        with seeded(seed):  # the new heads' initialisation follows seed; the global random state is restored
+            model = transfer_model(source, **sub.head_widths(heads), freeze=frozen > 0, name="transfer")
+        r_t = fit_run(f"transfer {frac:g}", model, sub, two_phase,
+                      params={"method": "transfer", "fraction": frac, "n_train_tracks": n_tracks})
+        if "kept_phase" in r_t.history:  # two phases ran
+            r_t.params["kept_phase"] = int(r_t.history["kept_phase"][0])
         with seeded(seed):
             scratch = keras.models.clone_model(model)  # same architecture, fresh weights
         set_backbone_trainable(scratch, True)
-        r_s = fit_run(f"scratch {frac:g}", scratch, sub, recipe,
+        r_s = fit_run(f"scratch {frac:g}", scratch, sub, scratch_recipe,
                       params={"method": "scratch", "fraction": frac, "n_train_tracks": n_tracks})
         for r in (r_t, r_s):
             runs.append(r)
@@ -550,7 +554,7 @@ def cv_folds(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, n_splits: in
                       label_maps=recipe.label_maps)
     table = plan.tracks.copy()
     table.attrs = dict(plan.tracks.attrs)
-    group = recipe.split_group if recipe.split_group in table and table[recipe.split_group].notna().any() else None
+    group = _group_column(table, recipe.split_group)
     if stratify is None:
         cols = [t for t in plan.tasks if t in ("genre", "emotion")]
         strata = (table[cols].astype(object).where(table[cols].notna(), "<NA>").astype(str).agg("|".join, axis=1)

@@ -85,7 +85,7 @@ class ConcordanceLoss(keras.losses.Loss):
 
     Examples
     --------
-    >>> compile_multitask(model, regression_loss="ccc")        # doctest: +SKIP
+    >>> compile_for(model, get_recipe("cpu", regression_loss="ccc"), steps_per_epoch=100)  # doctest: +SKIP
     """
 
     def __init__(self, mse_weight: float = 1.0, ccc_weight: float = 0.5, name: str = "mse_ccc", **kwargs):

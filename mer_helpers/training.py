@@ -34,34 +34,38 @@ OUTPUT_LOSSES = {
 }
 
 
-def compile_multitask(model, *, learning_rate: float = 1e-3, decay_steps: int | None = 1000,
-                      decay_rate: float = 0.9, loss_weights: dict | None = None, regression_loss="mse",
-                      jit_compile="auto"):
-    """Compile a model with one loss per named head and Adam.
+def compile_for(model, recipe, *, steps_per_epoch: int, jit_compile="auto"):
+    """Compile a model with one loss per named head and Adam, as ``recipe`` says: the one compile function of
+    the package (:func:`mer_helpers.pipeline.fit`, both phases of a two-phase fit, every experiment).
 
-    ``reg_output``: MSE (or MSE + ½·(1 − CCC)) over the targets present; ``class_output`` / ``emotion_output``:
-    sparse categorical cross-entropy. Accuracy is a *weighted* metric, so chunks whose label is missing (sample
-    weight 0, :meth:`mer_helpers.labels.Heads.encode`) do not count; with class weights it weighs classes
-    evenly.
+    ``reg_output``: ``recipe.regression_loss`` (``"mse"``: MSE, ``"ccc"``: MSE + ½·(1 − CCC)) over the targets
+    present; ``class_output`` / ``emotion_output``: sparse categorical cross-entropy; each weighted by its λ in
+    ``recipe.loss_weights`` (1 when not named; names of heads the model lacks are ignored). Accuracy is a
+    *weighted* metric, so chunks whose label is missing (sample weight 0, :meth:`mer_helpers.labels.Heads.encode`)
+    do not count; with class weights it weighs classes evenly.
 
     Parameters
     ----------
-    learning_rate : float
-        Initial learning rate.
-    decay_steps : int or None
-        ``ExponentialDecay(learning_rate, decay_steps, decay_rate)``; ``None`` for a constant rate (then
-        :func:`make_callbacks` may add ``ReduceLROnPlateau``).
-    loss_weights : dict or None
-        λ per head, e.g. ``{"reg_output": 1.0, "class_output": 0.5}``; heads not named get 1, names of heads
-        the model lacks are ignored.
-    regression_loss : {"mse", "ccc"} or keras.losses.Loss
-        ``"mse"`` (the reference system's), ``"ccc"`` = :class:`mer_helpers.losses.ConcordanceLoss`, or any
-        Keras loss.
+    model : keras.Model
+        Outputs named after heads of :data:`OUTPUT_LOSSES`.
+    recipe : mer_helpers.recipe.Recipe
+        ``learning_rate``, ``schedule`` and ``decay_rate``, ``loss_weights``, ``regression_loss``.
+    steps_per_epoch : int
+        The exponential schedule (``recipe.schedule == "exponential"``) is
+        ``ExponentialDecay(learning_rate, steps_per_epoch, decay_rate)``: ×``decay_rate`` per epoch; the other
+        schedules keep a constant rate (``"plateau"``: :func:`make_callbacks` adds ``ReduceLROnPlateau``).
+    jit_compile : bool or "auto"
+        Passed to ``model.compile``.
 
     Returns
     -------
     keras.Model
         The same model, compiled.
+
+    Raises
+    ------
+    ParameterError
+        An output with no default loss.
 
     Notebook: 04_crnn_training.ipynb
     """
@@ -73,16 +77,13 @@ def compile_multitask(model, *, learning_rate: float = 1e-3, decay_steps: int | 
     unknown = [n for n in names if n not in OUTPUT_LOSSES]
     if unknown:
         raise ParameterError(f"no default loss for output(s) {unknown}; name heads one of {list(OUTPUT_LOSSES)}")
-    lr = (keras.optimizers.schedules.ExponentialDecay(learning_rate, decay_steps, decay_rate)
-          if decay_steps else learning_rate)
+    lr = recipe.learning_rate
+    if recipe.schedule == "exponential":
+        lr = keras.optimizers.schedules.ExponentialDecay(lr, steps_per_epoch, recipe.decay_rate)
     losses = {n: OUTPUT_LOSSES[n][0] for n in names}
     if "reg_output" in losses:
-        if isinstance(regression_loss, str):
-            if regression_loss not in ("mse", "ccc"):
-                raise ParameterError(f"regression_loss must be 'mse', 'ccc' or a keras loss, got {regression_loss!r}")
-            regression_loss = ConcordanceLoss() if regression_loss == "ccc" else MaskedMSE()
-        losses["reg_output"] = regression_loss
-    weights = {n: float((loss_weights or {}).get(n, 1.0)) for n in names}
+        losses["reg_output"] = ConcordanceLoss() if recipe.regression_loss == "ccc" else MaskedMSE()
+    weights = {n: recipe.loss_weight(n) for n in names}
     metrics = {}
     if "reg_output" in names:
         width = int(model.outputs[names.index("reg_output")].shape[-1])
@@ -94,13 +95,29 @@ def compile_multitask(model, *, learning_rate: float = 1e-3, decay_steps: int | 
     return model
 
 
-def compile_for(model, recipe, *, steps_per_epoch: int, jit_compile="auto"):
-    """:func:`compile_multitask` with a :class:`~mer_helpers.recipe.Recipe`'s loss weights, regression loss and
-    learning-rate schedule (the exponential schedule decays by ``recipe.decay_rate`` every epoch)."""
-    decay = steps_per_epoch if recipe.schedule == "exponential" else None
-    return compile_multitask(model, learning_rate=recipe.learning_rate, decay_steps=decay,
-                             decay_rate=recipe.decay_rate, loss_weights=dict(recipe.loss_weights),
-                             regression_loss=recipe.regression_loss, jit_compile=jit_compile)
+def compile_multitask(model, *, learning_rate: float = 1e-3, decay_steps: int | None = 1000,
+                      decay_rate: float = 0.9, loss_weights: dict | None = None, regression_loss: str = "mse",
+                      jit_compile="auto"):
+    """Deprecated: :func:`compile_for` with a :class:`~mer_helpers.recipe.Recipe` holding these settings.
+
+    ``decay_steps`` is the exponential schedule's step count (``None``: a constant rate); the other arguments
+    are the recipe fields of the same names.
+
+    Raises
+    ------
+    mer_helpers.recipe.RecipeError
+        A setting the recipe does not allow (e.g. a ``regression_loss`` other than ``"mse"`` / ``"ccc"``).
+    """
+    import warnings
+
+    from mer_helpers.recipe import Recipe
+
+    warnings.warn("compile_multitask is deprecated; use compile_for(model, recipe, steps_per_epoch=...)",
+                  DeprecationWarning, stacklevel=2)
+    recipe = Recipe(name="compile_multitask", learning_rate=learning_rate, decay_rate=decay_rate,
+                    schedule="exponential" if decay_steps else "constant", loss_weights=dict(loss_weights or {}),
+                    regression_loss=regression_loss)
+    return compile_for(model, recipe, steps_per_epoch=decay_steps or 1, jit_compile=jit_compile)
 
 
 #: What each head contributes to ``val_score`` (:func:`validation_score`): the (class-weighted) chunk accuracy of

@@ -74,6 +74,49 @@ def test_compile_multitask_schedule_and_callbacks(tmp_path):
     assert "ReduceLROnPlateau" not in [type(c).__name__ for c in make_callbacks(None, schedule="exponential")]
 
 
+def test_one_compile_function_compile_multitask_delegates_to_compile_for(monkeypatch):
+    """compile_multitask is a deprecated alias: it calls compile_for with a recipe holding its settings and
+    compiles the same losses, λs, metrics and schedule, so one training step gives the same weights."""
+    from mer_helpers import training
+    from mer_helpers.recipe import Recipe
+
+    def fresh():
+        keras.utils.set_random_seed(0)
+        return build_crnn((16, 24, 1), n_genres=3, n_targets=2, recurrent_dropout=0.0)
+
+    recipe = Recipe(learning_rate=0.01, schedule="exponential", decay_rate=0.5,
+                    loss_weights={"class_output": 0.3}, regression_loss="ccc")
+    a, b = fresh(), fresh()
+    training.compile_for(a, recipe, steps_per_epoch=10)
+    calls, real = [], training.compile_for
+    monkeypatch.setattr(training, "compile_for", lambda m, r, **kw: calls.append(r) or real(m, r, **kw))
+    with pytest.warns(DeprecationWarning, match="compile_for"):
+        compile_multitask(b, learning_rate=0.01, decay_steps=10, decay_rate=0.5,
+                          loss_weights={"class_output": 0.3}, regression_loss="ccc")
+    assert len(calls) == 1 and calls[0].regression_loss == "ccc"
+    assert calls[0].loss_weight("class_output") == 0.3
+    configs = [m.get_compile_config() for m in (a, b)]
+    for c in configs:  # the optimizer's name is made unique per instance (adam, adam_1)
+        c["optimizer"]["config"].pop("name")
+    assert configs[0] == configs[1]
+    assert type(a.loss["reg_output"]) is type(b.loss["reg_output"])
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 16, 24, 1), dtype=np.float32)
+    y = {"reg_output": rng.random((16, 2), dtype=np.float32), "class_output": rng.integers(0, 3, 16)}
+    histories = []
+    for m in (a, b):
+        keras.utils.set_random_seed(1)
+        histories.append(m.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0).history)
+    assert histories[0] == histories[1]
+    for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    # a constant rate without decay_steps, as a recipe without the exponential schedule
+    compile_multitask(b, learning_rate=0.01, decay_steps=None)
+    assert calls[-1].schedule == "constant" and float(b.optimizer.learning_rate) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="regression_loss"):
+        compile_multitask(b, regression_loss="huber-ish")
+
+
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                     reason="Keras' TensorBoard callback writes via tf.summary")
 def test_tensorboard_callback_writes_train_and_validation_events(tmp_path):

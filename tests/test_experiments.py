@@ -210,6 +210,41 @@ def test_data_scarcity_curve_compares_transfer_and_scratch(splits):
     )
 
 
+def test_data_scarcity_curve_transfer_is_the_cli_fit(splits, monkeypatch):
+    """The curve's transfer point is pipeline.fit (mer train's two-phase fit) with the same recipe and data:
+    the same history, the same kept phase (the better one on validation) and the same weights, same seed."""
+    from mer_helpers import training
+    from mer_helpers.models.transfer import transfer_model
+    from mer_helpers.seeding import seeded
+
+    keras.utils.set_random_seed(0)
+    source = build_model("cnn2d", (*SHAPE, 1), n_genres=3, filters=(4,), dense_units=8)
+    fit(source, splits, splits.recipe.replace(epochs=1))
+    recipe = splits.recipe.replace(epochs=3)
+    compiled = []
+    real = training.compile_for
+    monkeypatch.setattr(training, "compile_for",
+                        lambda m, r, **kw: compiled.append((m.name, r)) or real(m, r, **kw))
+    _, runs = ex.data_scarcity_curve(source, splits, recipe, heads=("reg_output",), fractions=(1.0,),
+                                     frozen_epochs=1, finetune_learning_rate=5e-4, seed=3)
+    transfer = runs[0]
+    # both phases compiled by the one compile function with the recipe's settings, then the scratch model
+    assert [(name, r.learning_rate) for name, r in compiled[:2]] == [("transfer", recipe.learning_rate),
+                                                                     ("transfer", 5e-4)]
+    assert len(compiled) == 3 and compiled[2][1].frozen_epochs == 0
+
+    with seeded(3):
+        model = transfer_model(source, n_targets=2, name="transfer")
+    history = fit(model, splits, recipe.replace(seed=3, frozen_epochs=1, finetune_learning_rate=5e-4))
+    assert transfer.history == history
+    assert set(history["phase"]) == {0.0, 1.0}
+    score, phase = np.asarray(history["val_score"]), np.asarray(history["phase"])
+    kept = int(np.argmax([score[phase == p].max() for p in (0.0, 1.0)]))
+    assert transfer.params["kept_phase"] == kept == history["kept_phase"][0]
+    for a, b in zip(transfer.model.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_build_ensemble_averages_member_heads(splits):
     members = [
         build_model("cnn2d", (*SHAPE, 1), n_genres=3, n_targets=2, filters=(4,), dense_units=8)

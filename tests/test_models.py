@@ -15,7 +15,6 @@ from mer_helpers.models.transfer import (
     extract_backbone,
     set_backbone_trainable,
     transfer_model,
-    two_phase_fit,
 )
 
 TINY = (32, 40, 1)
@@ -175,12 +174,14 @@ def test_transformer_round_trips_through_keras_file(tmp_path):
 
 
 def test_transfer_reuses_trained_weights_then_fine_tunes():
-    from mer_helpers.training import ChunkBatches, compile_multitask
+    from mer_helpers.recipe import Recipe
+    from mer_helpers.training import ChunkBatches, compile_for
 
+    recipe = Recipe(learning_rate=1e-3, schedule="constant")
     rng = np.random.default_rng(0)
     X = rng.random((24, 32, 40), dtype=np.float32)
     source = build_model("cnn2d", TINY, n_genres=3)
-    compile_multitask(source, decay_steps=None)
+    compile_for(source, recipe, steps_per_epoch=3)
     source.fit(ChunkBatches(X, {"class_output": rng.integers(0, 3, 24)}, batch_size=8), epochs=1, verbose=0)
     trained = [w.copy() for w in extract_backbone(source, copy=False).get_weights()]
     fresh = extract_backbone(build_model("cnn2d", TINY, n_genres=3)).get_weights()
@@ -196,15 +197,26 @@ def test_transfer_reuses_trained_weights_then_fine_tunes():
     y = {"emotion_output": rng.integers(0, 4, 24)}
     data = {"x": ChunkBatches(X, y, batch_size=8, shuffle=True, seed=0),
             "validation_data": ChunkBatches(X, y, batch_size=8)}
-    two_phase_fit(model, data, frozen_epochs=1, finetune_epochs=0)
+    # the two phases of pipeline.fit (tested end to end in test_experiments and test_transfer_musicnn)
+    compile_for(model, recipe, steps_per_epoch=3)
+    model.fit(**data, epochs=1, verbose=0)
     for a, b in zip(backbone.get_weights(), trained, strict=True):  # frozen: heads only (BN statistics too)
         np.testing.assert_array_equal(a, b)
-    result = two_phase_fit(model, data, frozen_epochs=0, finetune_epochs=1, finetune_learning_rate=1e-3)
-    assert backbone.trainable and result["phase"] == [1]
+    set_backbone_trainable(model, True)
+    compile_for(model, recipe, steps_per_epoch=3)
+    model.fit(**data, epochs=1, verbose=0)
+    assert backbone.trainable
     assert any(not np.allclose(a, b) for a, b in zip(backbone.get_weights(), trained, strict=True))
     # the source is untouched
     for a, b in zip(extract_backbone(source, copy=False).get_weights(), trained, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_one_two_phase_trainer():
+    """The two-phase fit is mer_helpers.pipeline.fit's; models.transfer no longer has a trainer of its own."""
+    import mer_helpers.models.transfer as transfer
+
+    assert not hasattr(transfer, "two_phase_fit")
 
 
 def test_transfer_errors():

@@ -3,9 +3,10 @@
 The recipe (seed S1): copy the trained backbone, attach fresh heads, train with the backbone **frozen** (only
 the heads learn; BatchNorm layers of a frozen backbone run in inference mode, so their statistics are kept),
 then **unfreeze** and fine-tune everything with a learning rate about ten times lower, so the pre-trained
-features are adjusted rather than overwritten. Whether this helps is measured against training the same
-architecture from scratch on the same split, over shrinking training sets
-(:func:`mer_helpers.experiments.data_scarcity_curve`).
+features are adjusted rather than overwritten. The training is :func:`mer_helpers.pipeline.fit` with
+``recipe.frozen_epochs > 0`` (it keeps the phase that did better on validation), the same fit as
+``mer train --backbone musicnn``. Whether this helps is measured against training the same architecture from
+scratch on the same split, over shrinking training sets (:func:`mer_helpers.experiments.data_scarcity_curve`).
 
 Notebook: 06_transfer_learning.ipynb
 """
@@ -17,7 +18,7 @@ import keras
 from mer_helpers.errors import ParameterError
 from mer_helpers.models.heads import HEADS, add_heads
 
-__all__ = ["extract_backbone", "transfer_model", "set_backbone_trainable", "two_phase_fit"]
+__all__ = ["extract_backbone", "transfer_model", "set_backbone_trainable"]
 
 BACKBONE_LAYER = "backbone"
 
@@ -135,67 +136,3 @@ def set_backbone_trainable(model: keras.Model, trainable: bool = True) -> keras.
                 f"model {model.name!r} has no {BACKBONE_LAYER!r} layer; build it with transfer_model"
             ) from exc
     return model
-
-
-def two_phase_fit(
-    model: keras.Model,
-    data: dict,
-    *,
-    frozen_epochs: int = 5,
-    finetune_epochs: int = 10,
-    learning_rate: float = 1e-3,
-    finetune_learning_rate: float = 1e-4,
-    loss_weights=None,
-    regression_loss="mse",
-    decay_steps: int | None = None,
-    callbacks=None,
-    verbose: int = 0,
-) -> dict:
-    """Train a :func:`transfer_model`: heads only with the backbone frozen, then everything at a lower rate.
-
-    Parameters
-    ----------
-    model : keras.Model
-        From :func:`transfer_model`.
-    data : dict
-        ``model.fit`` keyword arguments with the training and validation data (what
-        :func:`mer_helpers.training.fit_data` returns); validation picks the epochs (early stopping in
-        ``callbacks``), never the test set.
-    frozen_epochs, finetune_epochs : int
-        Epochs of each phase (0 skips the phase).
-    learning_rate, finetune_learning_rate : float
-        Adam rates of the two phases (fine-tuning ~10× lower).
-    loss_weights : dict or None
-        λ per head, as :func:`mer_helpers.training.compile_multitask`.
-    regression_loss : {"mse", "ccc"}
-        Loss of ``reg_output``.
-    decay_steps : int or None
-        Learning-rate decay per phase (``None``: constant).
-    callbacks : callable or list or None
-        A list used in both phases, or ``callbacks(phase) -> list`` to get fresh ones per phase.
-
-    Returns
-    -------
-    dict
-        ``{"history": {metric: [per epoch…]}, "phase": [0/1 per epoch]}`` — the two phases concatenated.
-
-    Notebook: 06_transfer_learning.ipynb
-    """
-    from mer_helpers.training import compile_multitask
-
-    history: dict = {}
-    phases: list = []
-    for phase, (epochs, lr, trainable) in enumerate(
-        [(frozen_epochs, learning_rate, False), (finetune_epochs, finetune_learning_rate, True)]
-    ):
-        if epochs <= 0:
-            continue
-        set_backbone_trainable(model, trainable)
-        compile_multitask(model, learning_rate=lr, decay_steps=decay_steps, loss_weights=loss_weights,
-                          regression_loss=regression_loss)
-        cbs = callbacks(phase) if callable(callbacks) else callbacks
-        h = model.fit(**data, epochs=epochs, callbacks=cbs, verbose=verbose)
-        for k, v in h.history.items():
-            history.setdefault(k, []).extend(float(x) for x in v)
-        phases.extend([phase] * len(next(iter(h.history.values()), [])))
-    return {"history": history, "phase": phases}
