@@ -383,7 +383,7 @@ def chunk_starts(n_samples: int, config: FeatureConfig, hop_seconds: float | Non
 
 
 def chunk_features(y: np.ndarray, config: FeatureConfig | None = None, *, kinds=("log_mel",),
-                   hop_seconds: float | None = None) -> dict[str, np.ndarray]:
+                   hop_seconds: float | None = None, offset: int = 0) -> dict[str, np.ndarray]:
     """Features of every chunk of a whole clip from **one** STFT of the clip.
 
     The clip's spectrogram is computed once and sliced at each chunk's first frame (``round(start / hop_length)``),
@@ -401,6 +401,11 @@ def chunk_features(y: np.ndarray, config: FeatureConfig | None = None, *, kinds=
         Embedding kinds need the model: :func:`mer_helpers.cache.extract_features` computes them.
     hop_seconds : float or None
         Chunk hop (``None``: back-to-back chunks).
+    offset : int
+        Samples of ``y`` before the first chunk starts (0: the first chunk starts at ``y[0]``). A window of a
+        longer signal that starts ``offset`` samples before a chunk boundary, on a multiple of
+        ``config.hop_length``, gives exactly the frames of the whole signal's one STFT
+        (:func:`mer_helpers.predict.predict_file` featurises long files in such windows).
 
     Returns
     -------
@@ -418,10 +423,12 @@ def chunk_features(y: np.ndarray, config: FeatureConfig | None = None, *, kinds=
         if is_embedding_kind(kind):
             raise ParameterError(f"{kind!r} is an embedding kind (a pretrained model's output): compute it with "
                                  "mer_helpers.cache.extract_features or mer_helpers.embeddings.embed_chunks")
-    starts = chunk_starts(len(y), config, hop_seconds)
-    if len(y) < config.chunk_samples:
-        y = np.pad(y, (0, config.chunk_samples - len(y)))
-    first = np.round(starts * config.sr / config.hop_length).astype(int)
+    if not 0 <= offset < max(len(y), 1):
+        raise ParameterError(f"offset must be in [0, len(y)) = [0, {len(y)}), got {offset}")
+    starts = chunk_starts(len(y) - offset, config, hop_seconds)
+    if len(y) - offset < config.chunk_samples:
+        y = np.pad(y, (0, offset + config.chunk_samples - len(y)))
+    first = np.round((offset + starts * config.sr) / config.hop_length).astype(int)
 
     full: dict[str, np.ndarray] = {}
     if "musicnn_mel" in kinds:

@@ -654,12 +654,14 @@ def predict_features(features, bundle: ModelBundle, *, batch_size: int = 32,
 
 
 def _chunk_windows(n_samples: int, config: FeatureConfig, hop_seconds, window_chunks: int):
-    """Yield ``(first_chunk, n_chunks, start_sample, stop_sample, skip)`` for windowed feature extraction.
+    """Yield ``(first_chunk, n_chunks, start_sample, stop_sample, skip, offset)`` for windowed extraction.
 
-    Each window's audio ``y[start:stop]`` starts on a chunk boundary and carries ``skip`` context chunks on
-    the left and enough audio on the right that the STFT frames of the window's own chunks see the same
-    neighbouring samples as in a one-shot :func:`~mer_helpers.features.chunk_features` of the whole signal;
-    the context chunks' features are dropped.
+    Each window's audio ``y[start:stop]`` carries ``skip`` context chunks on the left and enough audio on the
+    right that the STFT frames of the window's own chunks see the same neighbouring samples as in a one-shot
+    :func:`~mer_helpers.features.chunk_features` of the whole signal; the context chunks' features are
+    dropped. ``start`` lies ``offset`` samples before the first context chunk's boundary, on a multiple of
+    ``config.hop_length``, so the window's STFT frames are the whole signal's frames (a window that started on
+    the chunk boundary itself would shift the frame grid whenever a chunk is not a whole number of hops).
     """
     from mer_helpers.audio import chunk_geometry, n_chunks
 
@@ -670,9 +672,10 @@ def _chunk_windows(n_samples: int, config: FeatureConfig, hop_seconds, window_ch
     for first in range(0, total, window_chunks):
         count = min(window_chunks, total - first)
         skip = min(context, first)
-        start = (first - skip) * hop
+        boundary = (first - skip) * hop
+        start = boundary - boundary % config.hop_length
         stop = min(n_samples, (first + count - 1 + context) * hop + size)
-        yield first, count, start, stop, skip
+        yield first, count, start, stop, skip, boundary - start
 
 
 def predict_file(path, bundle: ModelBundle, *, hop_seconds: float | None = None, batch_size: int = 32,
@@ -739,7 +742,7 @@ def predict_file(path, bundle: ModelBundle, *, hop_seconds: float | None = None,
     padded = len(y) < size
 
     if padded:
-        windows = [(0, 1, 0, len(y), 0)]
+        windows = [(0, 1, 0, len(y), 0, 0)]
         total = 1
     else:
         total = n_chunks(len(y), config.sr, config.chunk_seconds, hop_seconds)
@@ -766,10 +769,10 @@ def predict_file(path, bundle: ModelBundle, *, hop_seconds: float | None = None,
         pending = [{k: v[n_full:] for k, v in X.items()}] if n_full < n else []
         n_pending = n - n_full
 
-    for first, count, start, stop, skip in windows:
+    for first, count, start, stop, skip, offset in windows:
         t0 = time.perf_counter()
         try:
-            feats = chunk_features(y[start:stop], config, kinds=kinds, hop_seconds=hop_seconds)
+            feats = chunk_features(y[start:stop], config, kinds=kinds, hop_seconds=hop_seconds, offset=offset)
         except ValueError as e:  # chunk_features rejects degenerate signals; report them as unreadable audio
             raise AudioError(path, f"feature extraction failed ({e})") from None
         X = {k: feats[k][skip : skip + count] for k in kinds}
