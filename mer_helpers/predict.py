@@ -688,9 +688,8 @@ def predict_file(path, bundle: ModelBundle, *, hop_seconds: float | None = None,
     :func:`~mer_helpers.features.chunk_features` — the function the training feature cache uses — in windows of
     ``window_chunks`` chunks so that a long file never holds all its chunks' features (or its whole
     spectrogram) in memory. Chunk boundaries are the one-shot ones; each window carries context audio so the
-    frames at its edges see the same samples as in one pass over the whole file (identical values when the
-    chunk hop is a multiple of ``config.hop_length``, else differing only by the sub-frame placement of the
-    frame grid). Track-level outputs are the mean over chunks (:func:`mer_helpers.evaluation.aggregate_tracks`).
+    frames at its edges see the same samples as in one pass over the whole file, and starts on the whole file's
+    frame grid, so the features equal the one-pass features up to float rounding. Track-level outputs are the mean over chunks (:func:`mer_helpers.evaluation.aggregate_tracks`).
 
     Parameters
     ----------
