@@ -141,7 +141,7 @@ class Recipe:
         Initial Adam learning rate.
     schedule : {"exponential", "plateau", "constant"}
         ``"exponential"``: ×``decay_rate`` per epoch (ExponentialDecay); ``"plateau"``: a constant rate halved
-        by ReduceLROnPlateau when the validation loss stalls; ``"constant"``.
+        by ReduceLROnPlateau when ``monitor`` (the validation score by default) stalls; ``"constant"``.
     decay_rate : float
         Per-epoch factor of the exponential schedule.
     augment_copies : int

@@ -3,7 +3,7 @@
 The learning-rate choice is explicit (``Recipe.schedule``): by default Adam follows an ``ExponentialDecay``
 schedule (the reference system's choice). ``ReduceLROnPlateau`` cannot change the learning rate of an optimizer
 driven by a schedule, so :func:`make_callbacks` adds it only for ``schedule="plateau"`` (a constant initial rate
-that the callback halves when the validation loss stalls).
+that the callback halves when the recipe's ``monitor``, the validation score by default, stalls).
 
 Importing this module does not import Keras; the functions that need it import it when called.
 
@@ -374,8 +374,8 @@ def _precise_batchnorm_class():
 
     class PreciseBatchNorm(keras.callbacks.Callback):
         """Re-estimate the BatchNormalization statistics (:func:`precise_batchnorm`) before every validation
-        pass, so the validation loss — what early stopping and the checkpoint choose on — is that of the model
-        as it will predict, and the restored best weights carry those statistics.
+        pass, so the validation figures — what early stopping and the checkpoint choose on — are those of the
+        model as it will predict, and the restored best weights carry those statistics.
 
         Parameters
         ----------
