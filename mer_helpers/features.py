@@ -51,7 +51,7 @@ __all__ = [
 FEATURE_CODE_VERSION = 1
 
 #: Feature kinds :func:`chunk_features` can compute from a signal: the three on the shared frame grid and
-#: ``"musicnn_mel"``, the input of the pretrained musicnn models (:mod:`mer_helpers.pretrained`):
+#: ``"musicnn_mel"``, the input of the pretrained musicnn models (:mod:`mer_helpers.musicnn_frontend`):
 #: ``log10(10000 · mel + 1)`` of a 96-band mel spectrogram at 16 kHz (n_fft 512, hop 256), one
 #: ``[96, n_frames]`` array per chunk (313 frames per 5 s chunk with :data:`MUSICNN_FEATURES`).
 FEATURE_KINDS = ("log_mel", "mfcc", "chroma", "musicnn_mel")
@@ -192,7 +192,7 @@ def check_musicnn_config(config: FeatureConfig, kind: str = "musicnn_mel") -> No
     ValueError
         Naming the fields that differ.
     """
-    from mer_helpers.pretrained import MUSICNN_HOP, MUSICNN_N_FFT, MUSICNN_N_MELS, MUSICNN_SR
+    from mer_helpers.musicnn_frontend import MUSICNN_HOP, MUSICNN_N_FFT, MUSICNN_N_MELS, MUSICNN_SR
 
     want = {"sr": MUSICNN_SR, "n_fft": MUSICNN_N_FFT, "hop_length": MUSICNN_HOP, "n_mels": MUSICNN_N_MELS}
     bad = {k: getattr(config, k) for k, v in want.items() if getattr(config, k) != v}
@@ -214,7 +214,7 @@ def feature_shape(kind: str, config: FeatureConfig) -> tuple[int, int]:
         check_musicnn_config(config, kind)
         if kind == "musicnn_mel":
             return config.n_mels, config.n_frames
-        from mer_helpers.pretrained import OUTPUTS
+        from mer_helpers.musicnn_frontend import OUTPUTS
 
         return OUTPUTS[EMBEDDING_KINDS[kind][1]], 1
     bins = {"log_mel": config.n_mels, "mfcc": config.n_mfcc, "chroma": 12}
@@ -396,8 +396,8 @@ def chunk_features(y: np.ndarray, config: FeatureConfig | None = None, *, kinds=
     y : np.ndarray [shape=(n_samples,)]
         Mono signal at ``config.sr``; a signal shorter than one chunk gives one zero-padded chunk.
     kinds : sequence of {"log_mel", "mfcc", "chroma", "musicnn_mel"}
-        ``"musicnn_mel"`` (musicnn's input, :func:`mer_helpers.pretrained.musicnn_log_mel` of the whole clip,
-        sliced on the same chunk grid; its own STFT) needs a musicnn configuration (:data:`MUSICNN_FEATURES`).
+        ``"musicnn_mel"`` (musicnn's input, :func:`mer_helpers.musicnn_frontend.musicnn_log_mel` of the whole
+        clip, sliced on the same chunk grid; its own STFT) needs a musicnn configuration (:data:`MUSICNN_FEATURES`).
         Embedding kinds need the model: :func:`mer_helpers.cache.extract_features` computes them.
     hop_seconds : float or None
         Chunk hop (``None``: back-to-back chunks).
@@ -432,7 +432,7 @@ def chunk_features(y: np.ndarray, config: FeatureConfig | None = None, *, kinds=
 
     full: dict[str, np.ndarray] = {}
     if "musicnn_mel" in kinds:
-        from mer_helpers.pretrained import musicnn_log_mel
+        from mer_helpers.musicnn_frontend import musicnn_log_mel
 
         full["musicnn_mel"] = musicnn_log_mel(y, config.sr).T  # [96, t]: the zoo's (bins, frames) layout
     P = _power_spectrogram(y, config) if any(k in kinds for k in ("log_mel", "mfcc", "chroma")) else None
