@@ -416,11 +416,6 @@ def extract_features(tracks: pd.DataFrame, config: FeatureConfig | None = None, 
 
     Notebook: 04_crnn_training.ipynb
     """
-    from contextlib import nullcontext
-
-    from joblib import Parallel, delayed, parallel_backend
-    from tqdm.auto import tqdm
-
     t0 = time.perf_counter()
     config = config or FeatureConfig()
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
@@ -435,43 +430,83 @@ def extract_features(tracks: pd.DataFrame, config: FeatureConfig | None = None, 
     if n_copies and augment is None:
         raise ParameterError("n_copies > 0 needs an augment callable")
 
-    root = cache_root(config, cache_dir, hop_seconds=hop_seconds)
-    aug_id = hashlib.sha1(repr(augment).encode()).hexdigest()[:8] if augment is not None else ""
-    copies = ([0] if include_original else []) + list(range(1, n_copies + 1))
+    plan = _plan(tracks, config, kinds, root=cache_root(config, cache_dir, hop_seconds=hop_seconds),
+                 copies=([0] if include_original else []) + list(range(1, n_copies + 1)),
+                 aug_id=hashlib.sha1(repr(augment).encode()).hexdigest()[:8] if augment is not None else "")
+    outcome = _Outcome(skipped=list(plan.skipped))
+    _compute(plan, outcome, tracks, config, hop_seconds=hop_seconds, augment=augment, seed=seed,
+             n_jobs=n_jobs, backend=backend, progress=progress)
+    _embed(plan, outcome, tracks, config, progress=progress)
+    return _assemble(plan, outcome, tracks, config, hop_seconds=hop_seconds, as_float32=as_float32,
+                     seconds=time.perf_counter() - t0)
+
+
+@dataclass
+class _Plan:
+    """What one :func:`extract_features` call has to do, decided from the cache before anything is computed.
+
+    Positions ``pos`` are rows of the Tracks table; ``copy`` 0 is the original audio, ``k > 0`` an augmented copy.
+    """
+
+    kinds: tuple
+    skipped: list = field(default_factory=list)  # (track_id, path, reason): no readable audio file
+    repaired: list = field(default_factory=list)  # (pos, reason): a damaged entry, recomputed
+    jobs: list = field(default_factory=list)  # (pos, copy, paths): signal kinds for the joblib workers
+    cached: list = field(default_factory=list)  # (pos, copy, paths, arrays, meta): read from the store
+    todo: dict = field(default_factory=dict)  # (pos, copy) → paths of every kind asked, to be computed
+    emb_jobs: list = field(default_factory=list)  # ((pos, copy), musicnn_mel path, embedding paths to write)
+    emb_models: list = field(default_factory=list)  # the pretrained models the embedding kinds need
+
+
+@dataclass
+class _Outcome:
+    """What computing gave: per-entry metadata, the tracks that failed and why, and the warnings."""
+
+    skipped: list
+    computed_meta: dict = field(default_factory=dict)  # (pos, copy) → {"n_chunks", "padded"}
+    failed: set = field(default_factory=set)  # positions with no usable features
+    warned: list = field(default_factory=list)  # (pos, warning)
+
+    def fail(self, tracks: pd.DataFrame, pos: int, reason: str) -> None:
+        if pos not in self.failed:
+            self.failed.add(pos)
+            self.skipped.append((tracks["track_id"].iloc[pos], tracks["path"].iloc[pos], reason))
+
+
+def _plan(tracks: pd.DataFrame, config: FeatureConfig, kinds: tuple, *, root: Path, copies: list,
+          aug_id: str) -> _Plan:
+    """Sort every (track, copy) into cached, to compute in the workers, and to embed in this process."""
     # signal kinds come from the audio (joblib workers); embedding kinds from a pretrained model run here on the
     # cached musicnn_mel, writing every output of each model needed (one forward pass gives them all)
     signal_kinds = tuple(k for k in kinds if not is_embedding_kind(k))
     emb_kinds = tuple(k for k in kinds if is_embedding_kind(k))
     emb_models = sorted({EMBEDDING_KINDS[k][0] for k in emb_kinds})
     emb_written = tuple(k for k, (m, _) in EMBEDDING_KINDS.items() if m in emb_models)
-
-    skipped, repaired, warned = [], [], []
-    jobs, cached = [], []  # jobs: (track position, copy, paths to compute); cached: (pos, copy, paths, arrays, meta)
-    todo, emb_jobs = {}, []  # todo: (pos, copy) → paths of every kind asked; emb_jobs: ((pos, copy), mel, paths)
+    plan = _Plan(kinds=kinds, emb_models=emb_models)
     expected = None
     for pos, (tid, path) in enumerate(zip(tracks["track_id"], tracks["path"], strict=True)):
         if not isinstance(path, (str, os.PathLike)) or not str(path):
             expected = _expected_paths(tracks) if expected is None else expected
-            skipped.append((tid, path, _no_audio_reason(expected.iloc[pos])))
+            plan.skipped.append((tid, path, _no_audio_reason(expected.iloc[pos])))
             continue
         try:
             fid = file_id(path)
         except OSError as e:
             why = "no such file (was it moved or deleted after the table was loaded?)" if isinstance(
                 e, FileNotFoundError) else (e.strerror or str(e))
-            skipped.append((tid, path, str(AudioError(path, why))))
+            plan.skipped.append((tid, path, str(AudioError(path, why))))
             continue
         for copy in copies:
             paths = _cache_paths(root, kinds, fid, copy, aug_id)
             status, found, meta = _read_entry(paths, config)
             if status == "ok":
-                cached.append((pos, copy, paths, found, meta))
+                plan.cached.append((pos, copy, paths, found, meta))
                 continue
             if status == "damaged":
-                repaired.append((pos, tid, path, f"damaged cache entry recomputed: {found} (under {root})"))
-            todo[(pos, copy)] = paths
+                plan.repaired.append((pos, f"damaged cache entry recomputed: {found} (under {root})"))
+            plan.todo[(pos, copy)] = paths
             if not emb_kinds:
-                jobs.append((pos, copy, paths))
+                plan.jobs.append((pos, copy, paths))
                 continue
             # which part needs computing: the signal kinds (workers), the embeddings (this process), or both
             sig_ok = not signal_kinds or _read_entry({k: paths[k] for k in signal_kinds}, config)[0] == "ok"
@@ -483,11 +518,24 @@ def extract_features(tracks: pd.DataFrame, config: FeatureConfig | None = None, 
                 mel = _cache_paths(root, ("musicnn_mel",), fid, copy, aug_id)
                 if "musicnn_mel" not in work and _read_entry(mel, config)[0] != "ok":
                     work.update(mel)
-                emb_jobs.append(((pos, copy), mel["musicnn_mel"], _cache_paths(root, emb_written, fid, copy, aug_id)))
+                plan.emb_jobs.append(((pos, copy), mel["musicnn_mel"],
+                                      _cache_paths(root, emb_written, fid, copy, aug_id)))
             if work:
-                jobs.append((pos, copy, work))
+                plan.jobs.append((pos, copy, work))
+    return plan
 
-    bar = tqdm(total=len(jobs), desc="features", unit="file", disable=not progress or not jobs)
+
+def _compute(plan: _Plan, outcome: _Outcome, tracks: pd.DataFrame, config: FeatureConfig, *, hop_seconds,
+             augment, seed: int, n_jobs: int, backend, progress: bool) -> None:
+    """Run the planned signal-feature jobs in joblib workers; each writes its cache entry."""
+    from contextlib import nullcontext
+
+    from joblib import Parallel, delayed, parallel_backend
+    from tqdm.auto import tqdm
+
+    jobs = plan.jobs
+    if not jobs:  # nothing to compute: no joblib call at all
+        return
 
     def seed_of(pos, copy):
         return None if copy == 0 else [seed, copy, pos]
@@ -496,51 +544,55 @@ def extract_features(tracks: pd.DataFrame, config: FeatureConfig | None = None, 
                                    {k: str(v) for k, v in paths.items()}, hop_seconds,
                                    augment if copy else None, seed_of(pos, copy))
              for pos, copy, paths in jobs)
-    failed = set()
     # the backend is set as a context, not Parallel(backend=...): joblib 1.6 passes an extra keyword to dask
     # backend when it is named in Parallel (TypeError: Batch.__call__() got an unexpected keyword argument)
     context = parallel_backend(backend) if backend is not None else nullcontext()
-    computed_meta = {}
     if len(jobs) <= _SERIAL_MAX_JOBS and backend is None:
         n_jobs = 1  # a few files (a repaired entry, one new track): not worth starting worker processes (seconds)
-    if jobs:  # nothing to compute: no joblib call at all
-        with context:
-            # the generator first in zip: it runs to its end, so joblib does not cancel (and restart) its workers
-            for (status, n, padded, reason, warning), (pos, copy, _) in zip(
-                    Parallel(n_jobs=n_jobs, return_as="generator")(tasks), jobs):
-                bar.update(1)
-                if status == "error" and pos not in failed:
-                    failed.add(pos)
-                    skipped.append((tracks["track_id"].iloc[pos], tracks["path"].iloc[pos], reason))
-                elif status == "computed":
-                    computed_meta[(pos, copy)] = {"n_chunks": n, "padded": padded}
-                    if warning and copy == 0:
-                        warned.append((pos, warning))
+    bar = tqdm(total=len(jobs), desc="features", unit="file", disable=not progress)
+    with context:
+        # the generator first in zip: it runs to its end, so joblib does not cancel (and restart) its workers
+        for (status, n, padded, reason, warning), (pos, copy, _) in zip(
+                Parallel(n_jobs=n_jobs, return_as="generator")(tasks), jobs):
+            bar.update(1)
+            if status == "error":
+                outcome.fail(tracks, pos, reason)
+            elif status == "computed":
+                outcome.computed_meta[(pos, copy)] = {"n_chunks": n, "padded": padded}
+                if warning and copy == 0:
+                    outcome.warned.append((pos, warning))
     bar.close()
-    if emb_jobs:
-        results = _embed_entries([j for j in emb_jobs if j[0][0] not in failed], config, emb_models, progress)
+
+
+def _embed(plan: _Plan, outcome: _Outcome, tracks: pd.DataFrame, config: FeatureConfig, *,
+           progress: bool) -> None:
+    """Compute the planned embedding entries from the cached ``musicnn_mel`` chunks, in this process."""
+    if plan.emb_jobs:
+        results = _embed_entries([j for j in plan.emb_jobs if j[0][0] not in outcome.failed], config,
+                                 plan.emb_models, progress)
         for (pos, copy), (status, info) in results.items():
             if status == "error":
-                if pos not in failed:
-                    failed.add(pos)
-                    skipped.append((tracks["track_id"].iloc[pos], tracks["path"].iloc[pos],
-                                    f"cannot embed {str(tracks['path'].iloc[pos])!r}: {info}"))
+                outcome.fail(tracks, pos, f"cannot embed {str(tracks['path'].iloc[pos])!r}: {info}")
                 continue
-            if (pos, copy) not in computed_meta:  # only the embeddings were computed (from a cached musicnn_mel)
-                computed_meta[(pos, copy)] = {"n_chunks": info["n_chunks"], "padded": info["padded"]}
+            if (pos, copy) not in outcome.computed_meta:  # only the embeddings were computed (cached musicnn_mel)
+                outcome.computed_meta[(pos, copy)] = {"n_chunks": info["n_chunks"], "padded": info["padded"]}
                 if copy == 0 and info.get("truncated") and info.get("declared_seconds"):
-                    warned.append((pos, _truncation_warning(info)))
-    for pos, copy, _, _, meta in cached:
+                    outcome.warned.append((pos, _truncation_warning(info)))
+    for pos, copy, _, _, meta in plan.cached:
         if copy == 0 and meta.get("truncated") and meta.get("declared_seconds"):
-            warned.append((pos, _truncation_warning(meta)))
+            outcome.warned.append((pos, _truncation_warning(meta)))
 
-    # assemble in Tracks-table order, copy-major within a track
+
+def _assemble(plan: _Plan, outcome: _Outcome, tracks: pd.DataFrame, config: FeatureConfig, *, hop_seconds,
+              as_float32: bool, seconds: float) -> FeatureSet:
+    """Stack every usable entry in Tracks-table order (copy-major within a track) and write the report."""
+    kinds = plan.kinds
     parts: dict[str, list] = {k: [] for k in kinds}
     index_parts = []
-    entries = {key: (None, computed_meta.get(key), paths) for key, paths in todo.items()}
-    entries.update({(pos, copy): (arrays, meta, paths) for pos, copy, paths, arrays, meta in cached})
+    entries = {key: (None, outcome.computed_meta.get(key), paths) for key, paths in plan.todo.items()}
+    entries.update({(pos, copy): (arrays, meta, paths) for pos, copy, paths, arrays, meta in plan.cached})
     hop = config.chunk_seconds if hop_seconds is None else hop_seconds
-    for pos, copy in sorted(k for k in entries if k[0] not in failed):
+    for pos, copy in sorted(k for k in entries if k[0] not in outcome.failed):
         arrays, meta, paths = entries[(pos, copy)]
         if arrays is None:  # written by this call (in a worker): read back memory-mapped
             arrays = {k: np.load(p, mmap_mode="r") for k, p in paths.items()}
@@ -558,21 +610,18 @@ def extract_features(tracks: pd.DataFrame, config: FeatureConfig | None = None, 
                                                                                              dtype)
     index = (pd.concat(index_parts, ignore_index=True) if index_parts else
              pd.DataFrame({"track_id": [], "chunk": [], "start_s": [], "copy": [], "padded": []}))
-    ok_ids = set(index["track_id"])
-    kept = tracks[tracks["track_id"].isin(ok_ids)].copy()
+    kept = tracks[tracks["track_id"].isin(set(index["track_id"]))].copy()
     kept.attrs = dict(tracks.attrs)
-    job_pos = {pos for pos, _ in todo}
-    cached_pos = {pos for pos, *_ in cached}
+    job_pos = {pos for pos, _ in plan.todo}
+    cached_pos = {pos for pos, *_ in plan.cached}
 
     def table(rows):
         return pd.DataFrame([(tracks["track_id"].iloc[pos], tracks["path"].iloc[pos], why) for pos, why in rows],
                             columns=_REPORT_COLUMNS)
 
-    repaired_rows = [(pos, why) for pos, _, _, why in repaired]
-    report = ExtractionReport(skipped=pd.DataFrame(skipped, columns=_REPORT_COLUMNS),
-                              n_tracks=len(tracks), n_computed=len(job_pos - failed),
-                              n_cached=len(cached_pos - job_pos), n_chunks=len(index),
-                              seconds=time.perf_counter() - t0,
-                              n_repaired=len({pos for pos, _ in repaired_rows}),
-                              repaired=table(repaired_rows), warnings=table(warned))
+    report = ExtractionReport(skipped=pd.DataFrame(outcome.skipped, columns=_REPORT_COLUMNS),
+                              n_tracks=len(tracks), n_computed=len(job_pos - outcome.failed),
+                              n_cached=len(cached_pos - job_pos), n_chunks=len(index), seconds=seconds,
+                              n_repaired=len({pos for pos, _ in plan.repaired}),
+                              repaired=table(plan.repaired), warnings=table(outcome.warned))
     return FeatureSet(X, index, kept, report, config)
