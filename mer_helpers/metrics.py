@@ -12,6 +12,9 @@ the truth but is shifted or shrunk towards the mean keeps a high Pearson r but l
 Classification (genre, categorical emotion): accuracy, balanced accuracy, macro-F1, macro one-vs-rest ROC-AUC,
 top-k accuracy and log-loss from class probabilities; a confusion matrix and a per-class report table.
 
+Multi-label tagging (mood/theme tags, listener votes): macro and micro ROC-AUC and PR-AUC over tags, a per-tag
+table, and F1 at thresholds chosen on validation.
+
 Undefined values are ``nan``, never an exception and never a warning:
 
 * :func:`ccc` is ``nan`` only when both inputs are constant *and* equal (0/0); one constant input gives 0.0.
@@ -35,10 +38,13 @@ from mer_helpers.errors import ParameterError
 __all__ = [
     "REGRESSION_METRICS",
     "ccc",
+    "choose_thresholds",
     "classification_metrics",
     "classification_report_table",
     "confusion",
     "regression_metrics",
+    "tag_table",
+    "tagging_metrics",
 ]
 
 #: Per-target metrics :func:`regression_metrics` reports, in key order.
@@ -427,4 +433,184 @@ def classification_report_table(y_true, y_pred, labels: Sequence):
     df = pd.DataFrame(rows, index=[str(x) for x in labels] + ["macro avg", "weighted avg"])
     df["support"] = df["support"].astype(np.int64)
     df.attrs["accuracy"] = float(np.mean(t == p))
+    return df
+
+
+# ------------------------------------------------------------------------------------------------------------
+# multi-label tagging (mood/theme tags, Emotify's listener votes)
+# ------------------------------------------------------------------------------------------------------------
+def _tag_arrays(y_true, scores, what: str) -> tuple[np.ndarray, np.ndarray]:
+    t = np.asarray(y_true)
+    s = np.asarray(scores, dtype=np.float64)
+    if t.ndim != 2 or s.ndim != 2 or t.shape != s.shape:
+        raise ParameterError(f"{what}: y_true and scores must both be (n_tracks, n_tags) with the same shape, "
+                             f"got {t.shape} and {s.shape}")
+    if t.shape[0] == 0:
+        raise ParameterError(f"{what}: got 0 samples")
+    if not np.isin(t, (0, 1)).all():
+        raise ParameterError(f"{what}: y_true must be a 0/1 (multi-hot) matrix")
+    if not np.isfinite(s).all():
+        raise ParameterError(f"{what}: scores hold NaN or inf")
+    return t.astype(bool), s
+
+
+def _average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the precision-recall curve as a step sum, Σ (Rₖ − Rₖ₋₁) Pₖ over the distinct score thresholds
+    (scikit-learn's ``average_precision_score``; no interpolation). ``nan`` without a positive."""
+    n_pos = int(positive.sum())
+    if n_pos == 0:
+        return float("nan")
+    order = np.argsort(-scores, kind="mergesort")
+    s, pos = scores[order], positive[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]  # the last sample of each distinct score
+    tp = np.cumsum(pos)[last]
+    precision = tp / (last + 1)
+    recall_step = np.diff(np.r_[0, tp]) / n_pos
+    return float(np.sum(recall_step * precision))
+
+
+def _f1_at(positive: np.ndarray, predicted: np.ndarray) -> float:
+    tp = np.sum(positive & predicted)
+    denom = positive.sum() + predicted.sum()
+    return float(2 * tp / denom) if denom else float("nan")
+
+
+def tagging_metrics(y_true, scores, *, thresholds=None) -> dict[str, float]:
+    """ROC-AUC and PR-AUC over tags, macro and micro, as the MediaEval mood/theme task reports them; F1 at
+    given thresholds.
+
+    Parameters
+    ----------
+    y_true : np.ndarray [shape=(n, n_tags)], 0/1
+        The multi-hot truth, one row per track (or chunk).
+    scores : np.ndarray [shape=(n, n_tags)], float
+        The model's score for each tag (sigmoid outputs: each in [0, 1], rows need not sum to 1).
+    thresholds : float or np.ndarray [shape=(n_tags,)] or None, keyword-only
+        A tag is predicted where ``score >= threshold``; choose them on validation
+        (:func:`choose_thresholds`), never on the part being scored. ``None``: no F1.
+
+    Returns
+    -------
+    dict[str, float]
+        ``roc_auc_macro`` and ``pr_auc_macro``: the unweighted mean over the tags that have both a positive and
+        a negative in ``y_true`` (a tag absent from this part has no AUC, and is counted in
+        ``n_tags_unscored``, not scored 0); ``roc_auc_micro``/``pr_auc_micro``: one curve over every
+        (row, tag) pair; with ``thresholds``, ``f1_macro`` (mean F1 over tags with a positive) and
+        ``f1_micro``; ``n`` and ``n_tags_scored``, ``n_tags_unscored`` (int). PR-AUC is average precision
+        (scikit-learn's ``average_precision_score``); its chance level is a tag's positive rate, not 0.5.
+    """
+    t, s = _tag_arrays(y_true, scores, "tagging_metrics")
+    n_pos = t.sum(axis=0)
+    scored = (n_pos > 0) & (n_pos < t.shape[0])
+    roc = [_auc(s[:, j], t[:, j]) for j in np.flatnonzero(scored)]
+    ap = [_average_precision(s[:, j], t[:, j]) for j in np.flatnonzero(scored)]
+    out = {
+        "roc_auc_macro": float(np.mean(roc)) if roc else float("nan"),
+        "pr_auc_macro": float(np.mean(ap)) if ap else float("nan"),
+        "roc_auc_micro": _auc(s.ravel(), t.ravel()),
+        "pr_auc_micro": _average_precision(s.ravel(), t.ravel()),
+    }
+    if thresholds is not None:
+        pred = s >= _thresholds(thresholds, t.shape[1])
+        f1 = [_f1_at(t[:, j], pred[:, j]) for j in np.flatnonzero(n_pos > 0)]
+        out["f1_macro"] = float(np.mean(f1)) if f1 else float("nan")
+        out["f1_micro"] = _f1_at(t.ravel(), pred.ravel())
+    out.update(n=int(t.shape[0]), n_tags_scored=int(scored.sum()), n_tags_unscored=int((~scored).sum()))
+    return out
+
+
+def _thresholds(thresholds, n_tags: int) -> np.ndarray:
+    th = np.asarray(thresholds, dtype=np.float64)
+    if th.ndim == 0:
+        th = np.full(n_tags, float(th))
+    if th.shape != (n_tags,) or not np.isfinite(th).all():
+        raise ParameterError(f"thresholds must be one finite number or one per tag ({n_tags}), got shape "
+                             f"{th.shape}")
+    return th
+
+
+def choose_thresholds(y_true, scores, *, per_tag: bool = True, default: float = 0.5) -> np.ndarray:
+    """The decision thresholds that maximise F1 on the (validation) part given.
+
+    Parameters
+    ----------
+    y_true, scores : np.ndarray [shape=(n, n_tags)]
+        Validation truth (0/1) and scores — never the test part's.
+    per_tag : bool, keyword-only
+        ``True``: each tag its own threshold, the score that maximises that tag's F1 (a midpoint between two
+        distinct scores, so the rule is not tied to one sample). ``False``: one threshold for every tag, the one
+        that maximises the macro-F1 over the tags with a positive, chosen among the midpoints between 201
+        quantiles of the pooled scores.
+    default : float, keyword-only
+        The threshold of a tag with no positive in ``y_true`` (nothing to choose it on).
+
+    Returns
+    -------
+    np.ndarray [shape=(n_tags,)], float
+    """
+    t, s = _tag_arrays(y_true, scores, "choose_thresholds")
+    n_tags = t.shape[1]
+    has_pos = t.sum(axis=0) > 0
+    if not per_tag:
+        # candidates: midpoints between 201 quantiles of the pooled scores (every distinct score would be slow)
+        q = np.unique(np.quantile(s, np.linspace(0, 1, 201)))
+        grid = np.r_[q[0] - 1e-6, (q[:-1] + q[1:]) / 2] if q.size > 1 else q - 1e-6
+        best, best_f1 = float(default), -1.0
+        for th in grid:
+            pred = s >= th
+            f1 = np.mean([_f1_at(t[:, j], pred[:, j]) for j in np.flatnonzero(has_pos)]) if has_pos.any() else 0.0
+            if f1 > best_f1:
+                best, best_f1 = float(th), float(f1)
+        return np.full(n_tags, best)
+    out = np.full(n_tags, float(default))
+    for j in np.flatnonzero(has_pos):
+        # predicting the top-k rows for every distinct score: F1 = 2 TP / (n_pos + k), vectorised over k
+        order = np.argsort(-s[:, j], kind="mergesort")
+        sj, pos = s[order, j], t[order, j]
+        last = np.r_[np.flatnonzero(np.diff(sj)), sj.size - 1]
+        f1 = 2 * np.cumsum(pos)[last] / (pos.sum() + last + 1)
+        i = int(np.argmax(f1))
+        below = sj[last[i] + 1] if last[i] + 1 < sj.size else sj[-1] - 1e-6
+        out[j] = (sj[last[i]] + below) / 2 if last[i] + 1 < sj.size else below
+    return out
+
+
+def tag_table(y_true, scores, tags, *, thresholds=None):
+    """One row per tag: positives, prevalence, ROC-AUC, PR-AUC (and threshold, precision, recall, F1).
+
+    Parameters
+    ----------
+    y_true, scores : np.ndarray [shape=(n, n_tags)]
+    tags : sequence of str, length n_tags
+    thresholds : float or np.ndarray [shape=(n_tags,)] or None, keyword-only
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: the tags; columns ``n_pos``, ``prevalence`` (PR-AUC's chance level), ``roc_auc``, ``pr_auc``
+        (``nan`` for a tag without both a positive and a negative), and with ``thresholds`` also
+        ``threshold``, ``precision``, ``recall``, ``f1``. Sorted as given.
+    """
+    import pandas as pd
+
+    t, s = _tag_arrays(y_true, scores, "tag_table")
+    tags = [str(x) for x in tags]
+    if len(tags) != t.shape[1]:
+        raise ParameterError(f"tag_table: {len(tags)} tag names for {t.shape[1]} columns")
+    n_pos = t.sum(axis=0)
+    both = (n_pos > 0) & (n_pos < t.shape[0])
+    df = pd.DataFrame({
+        "n_pos": n_pos.astype(np.int64),
+        "prevalence": n_pos / t.shape[0],
+        "roc_auc": [_auc(s[:, j], t[:, j]) if both[j] else np.nan for j in range(t.shape[1])],
+        "pr_auc": [_average_precision(s[:, j], t[:, j]) if both[j] else np.nan for j in range(t.shape[1])],
+    }, index=pd.Index(tags, name="tag"))
+    if thresholds is not None:
+        th = _thresholds(thresholds, t.shape[1])
+        pred = s >= th
+        tp = (t & pred).sum(axis=0)
+        df["threshold"] = th
+        df["precision"] = np.divide(tp, pred.sum(axis=0), out=np.full(th.shape, np.nan), where=pred.sum(0) > 0)
+        df["recall"] = np.divide(tp, n_pos, out=np.full(th.shape, np.nan), where=n_pos > 0)
+        df["f1"] = [_f1_at(t[:, j], pred[:, j]) for j in range(t.shape[1])]
     return df
