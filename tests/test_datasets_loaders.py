@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from mer_helpers import DatasetError, datasets
+from mer_helpers.errors import ParameterError
 from mer_helpers.datasets import emotify, fma, gtzan, mtg_jamendo
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "datasets"
@@ -102,6 +103,22 @@ def test_emotify_dominant_emotion_ties_follow_column_order():
     rows["solemnity"] = [0, 1]  # solemnity and tension tie at 0.5; solemnity comes first in data.csv
     out = emotify.aggregate_responses(rows)
     assert out.loc[0, "emotion"] == "solemnity"
+
+
+def test_emotify_vote_tags_are_the_emotions_a_third_of_the_listeners_ticked():
+    rows = pd.DataFrame({"track id": [7, 7, 7, 8, 8], "genre": ["classical"] * 5,
+                         **{e: [0] * 5 for e in emotify.EMOTIONS}})
+    rows["tension"] = [1, 0, 0, 0, 0]  # exactly one third of track 7: a tag
+    rows["calmness"] = [1, 1, 0, 1, 1]
+    rows["power"] = [0, 0, 0, 1, 0]  # one half of track 8
+    out = emotify.aggregate_responses(rows)
+    assert emotify.vote_tags(out).tolist() == [("calmness", "tension"), ("calmness", "power")]
+    assert emotify.vote_tags(out, min_share=0.9).tolist() == [(), ("calmness",)]
+    with pytest.raises(ParameterError, match="min_share"):
+        emotify.vote_tags(out, min_share=0)
+    df = datasets.load("emotify", FIX / "emotify")
+    assert df["tags"].tolist() == emotify.vote_tags(df).tolist()
+    assert all(df.loc[i, e] >= 1 / 3 - 1e-9 for i, ts in df["tags"].items() for e in ts)
 
 
 def test_mtg_jamendo_variable_tag_columns_and_official_split():

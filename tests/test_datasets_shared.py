@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from mer_helpers import datasets, splits
-from mer_helpers.datasets import gtzan, mtg_jamendo
+from mer_helpers.datasets import emotify, gtzan, mtg_jamendo
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data not present")
@@ -64,6 +64,10 @@ def test_emotify_400_tracks_dominant_emotion_counts():
         "calmness": 98, "joyful_activation": 93, "nostalgia": 53, "tension": 44, "power": 34, "solemnity": 29,
         "tenderness": 27, "sadness": 19, "amazement": 3}
     assert df["n_responses"].sum() == 8407
+    # the vote tags (a third of the listeners): the figures VOTE_TAG_SHARE's comment gives
+    n_tags = df["tags"].map(len)
+    assert round(n_tags.mean(), 2) == 2.32 and (n_tags == 0).sum() == 8
+    assert min(df["tags"].map(lambda ts, e=e: e in ts).sum() for e in emotify.EMOTIONS) == 21
     t = df.set_index("track_id")
     assert t.loc["205", "path"].endswith("emotifymusic/electronic/5.mp3")
     # the derived per-track means of the repo authors agree with our aggregation
