@@ -126,6 +126,10 @@ def test_mtg_jamendo_variable_tag_columns_and_official_split():
     _contract(df, "mtg_jamendo")
     assert df["tags"].map(len).tolist() == [1, 1, 2, 2, 6, 6]
     assert df.loc[4, "tags"] == ("dramatic", "epic", "inspiring", "powerful", "upbeat", "uplifting")
+    # a split track's labels are its split file's: the main TSV's "mellow" (removed from the task) stays in
+    # tags_full only; a track in no split keeps the main TSV's tags
+    assert df.loc[2, "tags"] == ("calm", "melodic") and df.loc[2, "tags_full"] == ("calm", "melodic", "mellow")
+    assert df.loc[5, "tags"] == df.loc[5, "tags_full"]
     assert df["split"].tolist()[:5] == ["train", "train", "train", "val", "test"]
     assert pd.isna(df.loc[5, "split"])
     assert df.loc[0, "artist"] == "artist_000087" and df.loc[0, "duration"] == 212.7

@@ -94,6 +94,12 @@ def test_mtg_jamendo_18486_tracks_and_artist_disjoint_split():
     assert len(df) == 18486
     assert df["split"].value_counts().to_dict() == {"train": 9949, "test": 4231, "val": 3802}
     assert df["tags"].map(len).min() == 1
+    # the split files carry the task's labels: 56 tags, the three rarest removed from the main TSV's 59
+    in_split = df[df["split"].notna()]
+    assert len({t for ts in in_split["tags"] for t in ts}) == 56
+    assert len({t for ts in df["tags_full"] for t in ts}) == 59
+    assert not {"ambiental", "horror", "mellow"} & {t for ts in in_split["tags"] for t in ts}
+    assert all(set(a) <= set(b) for a, b in zip(in_split["tags"], in_split["tags_full"], strict=True))
     tr, te = df[df["split"] == "train"], df[df["split"] == "test"]
     va = df[df["split"] == "val"]
     # the official split is artist-disjoint: check_no_leakage agrees on every pair

@@ -14,11 +14,14 @@ What is read
       as a tuple in ``tags`` with the ``mood/theme---`` prefix removed; :func:`multi_hot` turns them into a
       0/1 matrix.
     - ``splits/split-<N>/autotagging_moodtheme-{train,validation,test}.tsv`` (N = 0..4, same format): the
-      official artist-disjoint splits → ``split``. Tracks in no split file (504 for split-0) get NaN.
+      official artist-disjoint splits → ``split``. Tracks in no split file (504 for split-0) get NaN. The split
+      files are also the task's LABELS: they use 56 of the 59 tags (``ambiental``, ``horror`` and ``mellow``,
+      the rarest, are removed from every track), so a track in a split takes its ``tags`` from the split file
+      — the tags MediaEval's mood/theme task scores — and the main TSV's tags stay in ``tags_full``.
     - Audio ``<audio folder>/<PATH>``, e.g. ``audio/48/948.mp3`` (``raw_30s_audio`` and the ``.low.mp3``
       low-quality copies are found too).
 
-Columns: track_id ("track_0000948"), path, artist, split, tags, album, duration, audio_file.
+Columns: track_id ("track_0000948"), path, artist, split, tags, tags_full, album, duration, audio_file.
 """
 
 from __future__ import annotations
@@ -126,7 +129,8 @@ def load(data_home, *, split: int | None = 0, audio_only: bool = False) -> pd.Da
     Returns
     -------
     pandas.DataFrame
-        18486 rows: track_id, path, artist, split, tags (tuple), album, duration, audio_file.
+        18486 rows: track_id, path, artist, split, tags (tuple; a split track's from the split file),
+        tags_full (tuple, the main TSV's), album, duration, audio_file.
 
     Notebook: 01_data_and_eda.ipynb
     """
@@ -135,18 +139,23 @@ def load(data_home, *, split: int | None = 0, audio_only: bool = False) -> pd.Da
     if p is None:
         raise base.missing_dataset_error(sys.modules[__name__], home, TSV)
     df = read_tsv(p)
+    df["tags_full"] = df["tags"]
     attrs = {}
     if split is not None:
-        parts = {}
+        parts, split_tags = {}, {}
         for fname, part in (("train", "train"), ("validation", "val"), ("test", "test")):
             sp = base.find_file(home, f"autotagging_moodtheme-{fname}.tsv", prefer_parent=(f"split-{split}",))
             if sp is None or sp.parent.name != f"split-{split}":
                 err = base.missing_dataset_error(sys.modules[__name__], home,
                                                  f"splits/split-{split}/autotagging_moodtheme-{fname}.tsv")
                 raise base.DatasetError(f"{err}\n(or load it without a split column: split=None)")
-            for tid in read_tsv(sp)["track_id"]:
+            rows = read_tsv(sp)
+            for tid, tags in zip(rows["track_id"], rows["tags"], strict=True):
                 parts[tid] = part
+                split_tags[tid] = tags
         df["split"] = df["track_id"].map(parts).astype(object)
+        # the split files' tags are the task's labels (56 tags); tracks in no split keep the main TSV's
+        df["tags"] = [split_tags.get(t, full) for t, full in zip(df["track_id"], df["tags_full"], strict=True)]
         attrs["split_source"] = f"official split-{split}"
     root = _audio_root(home)
     expected = expected_paths(df, home)
