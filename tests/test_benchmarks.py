@@ -379,3 +379,41 @@ def test_bench_probe_ceiling_scores_every_c_and_reports_both_rules(tmp_path):
         assert s[f"val_{key}"] == pytest.approx(np.mean(chosen), abs=1e-6)
     # each of the 20 tracks is tested once: the pooled genre confusion counts every one
     assert np.asarray(r["genre_confusion_best_oracle"]["rows_true_cols_pred"]).sum() == 20
+
+
+@pytest.mark.skipif(not EMOTIFY.exists(), reason="../shared/data/emotify is absent")
+def test_bench_emotify_tags_scores_the_probe_and_the_frequency_baseline_on_the_same_folds(tmp_path):
+    out = tmp_path / "tags.json"
+    run_script([str(BENCH / "bench_emotify_tags.py"), "--data-dir", str(EMOTIFY), "--limit", "24", "--folds", "2",
+                "--set", "min_class_tracks=2", "--candidates", "msd_max_pool",
+                "--cache-dir", str(tmp_path / "cache"), "--n-jobs", "2", "--json", str(out)])
+    r = json.loads(out.read_text())
+    check_machine(r["machine"])
+    assert r["n_tracks"] == 24 and len(r["per_fold"]) == 2 and r["vote_tag_share"] == pytest.approx(1 / 3)
+    for row in r["per_fold"]:
+        # a constant score ranks nothing: the frequency baseline's ROC-AUC is exactly one half
+        assert row["frequency_roc_auc_macro"] == pytest.approx(0.5)
+        assert 0 <= row["probe_pr_auc_macro"] <= 1 and row["kinds"] == "msd_max_pool"
+    # the paired difference is computed from the per-fold rows
+    d = [row["probe_roc_auc_macro"] - row["frequency_roc_auc_macro"] for row in r["per_fold"]]
+    assert r["paired"]["probe_minus_frequency_roc_auc_macro"]["mean"] == pytest.approx(np.mean(d), abs=1e-6)
+    # every (embedding, C) was scored on validation in both folds
+    assert len(r["selection"]) == 2 * len(r["c_grid"])
+    assert sum(f["test"] for f in r["fold_tracks"].values()) == 24
+
+
+def test_bench_long_tracks_extrapolates_from_what_it_measured(tmp_path):
+    out = tmp_path / "long.json"
+    run_script([str(BENCH / "bench_long_tracks.py"), "--n-tracks", "2", "--seconds", "12", "--n-jobs", "1",
+                "--json", str(out)])
+    r = json.loads(out.read_text())
+    check_machine(r["machine"])
+    assert r["recipe"] == "cpu" and r["kinds"] == ["log_mel"]
+    # 12 s tracks give two full 5 s chunks each; 32 x 75 float32 per chunk in memory, float16 in the cache
+    assert r["chunks"] == 4 and r["in_memory_float32_bytes"] == 4 * 32 * 75 * 4
+    assert r["cache_bytes"] >= 4 * 32 * 75 * 2
+    hours = 2 * 12 / 3600
+    assert r["per_audio_hour"]["extract_s"] == pytest.approx(r["extract_cold_s"] / hours, rel=1e-4)
+    e = r["mtg_jamendo_extrapolation"]
+    assert e["cache_gb"] == pytest.approx(r["cache_bytes"] / hours * e["hours"] / 1e9, rel=1e-4)
+    assert r["peak_rss_bytes"] > 0

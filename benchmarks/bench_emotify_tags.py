@@ -1,0 +1,315 @@
+"""Emotify's listener votes as multi-label emotion tags: a musicnn probe against the label-frequency baseline.
+
+Each Emotify response ticks any of the nine GEMS emotions; the loader turns a track's votes into ``tags``, the
+emotions at least a third of its listeners ticked (:data:`mer_helpers.datasets.emotify.VOTE_TAG_SHARE`). This
+script asks how well those tags can be predicted from audio, and whether training on them helps the
+single-label task (the dominant emotion) that ``bench_emotify.py`` scores.
+
+Protocol — ``bench_emotify.py``'s folds (:func:`mer_helpers.experiments.cv_folds`, the same recipe, seed
+and stratification: genre × dominant emotion, by track), every choice on the validation tracks, the test
+fold scored once at track level (chunk probabilities averaged per track):
+
+``frequency``  every test track gets each tag's frequency among the fold's training + validation tracks
+               (the baseline every tagging paper reports: ROC-AUC 0.5, PR-AUC = the tag's prevalence);
+``probe``      musicnn embeddings → standardised with the training chunks' statistics → one logistic
+               regression per tag (one-vs-rest); the embedding and ``C`` chosen on validation macro PR-AUC,
+               then refit on training + validation chunks;
+``dominant``   the dominant-emotion question: the single-label probe of ``bench_emotify.py``
+               (:func:`mer_helpers.probe.fit_probe`, embedding chosen on validation emotion macro-F1)
+               against the tag probe's most probable emotion, both scored by macro-F1 over the dominant
+               emotions of the test tracks.
+
+Prints mean ± sd over folds and the paired differences (probe − frequency; tags-argmax − single-label) with a
+95 % t-interval; writes everything, per fold too, as JSON.
+
+Usage::
+
+    python benchmarks/bench_emotify_tags.py --data-dir ../shared/data/emotify [--folds 5]
+        [--candidates msd_max_pool msd_mean_pool msd_max_pool+msd_mean_pool] [--cache-dir DIR] [--n-jobs 2]
+        [--json benchmarks/results/emotify_tags_cv5.json]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from _common import argument_parser, command_line, machine_info, report  # noqa: E402
+from bench_emotify import _fold_ids, load_tracks  # noqa: E402
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+CANDIDATES = ("msd_max_pool", "msd_mean_pool", "msd_max_pool+msd_mean_pool")
+TAG_METRICS = ("roc_auc_macro", "pr_auc_macro", "roc_auc_micro", "pr_auc_micro")
+
+
+def multi_hot(fs, tags) -> np.ndarray:
+    """One row per chunk of ``fs``: its track's tags as 0/1 over ``tags``."""
+    by_track = fs.tracks.set_index("track_id")["tags"]
+    rows = by_track.loc[fs.index["track_id"]]
+    return np.array([[t in ts for t in tags] for ts in rows], dtype=np.int8)
+
+
+def track_level(fs, chunk_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Chunk scores averaged per track, and the tracks' multi-hot rows in the same order."""
+    from mer_helpers.evaluation import aggregate_tracks
+
+    ids, out = aggregate_tracks(fs.index, {"s": chunk_scores})
+    return ids, out["s"]
+
+
+def fit_tag_models(X: np.ndarray, Y: np.ndarray, C: float, seed: int) -> list:
+    """One logistic regression per tag column (a tag with one class in ``Y`` gets its rate, a float)."""
+    from sklearn.linear_model import LogisticRegression
+
+    models = []
+    for j in range(Y.shape[1]):
+        if Y[:, j].min() == Y[:, j].max():
+            models.append(float(Y[:, j].mean()))
+            continue
+        models.append(LogisticRegression(C=C, max_iter=3000, random_state=seed).fit(X, Y[:, j]))
+    return models
+
+
+def predict_tags(models: list, X: np.ndarray) -> np.ndarray:
+    return np.column_stack(
+        [np.full(len(X), m) if isinstance(m, float) else m.predict_proba(X)[:, 1] for m in models]
+    )
+
+
+def _standardiser(X: np.ndarray):
+    mu, sd = X.mean(axis=0), X.std(axis=0)
+    sd = np.where(sd > 1e-8, sd, 1.0)
+    return lambda A: (A - mu) / sd
+
+
+def _track_truth(fs, tags, ids) -> np.ndarray:
+    t = fs.tracks.set_index("track_id")["tags"].loc[ids]
+    return np.array([[x in ts for x in tags] for ts in t], dtype=np.int8)
+
+
+def interval(d) -> dict:
+    """Mean, sd and the 95 % t-interval half-width of paired differences over folds."""
+    from scipy import stats
+
+    d = np.asarray(d, dtype=float)
+    n = d.size
+    half = float(stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    return {
+        "mean": float(d.mean()),
+        "sd": float(d.std(ddof=1)) if n > 1 else float("nan"),
+        "half_width": half,
+        "n": int(n),
+        "per_fold": [float(x) for x in d],
+    }
+
+
+def run(args) -> dict:
+    from mer_helpers.backend import import_keras
+
+    import_keras()
+    from mer_helpers.datasets.emotify import EMOTIONS, VOTE_TAG_SHARE
+    from mer_helpers.experiments import cv_folds
+    from mer_helpers.metrics import classification_metrics, tag_table, tagging_metrics
+    from mer_helpers.probe import C_GRID, fit_probe, probe_matrix
+    from mer_helpers.recipe import get_recipe, parse_overrides
+
+    machine = machine_info(keras_backend=True)
+    t_all = time.perf_counter()
+    tracks = load_tracks(args.data_dir, args.limit, args.seed)
+    tags = [e for e in EMOTIONS if tracks["tags"].map(lambda ts, e=e: e in ts).any()]
+    # bench_emotify's probe recipe (its --set applies to every recipe there, as here)
+    recipe = parse_overrides(get_recipe("musicnn", seed=args.seed), args.set).replace(name="probe")
+    candidates = [tuple(c.split("+")) for c in args.candidates]
+    kinds = tuple(dict.fromkeys(k for c in candidates for k in c))
+    print(
+        f"Emotify: {len(tracks)} tracks, {len(tags)} tags (share >= {VOTE_TAG_SHARE:.3f}); "
+        f"{args.folds} folds; "
+        f"candidates {args.candidates}",
+        flush=True,
+    )
+    rows, fold_ids, selection, tables = [], {}, [], []
+    for f in cv_folds(
+        tracks, recipe, kinds=kinds, n_splits=args.folds, cache_dir=args.cache_dir, n_jobs=args.n_jobs
+    ):
+        t0 = time.perf_counter()
+        fold_ids[f.fold] = _fold_ids(f)
+        tr, va, te = f.splits.train, f.splits.val, f.test
+        Y_tr, Y_va = multi_hot(tr, tags), multi_hot(va, tags)
+        best = None
+        for cand in candidates:
+            X_tr, X_va = probe_matrix(tr, cand), probe_matrix(va, cand)
+            z = _standardiser(X_tr)
+            for C in C_GRID:
+                models = fit_tag_models(z(X_tr), Y_tr, C, args.seed)
+                ids, s = track_level(va, predict_tags(models, z(X_va)))
+                m = tagging_metrics(_track_truth(va, tags, ids), s)
+                selection.append(
+                    {
+                        "fold": f.fold,
+                        "kinds": "+".join(cand),
+                        "C": C,
+                        **{f"val_{k}": m[k] for k in TAG_METRICS},
+                    }
+                )
+                if best is None or m["pr_auc_macro"] > best[0]:
+                    best = (m["pr_auc_macro"], cand, C)
+        _, cand, C = best
+        # refit on training + validation chunks with the chosen embedding and C; the test fold scored once
+        X_fit = np.concatenate([probe_matrix(tr, cand), probe_matrix(va, cand)])
+        Y_fit = np.concatenate([Y_tr, Y_va])
+        z = _standardiser(X_fit)
+        models = fit_tag_models(z(X_fit), Y_fit, C, args.seed)
+        ids, s = track_level(te, predict_tags(models, z(probe_matrix(te, cand))))
+        truth = _track_truth(te, tags, ids)
+        probe = tagging_metrics(truth, s)
+        fit_tracks = pd.concat([tr.tracks, va.tracks]).drop_duplicates("track_id")
+        prevalence = np.array([fit_tracks["tags"].map(lambda ts, e=e: e in ts).mean() for e in tags])
+        freq = tagging_metrics(truth, np.tile(prevalence, (len(ids), 1)))
+        table = tag_table(truth, s, tags)
+        table["fold"] = f.fold
+        tables.append(table.reset_index())
+        # the dominant emotion: single-label probe (bench_emotify's) vs the tag probe's most probable emotion
+        single = max(
+            (fit_probe(f.splits, c, seed=args.seed) for c in candidates),
+            key=lambda p: p.val.metrics.get("emotion_macro_f1", -1.0),
+        )
+        single_m = single.evaluate(te).metrics
+        enc = f.splits.emotion_encoder
+        dom = te.tracks.set_index("track_id")["emotion"].loc[ids]
+        labelled = dom.isin(enc.classes).to_numpy()  # a rare emotion lost its label in the plan
+        # the tag scores of the encoder's emotions, in its order (an emotion no track has as a tag scores 0)
+        by_class = np.column_stack(
+            [s[:, tags.index(c)] if c in tags else np.zeros(len(s)) for c in enc.classes]
+        )
+        argmax = classification_metrics(
+            enc.transform(dom[labelled].to_numpy()), _renormalised(by_class[labelled])
+        )
+        rows.append(
+            {
+                "fold": f.fold,
+                "kinds": "+".join(cand),
+                "C": C,
+                "val_pr_auc_macro": best[0],
+                **{f"probe_{k}": probe[k] for k in TAG_METRICS},
+                **{f"frequency_{k}": freq[k] for k in TAG_METRICS},
+                "n_tags_scored": probe["n_tags_scored"],
+                "single_emotion_macro_f1": float(single_m["emotion_macro_f1"]),
+                "single_kinds": single.name,
+                "tags_argmax_emotion_macro_f1": float(argmax["macro_f1"]),
+                "seconds": time.perf_counter() - t0,
+            }
+        )
+        r = rows[-1]
+        print(
+            f"  fold {f.fold}: probe ({r['kinds']}, C={C:g}) ROC-AUC {r['probe_roc_auc_macro']:.3f} PR-AUC "
+            f"{r['probe_pr_auc_macro']:.3f} | frequency {r['frequency_roc_auc_macro']:.3f} / "
+            f"{r['frequency_pr_auc_macro']:.3f} | dominant-emotion F1 single "
+            f"{r['single_emotion_macro_f1']:.3f}"
+            f" tags-argmax {r['tags_argmax_emotion_macro_f1']:.3f}",
+            flush=True,
+        )
+    per = pd.DataFrame(rows)
+    summary = {
+        c: {"mean": float(per[c].mean()), "sd": float(per[c].std(ddof=1))}
+        for c in per.columns
+        if c.startswith(("probe_", "frequency_", "single_emotion", "tags_argmax"))
+    }
+    paired = {
+        f"probe_minus_frequency_{k}": interval(per[f"probe_{k}"] - per[f"frequency_{k}"]) for k in TAG_METRICS
+    }
+    paired["tags_argmax_minus_single_emotion_macro_f1"] = interval(
+        per["tags_argmax_emotion_macro_f1"] - per["single_emotion_macro_f1"]
+    )
+    per_tag = (
+        pd.concat(tables).groupby("tag", sort=False)[["n_pos", "prevalence", "roc_auc", "pr_auc"]].mean()
+    )
+    return {
+        "benchmark": "emotify_tags",
+        "command": command_line(),
+        "machine": machine,
+        "data_dir": str(Path(args.data_dir).resolve()),
+        "n_tracks": len(tracks),
+        "folds": args.folds,
+        "seed": args.seed,
+        "recipe_overrides": list(args.set),
+        "vote_tag_share": VOTE_TAG_SHARE,
+        "tags": tags,
+        "tag_tracks": {e: int(tracks["tags"].map(lambda ts, e=e: e in ts).sum()) for e in tags},
+        "candidates": list(args.candidates),
+        "c_grid": list(C_GRID),  # the probes' grid (mer_helpers.probe.C_GRID)
+        "selection_rule": "validation macro PR-AUC (track level) over embedding x C; refit on train + val",
+        "summary": summary,
+        "paired": paired,
+        "per_fold": rows,
+        "per_tag_mean_over_folds": per_tag.round(6).reset_index().to_dict("records"),
+        "selection": selection,
+        "fold_tracks": {str(k): {p: len(v) for p, v in ids.items()} for k, ids in sorted(fold_ids.items())},
+        "seconds": {"total": time.perf_counter() - t_all},
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def _renormalised(scores: np.ndarray) -> np.ndarray:
+    """Per-tag probabilities renormalised over the emotions (the argmax is unchanged): what
+    ``classification_metrics`` reads as class probabilities."""
+    s = np.clip(scores, 1e-9, None)
+    return s / s.sum(axis=1, keepdims=True)
+
+
+def print_table(r: dict) -> None:
+    s = r["summary"]
+    print(
+        f"\nEmotify vote tags, {r['n_tracks']} tracks, {r['folds']}-fold track-level CV "
+        "(test folds; mean ± sd)"
+    )
+    print(f"{'':<12}" + "".join(f"{k:>18}" for k in TAG_METRICS))
+    for who in ("probe", "frequency"):
+        print(
+            f"{who:<12}"
+            + "".join(f"{s[f'{who}_{k}']['mean']:>11.3f} ± {s[f'{who}_{k}']['sd']:.3f}" for k in TAG_METRICS)
+        )
+    print("\npaired differences over folds (mean ± sd; 95 % t-interval):")
+    for name, d in r["paired"].items():
+        print(
+            f"  {name:<48} {d['mean']:+.3f} ± {d['sd']:.3f}  [{d['mean'] - d['half_width']:+.3f}, "
+            f"{d['mean'] + d['half_width']:+.3f}]"
+        )
+    print(
+        "dominant-emotion macro-F1: single-label probe "
+        f"{s['single_emotion_macro_f1']['mean']:.3f}, tag probe's "
+        f"argmax {s['tags_argmax_emotion_macro_f1']['mean']:.3f}"
+    )
+    m = r["machine"]
+    print(f"total {r['seconds']['total']:.0f} s on {m['cpu']} ({m['cpus_usable']} cores)")
+
+
+def main(argv=None) -> dict:
+    ap = argument_parser(__doc__)
+    ap.add_argument("--data-dir", required=True, help="Emotify folder (data.csv + emotifymusic/)")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument(
+        "--candidates",
+        nargs="+",
+        default=list(CANDIDATES),
+        metavar="KIND[+KIND]",
+        help="embeddings tried (chosen on validation)",
+    )
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="recipe override, as bench_emotify.py's --set (e.g. min_class_tracks=2)")
+    ap.add_argument("--limit", type=int, default=None, help="use N tracks (seeded, balanced over genres)")
+    ap.add_argument("--cache-dir", default=None, help="feature cache (default $MER_CACHE_DIR or data/.cache)")
+    ap.add_argument("--n-jobs", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    return report(run(args), print_table, args.json)
+
+
+if __name__ == "__main__":
+    main()
