@@ -23,9 +23,6 @@ Notebook: 09_inference_and_explorer.ipynb
 from __future__ import annotations
 
 import argparse
-import io
-import json
-import os
 import sys
 from pathlib import Path
 
@@ -281,66 +278,14 @@ def _run_batch(files, one, render, *, command: str, output, quiet: bool) -> int:
     return 0
 
 
+def _render(fmt: str, timeline: bool):
+    """The batch's text (``mer predict`` and ``mer tag`` alike): :func:`mer_helpers.render.render_results`."""
+    import mer_helpers.render as render
+
+    return lambda results: render.render_results(results, fmt, timeline=timeline)
+
+
 # ---------------------------------------------------------------------------------------------------- predict
-def _predictions_table(preds, *, timeline: bool) -> str:
-    import pandas as pd
-
-    buf = io.StringIO()
-    for p in preds:
-        notes = []
-        if p.padded:
-            notes.append("padded: shorter than one chunk")
-        if p.truncated:
-            notes.append(f"truncated: the header says {p.declared_duration:.1f} s")
-        buf.write(f"{p.path}  ({p.duration:.1f} s, {p.n_chunks} chunk{'s' if p.n_chunks != 1 else ''}"
-                  f"{''.join(', ' + n for n in notes)})\n")
-        if p.genres:
-            buf.write("  genres   " + "  ".join(f"{g} {prob:.3f}" for g, prob in p.genres) + "\n")
-        if p.targets:
-            parts = []
-            for name, value in p.targets.items():
-                scale = (p.scales or {}).get(name)
-                parts.append(f"{name} {value:.2f}" + (f" (scale {scale[0]:g}–{scale[1]:g})" if scale else ""))
-            buf.write("  targets  " + "  ".join(parts) + "\n")
-        if p.emotion is not None:
-            buf.write(f"  emotion  {p.emotion[0]} {p.emotion[1]:.3f}\n")
-        if timeline:
-            with pd.option_context("display.width", 200, "display.max_rows", None):
-                text = p.timeline.to_string(index=False, float_format=lambda v: f"{v:.3f}")
-            buf.write("\n".join("    " + line for line in text.splitlines()) + "\n")
-        buf.write("\n")
-    return buf.getvalue()
-
-
-def _predictions_csv(preds, *, timeline: bool) -> str:
-    import pandas as pd
-
-    if not preds:
-        return ""
-    if timeline:
-        frames = []
-        for p in preds:
-            tl = p.timeline.copy()
-            tl.insert(0, "path", p.path)
-            tl.insert(1, "chunk", range(len(tl)))
-            frames.append(tl)
-        df = pd.concat(frames, ignore_index=True)
-    else:
-        df = pd.DataFrame([p.summary_row() for p in preds])
-    return df.to_csv(index=False)
-
-
-def _render_predictions(fmt: str, timeline: bool):
-    def render(preds):
-        if fmt == "json":
-            return json.dumps([p.to_dict(timeline=timeline) for p in preds], indent=2) + "\n"
-        if fmt == "csv":
-            return _predictions_csv(preds, timeline=timeline)
-        return _predictions_table(preds, timeline=timeline)
-
-    return render
-
-
 def _cmd_predict(args) -> int:
     _quiet_keras()
     from mer_helpers.predict import ModelBundle, predict_file
@@ -350,7 +295,7 @@ def _cmd_predict(args) -> int:
     return _run_batch(_expand_inputs(args.files),
                       lambda f: predict_file(f, bundle, hop_seconds=args.hop_seconds, batch_size=args.batch_size,
                                              top_k=args.top_k),
-                      _render_predictions(args.format, args.timeline), command="predict", output=args.output,
+                      _render(args.format, args.timeline), command="predict", output=args.output,
                       quiet=args.quiet)
 
 
@@ -358,12 +303,13 @@ def _cmd_predict(args) -> int:
 def _cmd_tag(args) -> int:
     """``mer tag``: musicnn's 50 tags (MSD or MagnaTagATune) for audio files, with the pretrained weights."""
     _quiet_keras()
-    from mer_helpers.pretrained import format_results, load_musicnn, tag_file
+    from mer_helpers.pretrained import load_musicnn
+    from mer_helpers.tagging import tag_file
 
     _check_output(args.output)
     model = load_musicnn(args.model)
     return _run_batch(_expand_inputs(args.files), lambda f: tag_file(f, model, top_k=args.top_k),
-                      lambda results: format_results(results, fmt=args.format, timeline=args.timeline),
+                      _render(args.format, args.timeline),
                       command="tag", output=args.output, quiet=args.quiet)
 
 

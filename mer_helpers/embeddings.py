@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mer_helpers.errors import MerError, ParameterError
+from mer_helpers.errors import MerError
 
 __all__ = ["embed_chunks", "model_kinds", "DEFAULT_BATCH"]
 
@@ -74,25 +74,17 @@ def embed_chunks(mel, model="MSD_musicnn", *, batch_size: int = DEFAULT_BATCH) -
     from mer_helpers.backend import import_keras
 
     import_keras()  # TensorFlow's start-up banner stays out of the output
-    from mer_helpers.pretrained import MUSICNN_N_MELS, OUTPUTS, _inference_model
+    from mer_helpers.inference import run_batches
+    from mer_helpers.musicnn_frontend import MUSICNN_N_MELS, OUTPUTS
+    from mer_helpers.pretrained import _inference_model
 
     net = _inference_model(model) if isinstance(model, str) else model
     X = np.asarray(mel)
     if X.ndim != 3 or X.shape[1] != MUSICNN_N_MELS:
         raise MerError(f"expected musicnn_mel chunks [n, {MUSICNN_N_MELS}, n_frames], got shape {X.shape}")
-    if batch_size < 1:
-        raise ParameterError(f"batch_size must be at least 1, got {batch_size}")
-    n = len(X)
-    if n == 0:
-        return {k: np.zeros((0, w), np.float32) for k, w in OUTPUTS.items()}
-    bs = min(int(batch_size), n)
-    parts: dict[str, list] = {k: [] for k in OUTPUTS}
-    for start in range(0, n, bs):
-        xb = np.ascontiguousarray(np.swapaxes(X[start:start + bs], 1, 2), dtype=np.float32)  # [b, frames, 96]
-        m = len(xb)
-        if m < bs:
-            xb = np.concatenate([xb, np.zeros((bs - m,) + xb.shape[1:], np.float32)])
-        out = net.predict_on_batch(xb)
-        for k in OUTPUTS:
-            parts[k].append(np.asarray(out[k], dtype=np.float32)[:m])
-    return {k: np.concatenate(v) for k, v in parts.items()}
+    return run_batches(net, X, batch_size=batch_size, widths=OUTPUTS, prepare=_frames_first)
+
+
+def _frames_first(xb: np.ndarray) -> np.ndarray:
+    """``[b, 96, frames]`` float16/32 → the model's ``[b, frames, 96]`` float32, one batch at a time."""
+    return np.ascontiguousarray(np.swapaxes(xb, 1, 2), dtype=np.float32)

@@ -1,610 +1,42 @@
-"""Model bundles and prediction on any music file.
-
-A :class:`ModelBundle` is a directory holding a trained Keras model (``model.keras``) and everything inference
-needs (``bundle.json``): the input contract (:class:`~mer_helpers.inputs.InputSpec`: the
-:class:`~mer_helpers.features.FeatureConfig`, the feature kind(s), the per-bin statistics fitted on the
-training chunks and the input layout — the one object that turns features into model input), the heads
-(:class:`~mer_helpers.labels.Heads`: one class encoder per classification head and the target scaler that maps
-``reg_output``'s [0, 1] outputs back to native units), the :class:`~mer_helpers.recipe.Recipe` it was trained
-with, the dataset's native scales, its split's track ids, test metrics and versions. Any set of heads works:
-genre only, emotion only, regression only, or several.
+"""Prediction on any music file with a trained :class:`~mer_helpers.bundle.ModelBundle`.
 
 :func:`predict_file` decodes a file with :func:`mer_helpers.audio.decode_audio` (the decoder the feature cache
-uses for training), chunks it exactly as the cache did (:func:`mer_helpers.features.chunk_features`), runs the
-model on batches of chunks and aggregates to the track with :func:`mer_helpers.evaluation.aggregate_tracks`,
-the rule evaluation uses. :meth:`ModelBundle.evaluate` scores a bundle on a Tracks table (``mer evaluate``).
+uses for training), chunks it exactly as the cache did (:func:`mer_helpers.features.chunk_features`), in
+windows of chunks so that a long file is never held as features at once, runs the model on batches of chunks
+(:func:`predict_features`, :func:`mer_helpers.inference.run_batches`) and aggregates to the track with
+:func:`mer_helpers.evaluation.aggregate_tracks`, the rule evaluation uses — through
+:func:`mer_helpers.inference.score_file`, the routine tagging shares. The result is a
+:class:`~mer_helpers.results.Prediction`.
+
+The bundle (schema, persistence, format migration, dataset scoring) is :mod:`mer_helpers.bundle`; its names
+stay importable from here (``from mer_helpers.predict import ModelBundle``).
 
 Notebook: 09_inference_and_explorer.ipynb
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import importlib
 import math
-import pkgutil
-import warnings
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from mer_helpers.errors import AudioError, BundleError, MissingSplitError, ParameterError
-from mer_helpers.features import FEATURE_KINDS, FeatureConfig
-from mer_helpers.inputs import STANDARDIZED_KINDS, InputSpec
-from mer_helpers.labels import ClassEncoder, Heads, TargetScaler
+from mer_helpers.bundle import (  # noqa: F401 - importable from here as before the bundle had its module
+    BUNDLE_FORMAT_VERSION,
+    CLASS_OUTPUT,
+    EMOTION_OUTPUT,
+    META_FILE,
+    MODEL_FILE,
+    READABLE_FORMAT_VERSIONS,
+    REG_OUTPUT,
+    ModelBundle,
+)
+from mer_helpers.errors import AudioError, ParameterError
+from mer_helpers.features import FeatureConfig
+from mer_helpers.inference import Segments, best_per_segment, run_batches, score_file
+from mer_helpers.inference import top_k as _top_k
+from mer_helpers.results import Prediction
 
 __all__ = ["ModelBundle", "Prediction", "predict_file", "predict_features", "BUNDLE_FORMAT_VERSION"]
-
-#: Version of the on-disk bundle layout; :meth:`ModelBundle.load` reads this one and versions 1 and 2.
-#: Version 3 keeps the input contract (:class:`~mer_helpers.inputs.InputSpec`) under ``"inputs"``.
-BUNDLE_FORMAT_VERSION = 3
-#: Every format version :meth:`ModelBundle.load` reads.
-READABLE_FORMAT_VERSIONS = (1, 2, 3)
-MODEL_FILE = "model.keras"
-META_FILE = "bundle.json"
-
-#: Output names of the heads (see :mod:`mer_helpers.models.heads`).
-REG_OUTPUT, CLASS_OUTPUT, EMOTION_OUTPUT = "reg_output", "class_output", "emotion_output"
-
-
-def _register_custom_layers() -> None:
-    """Import the modules with ``register_keras_serializable`` Keras classes so safe loading finds them."""
-    import mer_helpers.models as models_pkg
-
-    names = ["mer_helpers.layers", "mer_helpers.losses"]
-    names += [f"mer_helpers.models.{m.name}" for m in pkgutil.iter_modules(models_pkg.__path__)]
-    for name in names:
-        importlib.import_module(name)
-
-
-def _model_outputs(model) -> dict[str, int]:
-    """``{output name: width}`` of a Keras model."""
-    names = list(getattr(model, "output_names", None) or [])
-    outputs = model.outputs
-    if len(names) != len(outputs):
-        names = [t.name.split("/")[0] for t in outputs]
-    return {n: int(t.shape[-1]) for n, t in zip(names, outputs, strict=True)}
-
-
-def _version_tuple(text) -> tuple:
-    parts = []
-    for p in str(text).split("."):
-        digits = "".join(ch for ch in p if ch.isdigit())
-        if not digits:
-            break
-        parts.append(int(digits))
-    return tuple(parts)
-
-
-@dataclass
-class ModelBundle:
-    """A trained model plus everything needed to run it on new audio.
-
-    Parameters
-    ----------
-    model : keras.Model
-        Input ``[batch, n_bins, n_frames(, 1)]`` (several named by feature kind for a fusion model); outputs
-        named ``reg_output`` (targets in [0, 1] space), ``class_output`` (genre probabilities) and/or
-        ``emotion_output`` (emotion probabilities).
-    config : FeatureConfig or None
-        The feature configuration the model was trained on (default ``input_spec.config``).
-    feature_kind : {"log_mel", "mfcc", "chroma", "musicnn_mel"} or None
-        Which :func:`~mer_helpers.features.chunk_features` kind a one-input model reads (default
-        ``input_spec.kind``).
-    heads : mer_helpers.labels.Heads
-        Class encoder per classification head and the target scaler (fit on the training tracks).
-    recipe : mer_helpers.recipe.Recipe or None
-        The recipe the model was trained with.
-    target_scales : dict[str, tuple[float, float]] or None
-        The dataset's native scale per target (e.g. ``{"valence": (1, 9)}``), for display.
-    dataset : str or None
-        Name of the training dataset.
-    metrics : dict or None
-        Test metrics to keep with the model (JSON-safe values).
-    extra : dict or None
-        Anything else JSON-safe (the split's track ids under ``"splits"``, ...).
-    input_spec : mer_helpers.inputs.InputSpec or None
-        How features become the model's input: config, kind(s), the training statistics and layout
-        (:func:`mer_helpers.pipeline.make_bundle` passes ``splits.input_spec`` bound to the model). ``None``:
-        built from ``config`` and ``feature_kind`` with no statistics — refused for a kind that training
-        standardises (MFCC), which must come with its statistics.
-
-    Raises
-    ------
-    ValueError
-        Inconsistent fields (heads and model outputs, input shapes and features, ``config``/``feature_kind``
-        and ``input_spec``).
-
-    Notebook: 09_inference_and_explorer.ipynb
-    """
-
-    model: object
-    config: FeatureConfig | None = None
-    feature_kind: str | None = None
-    heads: Heads | None = None
-    recipe: object = None
-    target_scales: dict | None = None
-    dataset: str | None = None
-    metrics: dict | None = None
-    extra: dict | None = field(default=None)
-    input_spec: InputSpec | None = None
-
-    def __post_init__(self):
-        self._init_input_spec()
-        if not isinstance(self.heads, Heads):
-            raise ParameterError(f"ModelBundle.heads must be a mer_helpers.labels.Heads, got "
-                                 f"{type(self.heads).__name__}")
-        if self.target_scales is not None:
-            try:
-                self.target_scales = {str(k): (float(v[0]), float(v[1])) for k, v in self.target_scales.items()}
-            except (AttributeError, TypeError, ValueError, IndexError):
-                raise ParameterError(f"ModelBundle.target_scales must map each target to a (low, high) pair, got "
-                                     f"{self.target_scales!r}") from None
-        if self.model is not None:
-            self._check_heads()
-            self.input_spec.check_model(self.model)
-
-    def _init_input_spec(self) -> None:
-        spec = self.input_spec
-        if spec is None:
-            if not isinstance(self.config, FeatureConfig):
-                raise ParameterError(f"ModelBundle.config must be a FeatureConfig, got "
-                                     f"{type(self.config).__name__} (or pass input_spec)")
-            kind = self.feature_kind or "log_mel"
-            if kind not in FEATURE_KINDS:
-                raise ParameterError(f"ModelBundle.feature_kind must be one of {FEATURE_KINDS}, got {kind!r}")
-            if kind in STANDARDIZED_KINDS:
-                raise ParameterError(f"a {kind} model reads {kind} standardised with its training statistics: "
-                                     "pass input_spec=splits.input_spec.for_model(model) (pipeline.make_bundle "
-                                     f"does), or InputSpec(config, ({kind!r},)) for a model trained on "
-                                     "unstandardised values")
-            inputs = [] if self.model is None else list(self.model.inputs)
-            kinds = tuple(_input_names(self.model)) if len(inputs) > 1 else (kind,)
-            spec = InputSpec(self.config, kinds, channel_axis=not inputs or len(inputs[0].shape) == 4)
-        elif not isinstance(spec, InputSpec):
-            raise ParameterError(f"ModelBundle.input_spec must be an InputSpec, got {type(spec).__name__}")
-        else:
-            if self.config is not None and self.config != spec.config:
-                raise ParameterError("ModelBundle.config differs from input_spec.config; pass one of them")
-            if self.feature_kind is not None and self.feature_kind != spec.kind:
-                raise ParameterError(f"ModelBundle.feature_kind {self.feature_kind!r} differs from input_spec's "
-                                     f"{spec.kind!r}; pass one of them")
-        self.input_spec, self.config, self.feature_kind = spec, spec.config, spec.kind
-
-    # ------------------------------------------------------------------ introspection
-    @property
-    def outputs(self) -> dict[str, int]:
-        """``{output name: width}`` of the model."""
-        return _model_outputs(self.model)
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Per-example input shape of the model, e.g. ``(128, 300, 1)`` (a fusion model's first input)."""
-        return tuple(int(d) for d in self.model.inputs[0].shape[1:])
-
-    @property
-    def feature_kinds(self) -> tuple[str, ...]:
-        """Every feature kind the model reads (several for a fusion model)."""
-        return self.input_spec.kinds
-
-    @property
-    def standardization(self) -> dict:
-        """``{kind: (mean, std)}``: the per-bin training statistics applied before the model
-        (``input_spec.stats``; empty when no kind is standardised)."""
-        return dict(self.input_spec.stats)
-
-    @property
-    def genres(self) -> list[str] | None:
-        return self.heads.genres
-
-    @property
-    def emotions(self) -> list[str] | None:
-        return self.heads.emotions
-
-    @property
-    def target_names(self) -> list[str] | None:
-        return self.heads.targets or None
-
-    def _check_heads(self) -> None:
-        outs = self.outputs
-        widths = {"reg_output": len(self.heads.targets), **{h: len(e) for h, e in self.heads.encoders.items()}}
-        for head, width in outs.items():
-            if head in widths and head in self.heads.names and widths[head] != width:
-                raise ParameterError(f"the model's {head} has {width} units but the bundle's heads name {widths[head]}")
-        missing = [h for h in outs if h in widths and h not in self.heads.names]
-        if missing:
-            raise ParameterError(f"the model has head(s) {missing} that the bundle's heads do not describe")
-
-    # ------------------------------------------------------------------ targets
-    def decode_targets(self, y01) -> np.ndarray:
-        """Map ``reg_output`` values from the [0, 1] training space back to native units, [..., n_targets]."""
-        if self.heads.scaler is None:
-            return np.asarray(y01, dtype=np.float64)
-        return self.heads.scaler.inverse_transform(y01)
-
-    def target_labels(self) -> list[str]:
-        """Names of the regression targets."""
-        return list(self.heads.targets)
-
-    # ------------------------------------------------------------------ persistence
-    def to_dict(self) -> dict:
-        """The JSON part of the bundle (everything except the model weights)."""
-        import keras
-
-        import mer_helpers
-        from mer_helpers.files import to_jsonable
-
-        return to_jsonable({
-            "format_version": BUNDLE_FORMAT_VERSION,
-            "mer_helpers_version": mer_helpers.__version__,
-            "keras_version": keras.__version__,
-            "backend": keras.backend.backend(),
-            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "model_file": MODEL_FILE,
-            "input_shape": list(self.input_shape) if self.model is not None else None,
-            "outputs": self.outputs if self.model is not None else None,
-            "inputs": self.input_spec.to_dict(),
-            "heads": self.heads.to_dict(),
-            "recipe": None if self.recipe is None else self.recipe.to_dict(),
-            "target_scales": self.target_scales,
-            "dataset": self.dataset,
-            "metrics": self.metrics,
-            "extra": self.extra,
-        })
-
-    def save(self, directory) -> Path:
-        """Write ``model.keras`` and ``bundle.json`` into ``directory`` (created if needed).
-
-        ``bundle.json`` is removed first and written last, atomically, so a directory with a ``bundle.json``
-        always holds a complete bundle.
-
-        Returns
-        -------
-        Path
-            The bundle directory.
-        """
-        import json
-
-        from mer_helpers.files import atomic_write_text
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        meta = self.to_dict()
-        (directory / META_FILE).unlink(missing_ok=True)  # an interrupted save leaves no valid-looking bundle
-        self.model.save(directory / MODEL_FILE)
-        atomic_write_text(directory / META_FILE, json.dumps(meta, indent=2) + "\n")
-        return directory
-
-    @classmethod
-    def load(cls, directory, *, compile: bool = False) -> "ModelBundle":
-        """Load a bundle written by :meth:`save` (format 3, or formats 1 and 2 of earlier versions).
-
-        Bundles of formats 1 and 2 kept the MFCC standardisation in ``standardization`` or
-        ``extra["standardization"]``; it is read from there into the bundle's
-        :class:`~mer_helpers.inputs.InputSpec`. An MFCC bundle with neither is refused (its model was trained
-        on standardised coefficients it does not record).
-
-        The model is loaded with ``keras.saving.load_model(..., safe_mode=True)`` (no arbitrary code from the
-        file) after importing the package's registered custom layers (SpecAugment, ...). A bundle written by a
-        newer mer_helpers or Keras loads with a warning.
-
-        Raises
-        ------
-        BundleError
-            The directory is missing or incomplete, ``bundle.json`` is unreadable or malformed, its
-            ``format_version`` is not one this version reads, the model cannot be loaded, or its inputs do not
-            match the recorded features (the message says which file and why).
-        """
-        import mer_helpers
-        from mer_helpers.errors import MerError
-        from mer_helpers.files import read_json
-
-        d = Path(directory)
-        where = f"model bundle {str(d)!r}"
-        if not d.exists():
-            raise BundleError(f"{where} does not exist; pass the directory written by ModelBundle.save "
-                              "(or `mer train`/`mer demo`: OUT/model)")
-        if not d.is_dir():
-            raise BundleError(f"{where} is a file, not a bundle directory (it must hold {MODEL_FILE} and "
-                              f"{META_FILE})")
-        meta_path, model_path = d / META_FILE, d / MODEL_FILE
-        if not meta_path.exists():
-            raise BundleError(f"{where} is incomplete: {META_FILE} is missing (was the save interrupted?)")
-        try:
-            meta = read_json(meta_path, what=META_FILE)
-        except MerError as e:
-            raise BundleError(f"{where}: {e}") from None
-        if not isinstance(meta, dict):
-            raise BundleError(f"{where}: {META_FILE} must hold a JSON object")
-        version = meta.get("format_version")
-        made_by = meta.get("mer_helpers_version", "an unknown version")
-        if isinstance(version, bool) or not isinstance(version, int):
-            raise BundleError(f"{where}: {META_FILE} field 'format_version' must be an integer, got {version!r}")
-        if version not in READABLE_FORMAT_VERSIONS:
-            raise BundleError(f"{where} has format_version {version} (written by mer_helpers {made_by}); this "
-                              f"mer_helpers {mer_helpers.__version__} reads format versions "
-                              f"{', '.join(map(str, READABLE_FORMAT_VERSIONS))}: upgrade mer_helpers or "
-                              "re-export the model")
-        if not model_path.exists():
-            raise BundleError(f"{where} is incomplete: {MODEL_FILE} is missing")
-        try:
-            fields = _fields_from_meta(meta, version)
-        except BundleError as e:
-            raise BundleError(f"{where}: {e}") from None
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
-            raise BundleError(f"{where}: bad {META_FILE} ({type(e).__name__}: {e})") from None
-        _warn_if_newer(meta, where)
-        model = _load_keras_model(model_path, where, compile=compile)
-        try:
-            if version < 3:  # the layout (and a fusion model's kinds) come from the model
-                fields["input_spec"] = fields["input_spec"].for_model(model, fields["input_spec"].kind)
-            return cls(model=model, **fields)
-        except ValueError as e:
-            raise BundleError(f"{where} is inconsistent: {e}") from None
-
-    def __repr__(self) -> str:
-        heads = ", ".join(f"{k}[{v}]" for k, v in self.outputs.items()) if self.model is not None else "no model"
-        return (f"ModelBundle({heads}; {'+'.join(self.feature_kinds)} "
-                f"{self.input_shape if self.model is not None else ''}; "
-                f"dataset={self.dataset!r}; recipe={getattr(self.recipe, 'name', None)!r})")
-
-    # ------------------------------------------------------------------ evaluation
-    def test_tracks(self, tracks, split: str = "test"):
-        """The rows of ``tracks`` in this bundle's ``split`` ("train" / "val" / "test" / "all").
-
-        The bundle's own split (the track ids it recorded) when it was trained on this dataset, else the
-        dataset's ``split`` column.
-
-        Returns
-        -------
-        (pandas.DataFrame, str)
-            The tracks and where the split came from.
-
-        Raises
-        ------
-        BundleError
-            Neither the bundle nor the table has that split.
-        """
-        if split == "all":
-            return tracks, "all tracks"
-        splits = (self.extra or {}).get("splits")
-        dataset = tracks.attrs.get("dataset")
-        if isinstance(splits, dict) and split in splits and self.dataset in (None, dataset):
-            ids = {str(t) for t in splits[split]}
-            return tracks[tracks["track_id"].astype(str).isin(ids)], "the bundle's own split"
-        if "split" in tracks.columns and tracks["split"].notna().any():
-            return tracks[tracks["split"] == split], "the dataset's split column"
-        raise MissingSplitError(dataset, split, self.dataset)
-
-    def evaluate(self, tracks, *, split: str = "test", cache_dir=None, n_jobs: int = -1, batch_size: int = 64,
-                 progress: bool = False):
-        """Score the bundle on a Tracks table (``mer evaluate``), at track level in native units.
-
-        Parameters
-        ----------
-        tracks : pandas.DataFrame
-        split : {"test", "val", "train", "all"}
-            Which tracks (:meth:`test_tracks`).
-
-        Returns
-        -------
-        (mer_helpers.evaluation.Evaluation, mer_helpers.cache.ExtractionReport, str)
-            The scores (heads whose label column the table lacks are skipped), the feature extraction report
-            and where the split came from.
-        """
-        from mer_helpers.cache import extract_features
-        from mer_helpers.evaluation import evaluate
-
-        tracks, source = self.test_tracks(tracks, split)
-        if tracks.empty:
-            raise BundleError(f"no {split!r} tracks in {tracks.attrs.get('dataset', 'the table')} ({source})")
-        usable = [h for h in self.heads.names
-                  if (all(t in tracks for t in self.heads.targets) if h == REG_OUTPUT else _column(h) in tracks)]
-        if not usable:
-            raise BundleError(f"the table has none of the label columns the bundle predicts "
-                              f"({self.heads.columns()}); its columns are {list(tracks.columns)}")
-        spec = self.input_spec
-        fs = extract_features(tracks, spec.config, kinds=spec.kinds, cache_dir=cache_dir, n_jobs=n_jobs,
-                              progress=progress)
-        if len(fs) == 0:
-            raise BundleError(f"none of the {len(tracks)} tracks gave features:\n{fs.report.summary()}")
-        ev = evaluate(self.model, spec.transform(fs), self.heads.select(usable), kind=spec.kind_arg,
-                      batch_size=batch_size, channel_axis=spec.channel_axis)
-        return ev, fs.report, source
-
-
-def _column(head: str) -> str:
-    from mer_helpers.labels import HEAD_COLUMNS
-
-    return HEAD_COLUMNS[head]
-
-
-def _input_names(model) -> list[str]:
-    from mer_helpers.inputs import _input_name
-
-    return [_input_name(t) for t in model.inputs]
-
-
-def _legacy_input_spec(meta: dict) -> InputSpec:
-    """The input contract of a format 1 or 2 bundle, before the model gives its layout.
-
-    Its per-bin statistics were kept in ``standardization`` (a field of the bundle) or in
-    ``extra["standardization"]`` (where :func:`mer_helpers.pipeline.make_bundle` put them), as
-    ``{kind: [means, stds]}``.
-
-    Raises
-    ------
-    BundleError
-        A standardised kind (MFCC) with statistics in neither place.
-    """
-    config = FeatureConfig.from_dict(meta["config"])
-    kind = meta.get("feature_kind", "log_mel")
-    extra = meta.get("extra") if isinstance(meta.get("extra"), dict) else {}
-    stats = meta.get("standardization")
-    if stats is None:
-        stats = extra.get("standardization")
-    if stats is not None and not isinstance(stats, dict):
-        raise BundleError(f"'standardization' must map a feature kind to [means, stds], got {stats!r}")
-    if kind in STANDARDIZED_KINDS and (stats is None or (kind not in stats and stats)):
-        raise BundleError(f"its model reads {kind} standardised with training statistics, but this format "
-                          f"{meta.get('format_version')} {META_FILE} records none (neither 'standardization' "
-                          "nor extra['standardization']): its predictions would be wrong, so it is refused. "
-                          "Retrain it (mer train ... --set feature_kind=mfcc writes a current bundle); if "
-                          "the model was trained on unstandardised values, add \"standardization\": {} to "
-                          "bundle.json")
-    stats = {k: tuple(v) for k, v in (stats or {}).items() if k == kind}
-    return InputSpec(config, (kind,), stats)
-
-
-def _fields_from_meta(meta: dict, version: int) -> dict:
-    """ModelBundle keyword arguments from a bundle.json of format 1, 2 or 3."""
-    from mer_helpers.recipe import Recipe
-
-    scales = meta.get("target_scales")
-    if scales is not None and not isinstance(scales, dict):
-        raise BundleError(f"'target_scales' must map each target to [low, high], got {scales!r}")
-    if version == 1:  # genres / emotions / target_names + min/max
-        encoders = {}
-        if meta.get("genres"):
-            encoders["class_output"] = ClassEncoder(tuple(meta["genres"]))
-        if meta.get("emotions"):
-            encoders["emotion_output"] = ClassEncoder(tuple(meta["emotions"]))
-        scaler = None
-        if meta.get("target_min") is not None:
-            scaler = TargetScaler(tuple(meta["target_names"]), tuple(meta["target_min"]), tuple(meta["target_max"]))
-        heads = Heads(encoders, scaler)
-        recipe = None  # format 1 stored an older run configuration, not a Recipe
-    else:
-        heads = Heads.from_dict(meta["heads"])
-        recipe = None if meta.get("recipe") is None else Recipe.from_dict(meta["recipe"])
-    extra = meta.get("extra")
-    if version < 3:
-        spec = _legacy_input_spec(meta)
-        if isinstance(extra, dict) and "standardization" in extra:  # now held by the InputSpec
-            extra = {k: v for k, v in extra.items() if k != "standardization"}
-    else:
-        spec = InputSpec.from_dict(meta["inputs"])
-    return dict(input_spec=spec, heads=heads, recipe=recipe, target_scales=scales,
-                dataset=meta.get("dataset"), metrics=meta.get("metrics"), extra=extra)
-
-
-def _warn_if_newer(meta: dict, where: str) -> None:
-    import keras
-
-    import mer_helpers
-
-    for name, theirs, ours in (("mer_helpers", meta.get("mer_helpers_version"), mer_helpers.__version__),
-                               ("Keras", meta.get("keras_version"), keras.__version__)):
-        if theirs is not None and _version_tuple(theirs) > _version_tuple(ours):
-            warnings.warn(f"{where} was written by {name} {theirs}, newer than this {name} {ours}: it may not "
-                          "load or predict as it did there; upgrade to match", UserWarning, stacklevel=3)
-
-
-def _load_keras_model(model_path: Path, where: str, *, compile: bool):
-    import zipfile
-
-    _register_custom_layers()
-    import keras
-
-    if not zipfile.is_zipfile(model_path):
-        raise BundleError(f"{where}: {MODEL_FILE} is not a Keras model archive (damaged or truncated file, "
-                          f"{model_path.stat().st_size} bytes): re-save the bundle")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return keras.saving.load_model(model_path, compile=compile, safe_mode=True)
-    except Exception as e:  # noqa: BLE001 - Keras raises many types; all mean "cannot load"
-        raise BundleError(f"{where}: cannot load {MODEL_FILE} ({type(e).__name__}: {e})") from None
-
-
-# ----------------------------------------------------------------------------------------------------
-# prediction
-@dataclass
-class Prediction:
-    """What :func:`predict_file` says about one file.
-
-    Attributes
-    ----------
-    path : str
-        The file.
-    duration : float
-        Seconds of audio actually decoded.
-    n_chunks : int
-        Chunks scored (a trailing remainder shorter than one chunk is dropped, as in training).
-    padded : bool
-        The file was shorter than one chunk and was zero-padded to one: treat its prediction with care.
-    truncated : bool
-        The file decoded to less audio than its header declares (a damaged or cut file): the prediction covers
-        only what was decoded.
-    genres : list of (str, float)
-        The ``top_k`` genres with their track-level probabilities (mean of the chunk probabilities), best first;
-        empty without a genre head.
-    targets : dict[str, float]
-        Track-level regression targets (mean of the chunk outputs) in native units.
-    emotion : (str, float) or None
-        Most probable categorical emotion and its probability, when the model has an ``emotion_output`` head.
-    timeline : pandas.DataFrame
-        One row per chunk: ``start_s``, ``end_s``, each target in native units, ``genre`` and ``genre_prob``
-        (the chunk's top genre) and ``emotion``/``emotion_prob`` when available.
-    genre_probs, emotion_probs : dict[str, float] or None
-        The full track-level distributions.
-    scales : dict[str, tuple[float, float]]
-        Native scale of each target (for display), when the bundle knows it.
-    declared_duration : float or None
-        What the file's header says (differs from ``duration`` when ``truncated``).
-    timings : dict[str, float]
-        Seconds spent decoding, computing features, in the model's forward pass, and in total.
-    """
-
-    path: str
-    duration: float
-    n_chunks: int
-    padded: bool
-    genres: list
-    targets: dict
-    emotion: tuple | None
-    timeline: object
-    genre_probs: dict | None = None
-    emotion_probs: dict | None = None
-    scales: dict | None = None
-    truncated: bool = False
-    declared_duration: float | None = None
-    timings: dict = field(default_factory=dict, repr=False)
-
-    def to_dict(self, *, timeline: bool = True) -> dict:
-        """A JSON-safe dictionary (``json.dumps`` works on it); ``timeline=False`` leaves the chunks out."""
-        from mer_helpers.files import to_jsonable
-
-        d = {
-            "path": self.path,
-            "duration": self.duration,
-            "n_chunks": self.n_chunks,
-            "padded": self.padded,
-            "truncated": self.truncated,
-            "declared_duration": self.declared_duration,
-            "genres": [{"genre": g, "probability": p} for g, p in self.genres],
-            "targets": self.targets,
-            "emotion": None if self.emotion is None else {"emotion": self.emotion[0], "probability": self.emotion[1]},
-            "genre_probs": self.genre_probs,
-            "emotion_probs": self.emotion_probs,
-            "scales": self.scales,
-        }
-        if timeline:
-            d["timeline"] = self.timeline.to_dict(orient="records")
-        return to_jsonable(d)
-
-    def summary_row(self) -> dict:
-        """One flat row (CLI table/CSV): path, duration, chunks, padded, truncated, genres, targets, emotion."""
-        row = {"path": self.path, "duration_s": round(self.duration, 3), "n_chunks": self.n_chunks,
-               "padded": self.padded, "truncated": self.truncated}
-        for i, (g, p) in enumerate(self.genres, start=1):
-            row[f"genre_{i}"] = g
-            row[f"genre_{i}_prob"] = p
-        row.update(self.targets)
-        if self.emotion is not None:
-            row["emotion"], row["emotion_prob"] = self.emotion
-        return row
 
 
 def predict_features(features, bundle: ModelBundle, *, batch_size: int = 32,
@@ -629,28 +61,8 @@ def predict_features(features, bundle: ModelBundle, *, batch_size: int = 32,
     """
     if batch_size < 1:
         raise ParameterError(f"batch_size must be at least 1, got {batch_size}")
-    X = bundle.input_spec.model_input(features)
-    arrays = X if isinstance(X, dict) else {None: X}
-    n = len(next(iter(arrays.values())))
-    names = list(bundle.outputs)
-    if n == 0:
-        return {k: np.zeros((0, w), np.float32) for k, w in bundle.outputs.items()}
-    bs = _pad_to or min(batch_size, n)
-    parts: dict[str, list] = {k: [] for k in names}
-    for start in range(0, n, bs):
-        batch = {}
-        for k, v in arrays.items():
-            xb = v[start : start + bs]
-            m = len(xb)
-            if m < bs:
-                xb = np.concatenate([xb, np.zeros((bs - m,) + xb.shape[1:], xb.dtype)])
-            batch[k] = xb
-        out = bundle.model.predict_on_batch(batch if isinstance(X, dict) else batch[None])
-        if not isinstance(out, dict):
-            out = dict(zip(names, out if isinstance(out, (list, tuple)) else [out], strict=True))
-        for k in names:
-            parts[k].append(np.asarray(out[k])[:m])
-    return {k: np.concatenate(v).astype(np.float32) for k, v in parts.items()}
+    return run_batches(bundle.model, bundle.input_spec.model_input(features), batch_size=batch_size,
+                       pad_to=_pad_to, widths=bundle.outputs)
 
 
 def _chunk_windows(n_samples: int, config: FeatureConfig, hop_seconds, window_chunks: int):
@@ -678,6 +90,36 @@ def _chunk_windows(n_samples: int, config: FeatureConfig, hop_seconds, window_ch
         yield first, count, start, stop, skip, boundary - start
 
 
+def _chunk_segments(path, bundle: ModelBundle, hop_seconds, window_chunks: int):
+    """The segmenter of :func:`predict_file`: the bundle's chunk features, ``window_chunks`` chunks at a
+    time (the windowing of :func:`_chunk_windows`)."""
+    import mer_helpers.features as features
+    from mer_helpers.audio import chunk_geometry, n_chunks
+
+    config, kinds = bundle.config, bundle.input_spec.kinds
+
+    def window(y, first, count, start, stop, skip, offset):
+        try:
+            feats = features.chunk_features(y[start:stop], config, kinds=kinds, hop_seconds=hop_seconds,
+                                            offset=offset)
+        except ValueError as e:  # chunk_features rejects degenerate signals; report them as unreadable audio
+            raise AudioError(path, f"feature extraction failed ({e})") from None
+        X = {k: feats[k][skip : skip + count] for k in kinds}
+        if len(X[kinds[0]]) != count:  # pragma: no cover - guards the window arithmetic
+            raise RuntimeError(f"window at chunk {first} gave {len(X[kinds[0]])} chunks, expected {count}")
+        return X
+
+    def segment(y) -> Segments:
+        size, _ = chunk_geometry(config.sr, config.chunk_seconds, hop_seconds)
+        if len(y) < size:  # one zero-padded chunk
+            return Segments(1, True, (window(y, *w) for w in [(0, 1, 0, len(y), 0, 0)]))
+        total = n_chunks(len(y), config.sr, config.chunk_seconds, hop_seconds)
+        return Segments(total, False, (window(y, *w) for w in _chunk_windows(len(y), config, hop_seconds,
+                                                                              window_chunks)))
+
+    return segment
+
+
 def predict_file(path, bundle: ModelBundle, *, hop_seconds: float | None = None, batch_size: int = 32,
                  top_k: int = 3, window_chunks: int = 16) -> Prediction:
     """Predict genres, emotion, targets and a per-chunk timeline for any audio file.
@@ -689,7 +131,10 @@ def predict_file(path, bundle: ModelBundle, *, hop_seconds: float | None = None,
     ``window_chunks`` chunks so that a long file never holds all its chunks' features (or its whole
     spectrogram) in memory. Chunk boundaries are the one-shot ones; each window carries context audio so the
     frames at its edges see the same samples as in one pass over the whole file, and starts on the whole file's
-    frame grid, so the features equal the one-pass features up to float rounding. Track-level outputs are the mean over chunks (:func:`mer_helpers.evaluation.aggregate_tracks`).
+    frame grid, so the features equal the one-pass features up to float rounding. Track-level outputs are the
+    mean over chunks (:func:`mer_helpers.evaluation.aggregate_tracks`): the file → segments → batches → mean
+    → timeline routine is :func:`mer_helpers.inference.score_file`, shared with
+    :func:`mer_helpers.tagging.tag_file`.
 
     Parameters
     ----------
@@ -718,79 +163,26 @@ def predict_file(path, bundle: ModelBundle, *, hop_seconds: float | None = None,
 
     Notebook: 09_inference_and_explorer.ipynb
     """
-    import time
-
     import pandas as pd
 
-    from mer_helpers.audio import chunk_geometry, decode_audio, n_chunks
-    from mer_helpers.evaluation import aggregate_tracks
-    from mer_helpers.features import chunk_features
+    from mer_helpers.audio import chunk_geometry
 
     if top_k < 1:
         raise ParameterError(f"top_k must be at least 1, got {top_k}")
     if window_chunks < 1:
         raise ParameterError(f"window_chunks must be at least 1, got {window_chunks}")
     config = bundle.config
-    size, hop = chunk_geometry(config.sr, config.chunk_seconds, hop_seconds)
-    timings = {"decode_s": 0.0, "features_s": 0.0, "model_s": 0.0}
-    t_start = time.perf_counter()
-    decoded = decode_audio(path, sr=config.sr)
-    y = decoded.samples
-    timings["decode_s"] = time.perf_counter() - t_start
-    duration = len(y) / config.sr
-    padded = len(y) < size
+    _, hop = chunk_geometry(config.sr, config.chunk_seconds, hop_seconds)
 
-    if padded:
-        windows = [(0, 1, 0, len(y), 0, 0)]
-        total = 1
-    else:
-        total = n_chunks(len(y), config.sr, config.chunk_seconds, hop_seconds)
-        windows = _chunk_windows(len(y), config, hop_seconds, window_chunks)
-    bs = min(batch_size, total)  # one batch shape for the whole file: the predict function is traced once
-    kinds = bundle.input_spec.kinds
-    outputs: dict[str, list] = {k: [] for k in bundle.outputs}
-    pending: list[dict] = []  # features by kind awaiting a full batch (fewer than bs + window_chunks chunks)
-    n_pending = n_total = 0
+    def times(n, duration):
+        starts = np.arange(n) * hop / config.sr
+        return starts, np.minimum(starts + config.chunk_seconds, duration)
 
-    def _flush(final: bool):
-        nonlocal pending, n_pending
-        if not pending:
-            return
-        X = {k: np.concatenate([p[k] for p in pending]) for k in kinds}
-        n = len(X[kinds[0]])
-        n_full = n if final else (n // bs) * bs
-        if n_full:
-            t1 = time.perf_counter()
-            out = predict_features({k: v[:n_full] for k, v in X.items()}, bundle, batch_size=bs, _pad_to=bs)
-            timings["model_s"] += time.perf_counter() - t1
-            for k, v in out.items():
-                outputs[k].append(v)
-        pending = [{k: v[n_full:] for k, v in X.items()}] if n_full < n else []
-        n_pending = n - n_full
-
-    for first, count, start, stop, skip, offset in windows:
-        t0 = time.perf_counter()
-        try:
-            feats = chunk_features(y[start:stop], config, kinds=kinds, hop_seconds=hop_seconds, offset=offset)
-        except ValueError as e:  # chunk_features rejects degenerate signals; report them as unreadable audio
-            raise AudioError(path, f"feature extraction failed ({e})") from None
-        X = {k: feats[k][skip : skip + count] for k in kinds}
-        del feats
-        if len(X[kinds[0]]) != count:  # pragma: no cover - guards the window arithmetic
-            raise RuntimeError(f"window at chunk {first} gave {len(X[kinds[0]])} chunks, expected {count}")
-        timings["features_s"] += time.perf_counter() - t0
-        pending.append(X)
-        n_pending += count
-        n_total += count
-        if n_pending >= bs:
-            _flush(final=False)
-    _flush(final=True)
-    chunk_out = {k: np.concatenate(v) for k, v in outputs.items()}
-    _, track = aggregate_tracks(pd.DataFrame({"track_id": np.zeros(n_total, dtype=int)}), chunk_out)
-    track = {k: v[0] for k, v in track.items()}
-
-    starts = np.arange(n_total) * hop / config.sr
-    timeline = pd.DataFrame({"start_s": starts, "end_s": np.minimum(starts + config.chunk_seconds, duration)})
+    scores = score_file(path, sr=config.sr, segment=_chunk_segments(path, bundle, hop_seconds, window_chunks),
+                        forward=lambda X, bs: predict_features(X, bundle, batch_size=bs, _pad_to=bs),
+                        times=times, batch_size=batch_size)
+    chunk_out, track = scores.segments, scores.track
+    timeline = pd.DataFrame({"start_s": scores.start_s, "end_s": scores.end_s})
     targets: dict[str, float] = {}
     if REG_OUTPUT in chunk_out and bundle.heads.scaler is not None:
         native = bundle.decode_targets(chunk_out[REG_OUTPUT])
@@ -803,27 +195,22 @@ def predict_file(path, bundle: ModelBundle, *, hop_seconds: float | None = None,
         if head not in chunk_out or head not in bundle.heads.encoders:
             return None, None
         names = list(bundle.heads.encoders[head].classes)
-        probs = chunk_out[head].astype(np.float64)
-        best = probs.argmax(axis=1)
-        timeline[label] = [names[i] for i in best]
-        timeline[f"{label}_prob"] = probs[np.arange(len(best)), best]
+        timeline[label], timeline[f"{label}_prob"] = best_per_segment(chunk_out[head], names)
         return track[head], names
 
     genre_track, genre_names = _head(CLASS_OUTPUT, "genre")
     emo_track, emo_names = _head(EMOTION_OUTPUT, "emotion")
     genres, genre_probs = [], None
     if genre_track is not None:
-        order = np.argsort(-genre_track, kind="stable")[:top_k]
-        genres = [(genre_names[i], float(genre_track[i])) for i in order]
+        genres = _top_k(genre_track, genre_names, top_k)
         genre_probs = {g: float(p) for g, p in zip(genre_names, genre_track, strict=True)}
     emotion, emotion_probs = None, None
     if emo_track is not None:
-        i = int(np.argmax(emo_track))
-        emotion = (emo_names[i], float(emo_track[i]))
+        emotion = _top_k(emo_track, emo_names, 1)[0]
         emotion_probs = {e: float(p) for e, p in zip(emo_names, emo_track, strict=True)}
-    timings["total_s"] = time.perf_counter() - t_start
     scales = {k: v for k, v in bundle.target_scales.items() if k in targets} if bundle.target_scales else None
-    return Prediction(path=str(path), duration=float(duration), n_chunks=int(n_total), padded=bool(padded),
-                      genres=genres, targets=targets, emotion=emotion, timeline=timeline, genre_probs=genre_probs,
-                      emotion_probs=emotion_probs, scales=scales, truncated=bool(decoded.truncated),
-                      declared_duration=decoded.declared_seconds, timings=timings)
+    return Prediction(path=scores.path, duration=scores.duration, n_chunks=scores.n_segments,
+                      padded=scores.padded, genres=genres, targets=targets, emotion=emotion,
+                      timeline=timeline, genre_probs=genre_probs, emotion_probs=emotion_probs, scales=scales,
+                      truncated=scores.truncated, declared_duration=scores.declared_duration,
+                      timings=scores.timings)

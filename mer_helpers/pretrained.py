@@ -14,15 +14,19 @@ musicnn itself is not a dependency (it needs TensorFlow 1-style code and numpy <
 The pipeline, as in musicnn's ``extractor.py``:
 
 1. mono audio at 16 kHz, ``librosa.feature.melspectrogram(y, sr=16000, n_fft=512, hop_length=256,
-   n_mels=96)``, time-major, ``log10(10000 · S + 1)`` (:func:`musicnn_log_mel`; float32 throughout — the
-   original's float16 cast overflows to inf under numpy ≥ 2);
-2. patches of 187 frames ≈ 3 s (:func:`musicnn_patches`, :func:`cut_patches`); no further normalisation (the
-   model's first BatchNormalization does it);
-3. the model (:func:`load_musicnn`): a musically motivated front-end (timbral 7×38 / 7×67 and temporal
-   128/64/32×1 convolutions, each max-pooled over frequency), a dense-residual mid-end of three 7-wide
-   convolutions and a back-end that max- and mean-pools over time, interleaves the two (max₀, mean₀, max₁,
-   …) and ends in Dense(200) → Dense(50) → sigmoid;
-4. a track's tags are the mean of the patch taggrams (:func:`tag_file`).
+   n_mels=96)``, time-major, ``log10(10000 · S + 1)`` (:func:`~mer_helpers.musicnn_frontend.musicnn_log_mel`;
+   float32 throughout — the original's float16 cast overflows to inf under numpy ≥ 2);
+2. patches of 187 frames ≈ 3 s (:func:`~mer_helpers.musicnn_frontend.musicnn_patches`); no further
+   normalisation (the model's first BatchNormalization does it);
+3. the model (:func:`load_musicnn`, this module): a musically motivated front-end (timbral 7×38 / 7×67 and
+   temporal 128/64/32×1 convolutions, each max-pooled over frequency), a dense-residual mid-end of three
+   7-wide convolutions and a back-end that max- and mean-pools over time, interleaves the two (max₀, mean₀,
+   max₁, …) and ends in Dense(200) → Dense(50) → sigmoid;
+4. a track's tags are the mean of the patch taggrams (:func:`mer_helpers.tagging.tag_file`).
+
+This module holds the architecture, the weights and freezing (:func:`set_trainable_blocks`); steps 1–2 are the
+Keras-free :mod:`mer_helpers.musicnn_frontend` and step 4 is :mod:`mer_helpers.tagging`. Their names stay
+importable from here.
 
 Differences from the original extractor, on purpose: float32 log compression (no float16 overflow), every
 patch gets its own ``penultimate`` features (the original repeats the first patch's), and audio shorter than
@@ -34,8 +38,6 @@ The model code is pure ``keras.layers``: it runs under any Keras 3 backend (``KE
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -66,7 +68,6 @@ __all__ = [
     "PATCH_SECONDS", "MIN_SECONDS", "N_PARAMS",
     "load_musicnn", "set_trainable_blocks", "weights_path",
     "musicnn_log_mel", "cut_patches", "musicnn_patches", "n_patches", "patch_times", "predict_patches",
-    "TagResult", "tag_file", "format_results",
 ]
 
 # ---------------------------------------------------------------------------------------------- constants
@@ -295,7 +296,7 @@ def _inference_model(name: str):
 
 
 def predict_patches(model, patches, *, batch_size: int = 32) -> dict[str, np.ndarray]:
-    """Run a musicnn model on patches in batches (inference mode).
+    """Run a musicnn model on patches in batches (inference mode; :func:`mer_helpers.inference.run_batches`).
 
     Parameters
     ----------
@@ -310,254 +311,25 @@ def predict_patches(model, patches, *, batch_size: int = 32) -> dict[str, np.nda
     outputs : dict[str, np.ndarray]
         Each of the model's outputs stacked over the patches, e.g. ``taggram`` [n, 50] float32.
     """
-    import keras
+    from mer_helpers.inference import run_batches
 
     patches = np.asarray(patches, dtype=np.float32)
     if patches.ndim != 3:
         raise MerError(f"expected patches [n, n_frames, n_mels], got shape {patches.shape}")
-    parts: dict[str, list] = {}
-    step = max(1, int(batch_size))
-    for i in range(0, len(patches), step):
-        out = model(patches[i:i + step], training=False)
-        for k, v in out.items():
-            parts.setdefault(k, []).append(keras.ops.convert_to_numpy(v))
-    return {k: np.concatenate(v, axis=0) for k, v in parts.items()}
+    return run_batches(model, patches, batch_size=batch_size, widths=OUTPUTS)
 
 
-# --------------------------------------------------------------------------------------------- tagging
-@dataclass
-class TagResult:
-    """What :func:`tag_file` says about one file.
-
-    Attributes
-    ----------
-    path : str
-        The file.
-    duration : float
-        Seconds of audio decoded.
-    padded : bool
-        The file was shorter than one patch (2.976 s) and was zero-padded to one: a weaker answer.
-    taggram : np.ndarray [shape=(n_tags,)], float32
-        Track-level tag probabilities: the mean of the patch taggrams, in :data:`TAGS` order.
-    tags : list of (str, float)
-        The ``top_k`` tags of ``taggram``, best first.
-    timeline : pandas.DataFrame
-        One row per patch: ``start_s``, ``end_s`` (seconds; the last clipped to ``duration``), ``top_tag``
-        and ``top_score`` (the patch's best tag), then one column per tag (every tag, in :data:`TAGS`
-        order) with the patch's probability.
-    model : str
-        Name of the model that produced it.
-    tag_names : tuple of str
-        The model's tags, in output order.
-    truncated : bool
-        The file decoded to clearly less audio than its header declares (a cut download or copy): the tags
-        describe only the part that was read.
-    declared_duration : float or None
-        Seconds the header declares (``None`` when it declares none).
-    """
-
-    path: str
-    duration: float
-    padded: bool
-    taggram: np.ndarray
-    tags: list
-    timeline: object
-    model: str = ""
-    tag_names: tuple = field(default=(), repr=False)
-    truncated: bool = False
-    declared_duration: float | None = None
-
-    @property
-    def n_patches(self) -> int:
-        """Patches scored (1 for a padded file)."""
-        return len(self.timeline)
-
-    def to_dict(self, *, timeline: bool = False) -> dict:
-        """JSON-safe ``{"path", "duration", "padded", "truncated", "tags": [[tag, score], ...]}``.
-
-        With ``timeline=True`` also ``"timeline"``: one ``{"start_s", "end_s", "tags": [[tag, score], ...]}``
-        per patch, listing that patch's ``len(self.tags)`` best tags.
-        """
-        d = {
-            "path": str(self.path),
-            "duration": float(self.duration),
-            "padded": bool(self.padded),
-            "truncated": bool(self.truncated),
-            "tags": [[str(t), float(s)] for t, s in self.tags],
-        }
-        if timeline:
-            k = len(self.tags)
-            names = list(self.tag_names)
-            rows = []
-            for _, row in self.timeline.iterrows():
-                scores = row[names].to_numpy(dtype=np.float64)
-                order = np.argsort(-scores, kind="stable")[:k]
-                rows.append(
-                    {
-                        "start_s": float(row["start_s"]),
-                        "end_s": float(row["end_s"]),
-                        "tags": [[names[i], float(scores[i])] for i in order],
-                    }
-                )
-            d["timeline"] = rows
-        return d
+# ------------------------------------------------------------------------------- names that moved elsewhere
+#: Tagging (:mod:`mer_helpers.tagging`, which imports this module) and its text rendering
+#: (:mod:`mer_helpers.render`), still importable from here: ``from mer_helpers.pretrained import tag_file``.
+_MOVED = {"tag_file": ("mer_helpers.tagging", "tag_file"), "TagResult": ("mer_helpers.results", "TagResult"),
+          "format_results": ("mer_helpers.render", "render_results")}
 
 
-def _top(scores: np.ndarray, names: Sequence[str], k: int) -> list[tuple[str, float]]:
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")[:k]
-    return [(names[i], float(scores[i])) for i in order]
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
 
-
-def tag_file(path, model="MSD_musicnn", *, top_k: int = 5, hop_frames: int = PATCH_FRAMES,
-             batch_size: int = 32, tags: Sequence[str] | None = None) -> TagResult:
-    """Tag one audio file with a musicnn model.
-
-    Decodes with :func:`mer_helpers.audio.decode_audio` at 16 kHz (mono), cuts 3 s patches
-    (:func:`musicnn_patches`), runs the model on each and averages the patch taggrams to the track.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Any file :func:`~mer_helpers.audio.load_audio` reads (WAV, FLAC, OGG, MP3, …; any rate or channels).
-    model : str or keras.Model
-        A name from :data:`MODELS` (loaded once per process and reused) or a model from :func:`load_musicnn`.
-    top_k : int
-        Tags to list in ``tags``.
-    hop_frames : int
-        Frames between patch starts (187: back-to-back patches).
-    batch_size : int
-        Patches per forward pass.
-    tags : sequence of str, optional
-        Tag names, for a model whose ``name`` is not in :data:`TAGS`.
-
-    Returns
-    -------
-    TagResult
-
-    Raises
-    ------
-    AudioError
-        The file cannot be read (the message names it and says why).
-    MerError
-        Unknown model name, or tag names unknown for a custom model.
-    """
-    import pandas as pd
-
-    from mer_helpers.audio import decode_audio
-
-    if top_k < 1:
-        raise ParameterError(f"top_k must be at least 1, got {top_k}")
-    if isinstance(model, str):
-        name = _check_name(model)
-        net = _inference_model(name)
-    else:
-        net, name = model, getattr(model, "name", "")
-    names = tuple(tags) if tags is not None else TAGS.get(name)
-    if names is None:
-        raise MerError(f"model {name!r} is not one of {', '.join(MODELS)}: pass its tag names as tags=[...]")
-
-    decoded = decode_audio(path, sr=MUSICNN_SR)  # the decoder of training and prediction: real length, truncation
-    y = decoded.samples
-    duration = len(y) / MUSICNN_SR
-    S = musicnn_log_mel(y, MUSICNN_SR)
-    padded = n_patches(len(S), hop_frames=hop_frames) == 0
-    patches = cut_patches(S, hop_frames=hop_frames)
-    taggram = predict_patches(net, patches, batch_size=batch_size)["taggram"]
-    if taggram.shape[1] != len(names):
-        raise MerError(f"the model has {taggram.shape[1]} outputs but {len(names)} tag names were given")
-    track = taggram.mean(axis=0).astype(np.float32)
-
-    start, end = patch_times(len(patches), hop_frames=hop_frames, duration=duration)
-    best = taggram.argmax(axis=1)
-    timeline = pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "start_s": start,
-                    "end_s": end,
-                    "top_tag": [names[i] for i in best],
-                    "top_score": taggram[np.arange(len(best)), best].astype(np.float64),
-                }
-            ),
-            pd.DataFrame(taggram.astype(np.float64), columns=list(names)),
-        ],
-        axis=1,
-    )
-    return TagResult(
-        path=str(path),
-        duration=float(duration),
-        padded=bool(padded),
-        truncated=bool(decoded.truncated),
-        declared_duration=decoded.declared_seconds,
-        taggram=track,
-        tags=_top(track, names, min(top_k, len(names))),
-        timeline=timeline,
-        model=name,
-        tag_names=names,
-    )
-
-
-
-def format_results(results: Sequence[TagResult], *, fmt: str = "table", timeline: bool = False) -> str:
-    """Render :func:`tag_file` results as text (the ``mer tag`` command's output).
-
-    Parameters
-    ----------
-    results : sequence of TagResult
-    fmt : {"table", "json", "csv"}
-        ``table``: per file a header line (duration, patches, model; ``padded`` when shorter than one patch)
-        and its top tags, and with ``timeline`` one line per patch (start, end, top tag, and the scores of the
-        track's top tags). ``json``: a list of :meth:`TagResult.to_dict`. ``csv``: one row per file (path,
-        duration_s, padded, n_patches, model, tag_1, score_1, …), or with ``timeline`` one row per patch
-        (path, patch, the :attr:`TagResult.timeline` columns: every tag).
-    timeline : bool
-        Include the per-patch results.
-
-    Returns
-    -------
-    text : str
-        Ends with a newline.
-    """
-    import io
-    import json
-
-    import pandas as pd
-
-    if fmt == "json":
-        return json.dumps([r.to_dict(timeline=timeline) for r in results], indent=2) + "\n"
-    if fmt == "csv":
-        if timeline:
-            frames = []
-            for r in results:
-                tl = r.timeline.copy()
-                tl.insert(0, "path", r.path)
-                tl.insert(1, "patch", range(len(tl)))
-                frames.append(tl)
-            return pd.concat(frames, ignore_index=True).to_csv(index=False) if frames else ""
-        rows = []
-        for r in results:
-            row = {"path": r.path, "duration_s": round(r.duration, 3), "padded": r.padded,
-                   "truncated": r.truncated, "n_patches": r.n_patches, "model": r.model}
-            for i, (t, s) in enumerate(r.tags, start=1):
-                row[f"tag_{i}"], row[f"score_{i}"] = t, round(s, 6)
-            rows.append(row)
-        return pd.DataFrame(rows).to_csv(index=False)
-    if fmt != "table":
-        raise ParameterError(f"fmt must be 'table', 'json' or 'csv', got {fmt!r}")
-    buf = io.StringIO()
-    for r in results:
-        n = r.n_patches
-        note = f", padded: shorter than one patch ({MIN_SECONDS:.3f} s)" if r.padded else ""
-        if r.truncated:
-            note += (f", truncated: the header says {r.declared_duration:.1f} s" if r.declared_duration
-                     else ", truncated")
-        buf.write(f"{r.path}  ({r.duration:.1f} s, {n} patch{'es' if n != 1 else ''}, {r.model}{note})\n")
-        buf.write("  tags  " + "  ".join(f"{t} {s:.3f}" for t, s in r.tags) + "\n")
-        if timeline:
-            cols = ["start_s", "end_s", "top_tag", "top_score"] + [t for t, _ in r.tags]
-            wide = ("display.width", 250, "display.max_rows", None, "display.max_columns", None)
-            with pd.option_context(*wide):
-                text = r.timeline[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}")
-            buf.write("\n".join("    " + line for line in text.splitlines()) + "\n")
-        buf.write("\n")
-    return buf.getvalue()
+        module, attr = _MOVED[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -297,15 +297,15 @@ def test_a_wav_declared_at_1_hz_is_one_bad_file(capsys, bundle_dir, audio, tmp_p
 
 
 def test_no_partial_output_file_when_writing_fails(capsys, bundle_dir, audio, tmp_path, monkeypatch):
-    import mer_helpers.cli as cli
+    import mer_helpers.render as render
 
     target = tmp_path / "out.csv"
     target.write_text("previous results\n")
 
-    def broken(preds, *, timeline):
+    def broken(results, fmt, *, timeline):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(cli, "_predictions_csv", broken)
+    monkeypatch.setattr(render, "render_results", broken)
     with pytest.raises(RuntimeError, match="disk on fire"):
         main(
             [
