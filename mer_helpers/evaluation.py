@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from mer_helpers.errors import ParameterError
+from mer_helpers.head_table import REGRESSION
 from mer_helpers.labels import HEAD_COLUMNS, Heads
 from mer_helpers.metrics import REGRESSION_METRICS, classification_metrics, confusion, regression_metrics
 
@@ -187,10 +188,10 @@ def score(labels: pd.DataFrame, outputs: dict, heads: Heads, *, prefix: str = ""
         cls = classification_metrics(codes[keep], proba, labels=list(range(len(enc))))
         metrics.update({f"{prefix}{column}_{k}": v for k, v in cls.items() if k != "n"})
         cms[column] = confusion(codes[keep], proba.argmax(axis=1), len(enc))
-    if heads.scaler is not None and "reg_output" in outputs:
+    if heads.scaler is not None and REGRESSION.name in outputs:
         names = list(heads.scaler.names)
         y_true = labels[names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-        y_pred = heads.scaler.inverse_transform(outputs["reg_output"])
+        y_pred = heads.scaler.inverse_transform(outputs[REGRESSION.name])
         metrics.update({f"{prefix}{k}": v for k, v in _regression_scores(y_true, y_pred, names).items()})
     return metrics, cms
 
@@ -208,8 +209,8 @@ def predictions_table(track_ids, labels: pd.DataFrame, outputs: dict, heads: Hea
         pred[f"pred_{column}"] = enc.inverse_transform(np.asarray(outputs[head]).argmax(axis=1))
         for i, c in enumerate(enc.classes):
             pred[f"p_{column}_{c}"] = np.asarray(outputs[head])[:, i]
-    if heads.scaler is not None and "reg_output" in outputs:
-        native = heads.scaler.inverse_transform(outputs["reg_output"])
+    if heads.scaler is not None and REGRESSION.name in outputs:
+        native = heads.scaler.inverse_transform(outputs[REGRESSION.name])
         for i, name in enumerate(heads.scaler.names):
             if name in labels:
                 pred[name] = pd.to_numeric(labels[name], errors="coerce").to_numpy()

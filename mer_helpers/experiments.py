@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from mer_helpers.errors import ParameterError
+from mer_helpers.head_table import REGRESSION
 from mer_helpers.pipeline import Splits, _group_column, build, evaluate, fit, prepare
 from mer_helpers.recipe import Recipe, get_recipe
 
@@ -287,7 +288,7 @@ def single_vs_multitask(splits: Splits, recipe: Recipe | None = None, *, heads=N
 
 
 def lambda_sweep(splits: Splits, lambdas=(0.5, 1.0, 2.0, 4.0), recipe: Recipe | None = None, *,
-                 weighted_head: str = "reg_output", heads=None, seeds=(0,),
+                 weighted_head: str = REGRESSION.name, heads=None, seeds=(0,),
                  verbose: bool = False) -> list[Run]:
     """Multitask runs with ``L = Σ_other L_h + λ · L_weighted_head`` for each λ and seed (same data);
     ``verbose`` prints a line per trained model.

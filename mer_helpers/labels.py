@@ -26,18 +26,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mer_helpers import head_table
 from mer_helpers.errors import DatasetError, LabelError, ParameterError
+from mer_helpers.head_table import CLASSIFICATION_HEADS, REGRESSION
 from mer_helpers.recipe import DEFAULT_TARGETS
 
 __all__ = ["ClassEncoder", "TargetScaler", "Heads", "HeadPlan", "plan_heads", "HEAD_COLUMNS", "TASK_HEADS",
            "class_weights"]
 
-#: Classification head → the Tracks-table column it predicts.
-HEAD_COLUMNS = {"class_output": "genre", "emotion_output": "emotion"}
+#: Classification head → the Tracks-table column it predicts (from :mod:`mer_helpers.head_table`).
+HEAD_COLUMNS = {h.name: h.column for h in CLASSIFICATION_HEADS}
 #: Task name → head name.
-TASK_HEADS = {"genre": "class_output", "emotion": "emotion_output", "regression": "reg_output"}
+TASK_HEADS = {t: head_table.head_for_task(t).name for t in head_table.TASKS}
 #: The order heads are created in (the reference CRNN's: regression first).
-HEAD_ORDER = ("reg_output", "class_output", "emotion_output")
+HEAD_ORDER = head_table.HEAD_NAMES
+#: The classification tasks, in the order of :data:`mer_helpers.head_table.TASKS`.
+_CLASS_TASKS = tuple(h.task for h in CLASSIFICATION_HEADS)
 
 
 @dataclass(frozen=True)
@@ -233,29 +237,25 @@ class Heads:
     @property
     def names(self) -> list[str]:
         """Head names in creation order."""
-        have = set(self.encoders) | ({"reg_output"} if self.scaler is not None else set())
+        have = set(self.encoders) | ({REGRESSION.name} if self.scaler is not None else set())
         return [h for h in HEAD_ORDER if h in have]
 
     @property
     def widths(self) -> dict[str, int]:
         """``build_model`` keyword arguments, e.g. ``{"n_genres": 4, "n_emotions": 8}``."""
-        out = {}
+        sizes = {h: len(e) for h, e in self.encoders.items()}
         if self.scaler is not None:
-            out["n_targets"] = len(self.scaler.names)
-        if "class_output" in self.encoders:
-            out["n_genres"] = len(self.encoders["class_output"])
-        if "emotion_output" in self.encoders:
-            out["n_emotions"] = len(self.encoders["emotion_output"])
-        return out
+            sizes[REGRESSION.name] = len(self.scaler.names)
+        return {head_table.head(h).width_arg: sizes[h] for h in self.names}
 
     @property
     def genres(self) -> list[str] | None:
-        enc = self.encoders.get("class_output")
+        enc = self.encoders.get(head_table.GENRE.name)
         return list(enc.classes) if enc else None
 
     @property
     def emotions(self) -> list[str] | None:
-        enc = self.encoders.get("emotion_output")
+        enc = self.encoders.get(head_table.EMOTION.name)
         return list(enc.classes) if enc else None
 
     @property
@@ -273,7 +273,7 @@ class Heads:
         if bad:
             raise ParameterError(f"head(s) {bad} not available; these labels give {self.names}")
         return Heads({h: e for h, e in self.encoders.items() if h in heads},
-                     self.scaler if "reg_output" in heads else None,
+                     self.scaler if REGRESSION.name in heads else None,
                      {h: w for h, w in self.weights.items() if h in heads})
 
     def encode(self, labels: pd.DataFrame, heads=None) -> tuple[dict, dict]:
@@ -298,7 +298,7 @@ class Heads:
         heads = self.names if heads is None else list(heads)
         y, sw = {}, {}
         for head in heads:
-            if head == "reg_output":
+            if head_table.is_regression(head):
                 native = labels[list(self.scaler.names)].apply(pd.to_numeric, errors="coerce")
                 y[head] = self.scaler.transform(native.to_numpy(dtype=np.float64))
                 sw[head] = (~np.isnan(y[head]).all(axis=1)).astype(np.float32)
@@ -353,22 +353,23 @@ class HeadPlan:
     @property
     def stratify(self) -> str | None:
         """The column the split keeps the mix of: genre, else emotion, else none."""
-        for t in ("genre", "emotion"):
+        for t in _CLASS_TASKS:
             if t in self.tasks:
                 return t
         return None
 
-    def fit(self, train_tracks: pd.DataFrame, *, class_weight=("emotion",)) -> Heads:
+    def fit(self, train_tracks: pd.DataFrame, *, class_weight=(head_table.EMOTION.task,)) -> Heads:
         """Fit the heads' encoders (all of this plan's classes), the target scaler and the class weights on
         the **training** tracks."""
-        encoders = {TASK_HEADS[t]: ClassEncoder.fit(self.tracks[t]) for t in self.tasks if t != "regression"}
-        scaler = TargetScaler.fit(train_tracks, self.targets) if "regression" in self.tasks else None
+        specs = [head_table.head_for_task(t) for t in self.tasks]
+        encoders = {h.name: ClassEncoder.fit(self.tracks[h.column]) for h in specs if not h.is_regression}
+        scaler = TargetScaler.fit(train_tracks, self.targets) if REGRESSION.task in self.tasks else None
         weights = {}
         for t in class_weight:
-            head = TASK_HEADS.get(t)
-            if head in encoders:
-                codes = encoders[head].transform(train_tracks[t], missing=-1)
-                weights[head] = tuple(class_weights(codes, len(encoders[head])))
+            h = head_table.head_for_task(t)
+            if h.name in encoders:
+                codes = encoders[h.name].transform(train_tracks[h.column], missing=-1)
+                weights[h.name] = tuple(class_weights(codes, len(encoders[h.name])))
         return Heads(encoders, scaler, weights)
 
     def summary(self, max_items: int = 8) -> str:
@@ -443,16 +444,18 @@ def plan_heads(tracks: pd.DataFrame, *, tasks=None, targets=None, min_class_trac
         if lost:
             raise DatasetError(f"target column(s) {lost} are not in {name} (columns: {columns})")
     candidates = list(targets) if targets is not None else [c for c in DEFAULT_TARGETS if c in df.columns]
-    class_cols = [c for c in ("genre", "emotion") if c in df.columns]
+    class_cols = [h.column for h in CLASSIFICATION_HEADS if h.column in df.columns]
     df, problems = clean_labels(df, class_cols + candidates)
     for r in problems.itertuples():
         report.append((str(r.track_id), r.column, str(r.value), r.kind, f"{r.track_id}: {r.reason}"))
 
-    chosen = []
-    for task in ("regression", "genre", "emotion"):
+    chosen = []  # tasks, in head creation order
+    used = []  # the label columns of the chosen heads
+    for spec in head_table.HEADS:
+        task, col = spec.task, spec.column
         if wanted is not None and task not in wanted:
             continue
-        if task == "regression":
+        if spec.is_regression:
             usable = [c for c in candidates if df[c].notna().any()]
             empty = [c for c in candidates if c not in usable]
             if targets is not None and empty:
@@ -461,37 +464,39 @@ def plan_heads(tracks: pd.DataFrame, *, tasks=None, targets=None, min_class_trac
                 candidates = usable
                 chosen.append(task)
             elif wanted is not None:
-                raise DatasetError(f"task 'regression' needs numeric label columns (e.g. valence, arousal); "
+                raise DatasetError(f"task {task!r} needs numeric label columns (e.g. valence, arousal); "
                                    f"{name} has none usable (columns: {columns}); name them with targets=")
             continue
-        if task not in df.columns:
+        if col not in df.columns:
             if wanted is not None:
-                raise DatasetError(f"task {task!r} needs a {task!r} column; {name} has columns {columns}")
+                raise DatasetError(f"task {task!r} needs a {col!r} column; {name} has columns {columns}")
             continue
-        counts = df[task].value_counts()
+        counts = df[col].value_counts()
         rare = counts[counts < min_class_tracks]
         for cls, n in rare.items():
-            report.append(("", task, str(cls), "rare_class",
-                           f"{task} {cls!r} has {n} track(s) (< min_class_tracks={min_class_tracks}): they "
-                           f"keep no {task} label (merge it with label_maps={{'{task}': {{'{cls}': ...}}}})"))
-        df.loc[df[task].isin(rare.index), task] = np.nan
-        if df[task].nunique() >= 2:
+            report.append(("", col, str(cls), "rare_class",
+                           f"{col} {cls!r} has {n} track(s) (< min_class_tracks={min_class_tracks}): they "
+                           f"keep no {col} label (merge it with label_maps={{'{col}': {{'{cls}': ...}}}})"))
+        df.loc[df[col].isin(rare.index), col] = np.nan
+        if df[col].nunique() >= 2:
             chosen.append(task)
+            used.append(col)
         elif wanted is not None:
             raise DatasetError(f"task {task!r}: fewer than 2 classes with at least {min_class_tracks} tracks "
                                f"in {name} ({counts.to_dict()})")
     if not chosen:
-        raise DatasetError(f"{name} has no label a head can learn: no 'genre' or 'emotion' column with two "
+        raise DatasetError(f"{name} has no label a head can learn: no "
+                           f"{' or '.join(repr(h.column) for h in CLASSIFICATION_HEADS)} column with two "
                            f"classes of at least {min_class_tracks} tracks and no numeric target "
                            f"({', '.join(DEFAULT_TARGETS)}); its columns are {columns}. Name numeric "
                            "columns with targets=[...] (mer train --targets ...)")
-    used = [t for t in chosen if t != "regression"] + (candidates if "regression" in chosen else [])
+    regression = REGRESSION.task in chosen
+    used += candidates if regression else []
     unlabelled = df[used].isna().all(axis=1)
     for tid in df.loc[unlabelled, "track_id"]:
         report.append((str(tid), ",".join(used), "", "no_label", f"{tid}: no usable label for any head, "
                                                                  "track not used"))
     df = df[~unlabelled].reset_index(drop=True)
     df.attrs = dict(tracks.attrs)
-    order = [t for t in ("regression", "genre", "emotion") if t in chosen]
-    return HeadPlan(df, order, candidates if "regression" in chosen else [],
+    return HeadPlan(df, chosen, candidates if regression else [],
                     pd.DataFrame(report, columns=_REPORT_COLUMNS))

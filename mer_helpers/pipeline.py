@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from mer_helpers.errors import DatasetError, ParameterError
+from mer_helpers.head_table import EMOTION, GENRE
 from mer_helpers.labels import HEAD_COLUMNS, HeadPlan, Heads, plan_heads
 from mer_helpers.recipe import Recipe, RecipeError, get_recipe
 
@@ -104,11 +105,11 @@ class Splits:
 
     @property
     def genre_encoder(self):
-        return self.heads.encoders.get("class_output")
+        return self.heads.encoders.get(GENRE.name)
 
     @property
     def emotion_encoder(self):
-        return self.heads.encoders.get("emotion_output")
+        return self.heads.encoders.get(EMOTION.name)
 
     @property
     def scaler(self):
@@ -553,7 +554,7 @@ def _write_figures(out: Path, ev, heads: Heads, scales: dict) -> None:
         plot_confusion_matrix(ev.confusion[column], list(enc.classes), ax=ax)
         ax.set_title(f"{column} confusion matrix (test tracks)")
         fig.tight_layout()
-        fig.savefig(out / ("confusion_matrix.png" if head == "class_output" or len(heads.encoders) == 1
+        fig.savefig(out / ("confusion_matrix.png" if head == GENRE.name or len(heads.encoders) == 1
                            else f"confusion_{column}.png"), dpi=120)
     if heads.scaler is not None:
         names = list(heads.scaler.names)

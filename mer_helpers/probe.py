@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from mer_helpers.errors import MerError, ParameterError
+from mer_helpers.head_table import is_regression
 
 __all__ = ["Probe", "fit_probe", "select_probe", "probe_matrix", "C_GRID", "ALPHA_GRID", "SVM_C_GRID",
            "ESTIMATORS", "validation_score"]
@@ -82,7 +83,7 @@ def probe_matrix(fs, kinds) -> np.ndarray:
 def _logistic_estimator(head: str, param: float, seed: int, max_iter: int):
     from sklearn.linear_model import LogisticRegression, Ridge
 
-    if head == "reg_output":
+    if is_regression(head):
         return Ridge(alpha=param)
     return LogisticRegression(C=param, max_iter=max_iter, tol=1e-4, random_state=seed)
 
@@ -120,7 +121,7 @@ class _PlattSVC:
 def _svm_estimator(head: str, param: float, seed: int, max_iter: int):
     from sklearn.svm import SVR
 
-    if head == "reg_output":  # targets are in the scaler's [0, 1]: a tube of ±0.02 around the fit
+    if is_regression(head):  # targets are in the scaler's [0, 1]: a tube of ±0.02 around the fit
         return SVR(C=param, kernel="rbf", gamma="scale", epsilon=0.02)
     return _PlattSVC(param, seed)
 
@@ -216,7 +217,7 @@ def _evaluate_outputs(index, outputs, fs, heads, *, level: str = "track"):
 
 
 def _predict(head: str, model, X: np.ndarray, heads) -> np.ndarray:
-    if head == "reg_output":
+    if is_regression(head):
         scaler, ridges = model
         Z = scaler.transform(X)
         return np.stack([r.predict(Z) if r is not None else np.full(len(X), 0.5) for r in ridges], axis=1)
@@ -232,7 +233,7 @@ def validation_score(metrics: dict, head: str, heads) -> float:
     over the targets of the regression head (NaN counts as −1)."""
     from mer_helpers.labels import HEAD_COLUMNS
 
-    if head == "reg_output":
+    if is_regression(head):
         vals = [metrics.get(f"ccc_{t}", np.nan) for t in heads.targets]
         v = float(np.nanmean(vals)) if np.isfinite(vals).any() else np.nan
     else:
@@ -244,7 +245,7 @@ def _fit_head(head, X, y, sw, heads, param, make, seed, max_iter):
     """Fit one head's model at ``param`` on rows with a label (sample weight > 0)."""
     from sklearn.preprocessing import StandardScaler
 
-    if head == "reg_output":
+    if is_regression(head):
         scaler = StandardScaler().fit(X)
         Z = scaler.transform(X)
         ridges = []
@@ -338,7 +339,7 @@ def fit_probe(splits, kinds=None, *, heads=None, estimator: str = "logistic", c_
     models, params, rows, val_outputs = {}, {}, [], {}
     for head in heads:
         sub = splits.heads.select([head])
-        grid = alpha_grid if head == "reg_output" else c_grid
+        grid = alpha_grid if is_regression(head) else c_grid
         best = None
         for param in grid:
             t = time.perf_counter()
@@ -355,7 +356,7 @@ def fit_probe(splits, kinds=None, *, heads=None, estimator: str = "logistic", c_
         models[head] = best[2]
         val_outputs[head] = best[3]
         if verbose:
-            what = "alpha" if head == "reg_output" else "C"
+            what = "alpha" if is_regression(head) else "C"
             print(f"probe {'+'.join(kinds)} {head}: {what} = {best[1]:g} (validation score {best[0]:.3f})")
     val = _evaluate_outputs(va_index, val_outputs, splits.val, splits.heads.select(heads))
     if refit:

@@ -42,6 +42,8 @@ from types import MappingProxyType
 from mer_helpers.augment import WaveformAugmenter
 from mer_helpers.errors import MerError
 from mer_helpers.features import MUSICNN_FEATURES, FeatureConfig, check_musicnn_config
+from mer_helpers.head_table import EMOTION, GENRE, HEAD_NAMES, REGRESSION, head_for_task
+from mer_helpers.head_table import TASKS as _TABLE_TASKS
 from mer_helpers.model_options import OPTIONS, check_model_options
 
 __all__ = ["Recipe", "RecipeError", "RECIPES", "get_recipe", "CPU_FEATURES", "MUSICNN_FEATURES", "TASKS",
@@ -49,11 +51,12 @@ __all__ = ["Recipe", "RecipeError", "RECIPES", "get_recipe", "CPU_FEATURES", "MU
 
 #: The CPU recipe's input: the reference 5 s chunks as 32 mel bands × 75 frames (hop 1472 = 4 × 368).
 CPU_FEATURES = FeatureConfig(n_mels=32, hop_length=1472, n_frames=75)
-#: Task names: ``genre`` → ``class_output``, ``emotion`` → ``emotion_output``, ``regression`` → ``reg_output``.
-TASKS = ("genre", "emotion", "regression")
+#: Task names (each task's head: :mod:`mer_helpers.head_table`).
+TASKS = _TABLE_TASKS
 #: Numeric label columns used as regression targets when a recipe names none (those a table has).
-DEFAULT_TARGETS = ("valence", "arousal", "dominance", "energy", "danceability")
-_HEADS = ("class_output", "emotion_output", "reg_output")
+DEFAULT_TARGETS = REGRESSION.columns
+#: Head names, in the order of :data:`TASKS`.
+_HEADS = tuple(head_for_task(t).name for t in TASKS)
 _BACKBONES = ("crnn", "cnn2d", "lstm", "bilstm_cnn1d", "resnet", "transformer", "musicnn")
 _FEATURE_KINDS = ("log_mel", "mfcc", "chroma", "musicnn_mel")
 _SCHEDULES = ("exponential", "plateau", "constant")
@@ -176,7 +179,7 @@ class Recipe:
     targets: tuple | None = None
     loss_weights: dict = field(default_factory=dict)
     regression_loss: str = "mse"
-    class_weight: tuple = ("emotion",)
+    class_weight: tuple = (EMOTION.task,)
     min_class_tracks: int = 5
     label_maps: dict = field(default_factory=dict)
     epochs: int = 28
@@ -389,7 +392,7 @@ _CPU = Recipe(
     features=CPU_FEATURES,
     backbone="crnn",
     model_options={"dropout": 0.3, "recurrent_dropout": 0.2, "dense_dropout": 0.4, "bn_momentum": 0.9},
-    loss_weights={"reg_output": 2.0, "class_output": 0.5, "emotion_output": 1.0},
+    loss_weights={REGRESSION.name: 2.0, GENRE.name: 0.5, EMOTION.name: 1.0},
     regression_loss="ccc",
     epochs=28,
     batch_size=16,
@@ -406,7 +409,7 @@ RECIPES: dict[str, Recipe] = {
         name="seed",
         features=FeatureConfig(),
         model_options={"dropout": 0.3, "recurrent_dropout": 0.2, "dense_dropout": 0.4, "bn_momentum": 0.99},
-        loss_weights={"reg_output": 1.0, "class_output": 1.0, "emotion_output": 1.0},
+        loss_weights=dict.fromkeys(HEAD_NAMES, 1.0),
         regression_loss="mse",
         monitor="val_loss",
         epochs=50,
@@ -436,7 +439,7 @@ RECIPES: dict[str, Recipe] = {
         # (benchmarks/README.md compares the two)
         model_options={"pretrained": "MSD_musicnn", "embedding": "max_pool", "trainable": 6, "dropout": 0.5,
                        "normalize": True},
-        loss_weights={"reg_output": 1.0, "class_output": 1.0, "emotion_output": 1.0},
+        loss_weights=dict.fromkeys(HEAD_NAMES, 1.0),
         epochs=8,
         frozen_epochs=4,
         batch_size=16,

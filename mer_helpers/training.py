@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mer_helpers import head_table
 from mer_helpers.errors import ParameterError
 
 __all__ = ["compile_multitask", "compile_for", "make_callbacks", "ChunkBatches", "fit_data", "OUTPUT_LOSSES",
@@ -26,12 +27,9 @@ __all__ = ["compile_multitask", "compile_for", "make_callbacks", "ChunkBatches",
 #: Training data up to this size (float32 bytes, train + validation) is fed to Keras as arrays by :func:`fit_data`;
 #: larger sets stream from the cache through :class:`ChunkBatches`.
 IN_MEMORY_BYTES = 1 << 30
-#: Loss and metric of each named head (the regression ones ignore missing targets: :mod:`mer_helpers.losses`).
-OUTPUT_LOSSES = {
-    "reg_output": ("mse", "mae"),
-    "class_output": ("sparse_categorical_crossentropy", "accuracy"),
-    "emotion_output": ("sparse_categorical_crossentropy", "accuracy"),
-}
+#: Loss and first metric of each named head (the regression ones ignore missing targets:
+#: :mod:`mer_helpers.losses`), from :mod:`mer_helpers.head_table`.
+OUTPUT_LOSSES = {h.name: (h.loss, h.metrics[0]) for h in head_table.HEADS}
 
 
 def compile_for(model, recipe, *, steps_per_epoch: int, jit_compile="auto"):
@@ -80,16 +78,19 @@ def compile_for(model, recipe, *, steps_per_epoch: int, jit_compile="auto"):
     lr = recipe.learning_rate
     if recipe.schedule == "exponential":
         lr = keras.optimizers.schedules.ExponentialDecay(lr, steps_per_epoch, recipe.decay_rate)
-    losses = {n: OUTPUT_LOSSES[n][0] for n in names}
-    if "reg_output" in losses:
-        losses["reg_output"] = ConcordanceLoss() if recipe.regression_loss == "ccc" else MaskedMSE()
+    regression_metrics = {"mae": lambda width: keras.metrics.MeanMetricWrapper(masked_mae, name="mae"),
+                          "ccc": lambda width: ConcordanceMetric(width, name="ccc")}
+    losses, metrics, weighted = {}, {}, {}
+    for i, n in enumerate(names):
+        spec = head_table.head(n)
+        if spec.is_regression:  # targets may be missing (NaN): masked loss and metrics
+            losses[n] = ConcordanceLoss() if recipe.regression_loss == "ccc" else MaskedMSE()
+            width = int(model.outputs[i].shape[-1])
+            metrics[n] = [regression_metrics[m](width) for m in spec.metrics]
+        else:  # missing labels have sample weight 0: weighted metrics
+            losses[n] = spec.loss
+            weighted[n] = list(spec.metrics)
     weights = {n: recipe.loss_weight(n) for n in names}
-    metrics = {}
-    if "reg_output" in names:
-        width = int(model.outputs[names.index("reg_output")].shape[-1])
-        metrics["reg_output"] = [keras.metrics.MeanMetricWrapper(masked_mae, name="mae"),
-                                 ConcordanceMetric(width, name="ccc")]
-    weighted = {n: ["accuracy"] for n in names if n != "reg_output"}
     model.compile(optimizer=keras.optimizers.Adam(lr), loss=losses, loss_weights=weights, metrics=metrics,
                   weighted_metrics=weighted, jit_compile=jit_compile)
     return model
@@ -122,7 +123,7 @@ def compile_multitask(model, *, learning_rate: float = 1e-3, decay_steps: int | 
 
 #: What each head contributes to ``val_score`` (:func:`validation_score`): the (class-weighted) chunk accuracy of
 #: a classification head, the validation-set CCC (mean over targets) of the regression head.
-SCORE_METRICS = {"class_output": "accuracy", "emotion_output": "accuracy", "reg_output": "ccc"}
+SCORE_METRICS = {h.name: h.score_metric for h in head_table.HEADS}
 #: Monitors :func:`make_callbacks` knows, and whether higher is better.
 MONITORS = {"val_loss": "min", "val_score": "max"}
 

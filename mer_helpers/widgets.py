@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mer_helpers.errors import AudioError, ParameterError
+from mer_helpers.head_table import GENRE
 
 __all__ = ["Explorer", "explore", "plot_genre_probs", "figure_png"]
 
@@ -44,7 +45,7 @@ def plot_genre_probs(prediction, *, ax=None, top_k: int | None = None):
     probs = prediction.genre_probs or dict(prediction.genres)
     if not probs:
         raise ParameterError(
-                "plot_genre_probs: this prediction has no genre probabilities (no class_output head)"
+                f"plot_genre_probs: this prediction has no genre probabilities (no {GENRE.name} head)"
             )
     items = sorted(probs.items(), key=lambda kv: -kv[1])[:top_k]
     if ax is None:

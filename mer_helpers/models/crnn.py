@@ -8,6 +8,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from mer_helpers.head_table import GENRE, REGRESSION
+
 __all__ = ["build_crnn", "crnn_backbone"]
 
 
@@ -96,6 +98,6 @@ def build_crnn(input_shape=(128, 300, 1), n_genres: int = 8, n_targets: int = 3,
     inputs = keras.Input(shape=tuple(input_shape), name="features")
     x = crnn_backbone(inputs, dropout=dropout, recurrent_dropout=recurrent_dropout, dense_dropout=dense_dropout,
                       spec_augment=spec_augment, bn_momentum=bn_momentum, name=name)
-    reg = layers.Dense(n_targets, activation="linear", name="reg_output")(x)
-    cls = layers.Dense(n_genres, activation="softmax", name="class_output")(x)
-    return keras.Model(inputs, {"reg_output": reg, "class_output": cls}, name=name)
+    outputs = {h.name: layers.Dense(width, activation=h.activation, name=h.name)(x)
+               for h, width in ((REGRESSION, n_targets), (GENRE, n_genres))}
+    return keras.Model(inputs, outputs, name=name)

@@ -19,25 +19,24 @@ from __future__ import annotations
 
 from keras import layers
 
+from mer_helpers import head_table
 from mer_helpers.errors import ParameterError
 
 __all__ = ["HEADS", "add_heads", "head_names"]
 
-#: Head name → (argument of :func:`add_heads` giving its width, activation, kind).
-HEADS = {
-    "reg_output": ("n_targets", "linear", "regression"),
-    "class_output": ("n_genres", "softmax", "classification"),
-    "emotion_output": ("n_emotions", "softmax", "classification"),
-}
+#: Head name → (argument of :func:`add_heads` giving its width, activation, kind), in creation order
+#: (from :mod:`mer_helpers.head_table`).
+HEADS = {h.name: (h.width_arg, h.activation, h.kind) for h in head_table.HEADS}
 
 
-def _check_width(arg: str, value) -> int | None:
+def _check_width(spec: head_table.HeadSpec, value) -> int | None:
+    arg = spec.width_arg
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ParameterError(f"{arg} must be a positive integer or None, got {value!r}")
-    if arg != "n_targets" and value < 2:
-        raise ParameterError(f"{arg} must be at least 2 for a softmax head, got {value}")
+    if not spec.is_regression and value < 2:
+        raise ParameterError(f"{arg} must be at least 2 for a {spec.activation} head, got {value}")
     return value
 
 
@@ -78,20 +77,17 @@ def add_heads(
 
     Notebook: 05_single_vs_multitask.ipynb
     """
-    widths = {
-        "n_genres": _check_width("n_genres", n_genres),
-        "n_targets": _check_width("n_targets", n_targets),
-        "n_emotions": _check_width("n_emotions", n_emotions),
-    }
+    given = dict(n_genres=n_genres, n_targets=n_targets, n_emotions=n_emotions)
+    widths = {h.name: _check_width(h, given[h.width_arg]) for h in head_table.HEADS}
     if all(v is None for v in widths.values()):
-        raise ParameterError("no head requested: pass at least one of n_genres, n_targets, n_emotions")
-    outputs = {}
-    for head, (arg, activation, _) in HEADS.items():
-        if widths[arg] is not None:
-            outputs[head] = layers.Dense(
-                widths[arg], activation=activation, dtype="float32", name=f"{prefix}{head}"
-            )(x)
-    return outputs
+        raise ParameterError(f"no head requested: pass at least one of {', '.join(given)}")
+    return {
+        h.name: layers.Dense(
+            widths[h.name], activation=h.activation, dtype="float32", name=f"{prefix}{h.name}"
+        )(x)
+        for h in head_table.HEADS
+        if widths[h.name] is not None
+    }
 
 
 def head_names(model) -> list[str]:
