@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from mer_helpers import head_table
 from mer_helpers.errors import ParameterError
 from mer_helpers.head_table import REGRESSION
 from mer_helpers.pipeline import Splits, _group_column, build, evaluate, fit, prepare
@@ -579,8 +580,30 @@ def cv_folds(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, n_splits: in
         # (min_class_tracks=1: the rule was applied to the whole table above, a fold must not drop more)
         r = r0.replace(seed=recipe.seed + fold, test_size=0.0, min_class_tracks=1)
         splits = prepare(rest, r, kinds=kinds, cache_dir=cache_dir, n_jobs=n_jobs, verbose=verbose)
+        test = _unknown_classes_unlabelled(test, splits, fold)
         test_fs = prepare_test_part(test, splits, cache_dir=cache_dir, n_jobs=n_jobs)
         yield Fold(fold, splits, test_fs, plan)
+
+
+def _unknown_classes_unlabelled(test: pd.DataFrame, splits: Splits, fold: int) -> pd.DataFrame:
+    """The test fold with the labels of classes no non-test track of the fold has set to NaN (with a warning).
+
+    A class kept by the rare-class rule can still land entirely in one test fold (few tracks, many folds);
+    the fold's model has no output for it, so those test tracks are scored on their other heads only.
+    """
+    import warnings
+
+    test = test.copy()
+    for head, enc in splits.heads.encoders.items():
+        col = head_table.head(head).column
+        unknown = test[col].notna() & ~test[col].astype(str).isin(enc.classes)
+        if unknown.any():
+            warnings.warn(f"fold {fold}: {col} class(es) {sorted(test.loc[unknown, col].astype(str).unique())} "
+                          f"occur only in the test tracks ({int(unknown.sum())}), not in the fold's training "
+                          f"or validation tracks: those tracks keep no {col} label in this fold (raise "
+                          "min_class_tracks or use fewer folds)", UserWarning, stacklevel=3)
+            test.loc[unknown, col] = np.nan
+    return test
 
 
 def prepare_test_part(test_tracks: pd.DataFrame, splits: Splits, *, cache_dir=None, n_jobs: int = -1):

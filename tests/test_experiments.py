@@ -349,3 +349,16 @@ def test_exceeds_spread_counts_the_sds_that_exist():
     assert ex.exceeds_spread(0.035, 0.076, 0.024) is False  # the larger sd decides
     assert ex.exceeds_spread(0.02, float("nan"), 0.01) is True  # a single run's NaN sd is left out
     assert ex.exceeds_spread(0.02, float("nan"), np.nan) is None  # no spread at all: no verdict
+
+
+def test_a_class_only_in_the_test_fold_loses_its_label_there_with_a_warning():
+    from types import SimpleNamespace
+
+    from mer_helpers.labels import ClassEncoder
+
+    splits = SimpleNamespace(heads=SimpleNamespace(encoders={"emotion_output": ClassEncoder(("calm", "sad"))}))
+    test = pd.DataFrame({"track_id": ["a", "b", "c"], "emotion": ["calm", "power", np.nan]})
+    with pytest.warns(UserWarning, match=r"fold 3: emotion class\(es\) \['power'\] occur only in the test"):
+        out = ex._unknown_classes_unlabelled(test, splits, 3)
+    assert out["emotion"].tolist()[:1] == ["calm"] and out["emotion"].isna().tolist() == [False, True, True]
+    assert test["emotion"].tolist()[1] == "power"  # the caller's table is not changed
