@@ -30,6 +30,7 @@ import numpy as np
 
 from mer_helpers.errors import BundleError, MissingSplitError, ParameterError
 from mer_helpers.features import FEATURE_KINDS, FeatureConfig
+from mer_helpers.head_table import EMOTION, GENRE, REGRESSION
 from mer_helpers.inference import model_outputs as _model_outputs
 from mer_helpers.inputs import STANDARDIZED_KINDS, InputSpec
 from mer_helpers.labels import ClassEncoder, Heads, TargetScaler
@@ -44,8 +45,8 @@ READABLE_FORMAT_VERSIONS = (1, 2, 3)
 MODEL_FILE = "model.keras"
 META_FILE = "bundle.json"
 
-#: Output names of the heads (see :mod:`mer_helpers.models.heads`).
-REG_OUTPUT, CLASS_OUTPUT, EMOTION_OUTPUT = "reg_output", "class_output", "emotion_output"
+#: Output names of the heads (:mod:`mer_helpers.head_table`).
+REG_OUTPUT, CLASS_OUTPUT, EMOTION_OUTPUT = REGRESSION.name, GENRE.name, EMOTION.name
 
 
 def _register_custom_layers() -> None:
@@ -199,7 +200,7 @@ class ModelBundle:
 
     def _check_heads(self) -> None:
         outs = self.outputs
-        widths = {"reg_output": len(self.heads.targets), **{h: len(e) for h, e in self.heads.encoders.items()}}
+        widths = {REG_OUTPUT: len(self.heads.targets), **{h: len(e) for h, e in self.heads.encoders.items()}}
         for head, width in outs.items():
             if head in widths and head in self.heads.names and widths[head] != width:
                 raise ParameterError(f"the model's {head} has {width} units but the bundle's heads name {widths[head]}")
@@ -458,9 +459,9 @@ def _fields_from_meta(meta: dict, version: int) -> dict:
     if version == 1:  # genres / emotions / target_names + min/max
         encoders = {}
         if meta.get("genres"):
-            encoders["class_output"] = ClassEncoder(tuple(meta["genres"]))
+            encoders[CLASS_OUTPUT] = ClassEncoder(tuple(meta["genres"]))
         if meta.get("emotions"):
-            encoders["emotion_output"] = ClassEncoder(tuple(meta["emotions"]))
+            encoders[EMOTION_OUTPUT] = ClassEncoder(tuple(meta["emotions"]))
         scaler = None
         if meta.get("target_min") is not None:
             scaler = TargetScaler(tuple(meta["target_names"]), tuple(meta["target_min"]), tuple(meta["target_max"]))

@@ -342,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     from mer_helpers import __version__
     from mer_helpers.datasets import DATASETS
     from mer_helpers.features import ALL_KINDS, EMBEDDING_KINDS
+    from mer_helpers.head_table import HEADS
     from mer_helpers.recipe import RECIPES, TASKS
 
     datasets = DATASETS
@@ -410,8 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "train", help="train every head a dataset's labels support; save a model bundle",
-        description="Plan the heads from DATASET's labels (genre → class_output, emotion → emotion_output, "
-        "numeric targets → reg_output), split by track (and artist), extract cached features, train the "
+        description="Plan the heads from DATASET's labels ("
+        + ", ".join(f"{'numeric targets' if h.is_regression else h.column} → {h.name}" for h in HEADS)
+        + "), split by track (and artist), extract cached features, train the "
         "recipe's model choosing the epoch on validation, score the test tracks once and write metrics, "
         "figures and the bundle (OUT/model). Flags left out keep the recipe's values; --print-recipe shows "
         "them.",
