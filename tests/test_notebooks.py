@@ -36,7 +36,7 @@ NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 FIXTURE_EMOTIFY = REPO / "tests" / "fixtures" / "datasets" / "emotify" / "data.csv"
 #: Notebooks that must be committed executed (05–09 follow the same rules once they carry the metadata).
-REQUIRED_COMMITTED = ("01_", "02_", "03_", "04_", "06_")
+REQUIRED_COMMITTED = ("01_", "02_", "03_", "04_", "06_", "07_")
 TF_BANNER = ("absl::InitializeLog", "cuda drivers", "cpu_feature_guard")
 METADATA_KEYS = {"mode", "dataset", "seconds", "version", "source_hash"}
 
