@@ -610,8 +610,7 @@ def prepare_test_part(test_tracks: pd.DataFrame, splits: Splits, *, cache_dir=No
     """Features of held-out tracks (e.g. a k-fold's test fold) prepared like ``splits``' own parts (same
     feature configuration and MFCC standardisation, fit on ``splits``' training chunks)."""
     from mer_helpers.cache import extract_features
-    from mer_helpers.pipeline import _standardize
 
     fs = extract_features(test_tracks, splits.recipe.features, kinds=splits.kinds, cache_dir=cache_dir,
                           n_jobs=n_jobs, progress=False)
-    return _standardize(fs, splits.standardization)
+    return splits.input_spec.transform(fs)

@@ -146,14 +146,6 @@ class Splits:
                 f"({chunks['train']} / {chunks['val']} / {chunks['test']} chunks)")
 
 
-def _standardize(fs, stats: dict):
-    """``fs`` with ``stats`` (``Splits.standardization``) applied by an
-    :class:`~mer_helpers.inputs.InputSpec`; prefer ``splits.input_spec.transform(fs)``."""
-    from mer_helpers.inputs import InputSpec
-
-    return InputSpec(fs.config, tuple(fs.X), {k: (m, s) for k, (m, s) in stats.items()}).transform(fs)
-
-
 def _group_column(tracks: pd.DataFrame, group: str | None) -> str | None:
     """The recipe's split group when the table has it for at least one track (others fall back to their track)."""
     return group if group is not None and group in tracks.columns and tracks[group].notna().any() else None
