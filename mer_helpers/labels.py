@@ -7,9 +7,9 @@ targets (valence / arousal / dominance, FMA's energy / danceability, or any nume
 them is an error that lists its columns.
 
 Labels that cannot be used are never used silently: values that are not numbers, lie outside the dataset's
-scale or are missing are reported (:func:`mer_helpers.datasets.base.clean_labels`) and masked for their head
-only; a class with fewer tracks than the recipe's ``min_class_tracks`` cannot be split into train / validation
-/ test, so its tracks lose that label (they still train the other heads) and the report says so —
+scale or are missing are reported (:func:`clean_labels`, from :mod:`mer_helpers.label_checks`) and masked for
+their head only; a class with fewer tracks than the recipe's ``min_class_tracks`` cannot be split into train /
+validation / test, so its tracks lose that label (they still train the other heads) and the report says so —
 ``label_maps`` merges such a class into another instead. A track with no usable label for any head is dropped.
 
 :class:`Heads` is what is fit on the training tracks (one :class:`ClassEncoder` per classification head, the
@@ -29,10 +29,13 @@ import pandas as pd
 from mer_helpers import head_table
 from mer_helpers.errors import DatasetError, LabelError, ParameterError
 from mer_helpers.head_table import CLASSIFICATION_HEADS, REGRESSION
-from mer_helpers.recipe import DEFAULT_TARGETS
+from mer_helpers.label_checks import check_labels, clean_labels
+
+#: Numeric label columns used as regression targets when none are named (those a table has).
+DEFAULT_TARGETS = REGRESSION.columns
 
 __all__ = ["ClassEncoder", "TargetScaler", "Heads", "HeadPlan", "plan_heads", "HEAD_COLUMNS", "TASK_HEADS",
-           "class_weights"]
+           "class_weights", "check_labels", "clean_labels"]
 
 #: Classification head → the Tracks-table column it predicts (from :mod:`mer_helpers.head_table`).
 HEAD_COLUMNS = {h.name: h.column for h in CLASSIFICATION_HEADS}
@@ -399,7 +402,7 @@ def plan_heads(tracks: pd.DataFrame, *, tasks=None, targets=None, min_class_trac
     tasks : sequence of {"genre", "emotion", "regression"} or None
         ``None``: every task the table has labels for.
     targets : sequence of str or None
-        Regression columns; ``None``: those of :data:`mer_helpers.recipe.DEFAULT_TARGETS` the table has.
+        Regression columns; ``None``: those of :data:`DEFAULT_TARGETS` the table has.
     min_class_tracks : int
         Classes with fewer tracks lose their label (module docstring).
     label_maps : dict or None
@@ -419,8 +422,6 @@ def plan_heads(tracks: pd.DataFrame, *, tasks=None, targets=None, min_class_trac
 
     Notebook: 04_crnn_training.ipynb
     """
-    from mer_helpers.datasets.base import clean_labels
-
     df = tracks.copy()
     df.attrs = dict(tracks.attrs)
     report: list[tuple] = []

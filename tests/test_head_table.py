@@ -113,3 +113,19 @@ def test_table_imports_nothing_of_the_package_but_errors():
             "print(sorted(m for m in sys.modules if m.startswith('mer_helpers') or m == 'keras'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['mer_helpers', 'mer_helpers.errors', 'mer_helpers.head_table']"
+
+
+def test_label_checks_live_beside_labels():
+    from mer_helpers import label_checks
+    from mer_helpers.datasets import base
+
+    for name in ("check_labels", "clean_labels", "NUMERIC_LABELS", "CLASS_LABELS", "LABEL_PROBLEM_KINDS"):
+        assert getattr(base, name) is getattr(label_checks, name)
+    assert labels.check_labels is label_checks.check_labels
+    assert labels.clean_labels is label_checks.clean_labels
+    assert label_checks.CLASS_LABELS == tuple(h.column for h in head_table.CLASSIFICATION_HEADS)
+    assert label_checks.NUMERIC_LABELS == REGRESSION.columns == labels.DEFAULT_TARGETS
+    tree = ast.parse(Path(label_checks.__file__).read_text(encoding="utf-8"))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert {m for m in imported if m.startswith("mer_helpers")} == {"mer_helpers.errors",
+                                                                     "mer_helpers.head_table"}

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from mer_helpers.datasets.base import ValidationReport, check_labels, clean_labels, rescale, validate
+from mer_helpers.datasets.base import ValidationReport, rescale, validate
 from mer_helpers.errors import DatasetError, ParameterError
+from mer_helpers.label_checks import check_labels, clean_labels
 
 __all__ = ["load", "make_demo_dataset", "resolve_data_home", "DATASETS", "validate", "status", "rescale",
            "ValidationReport", "info", "check_labels", "clean_labels"]

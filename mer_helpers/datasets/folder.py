@@ -20,7 +20,7 @@ list are reported as unannotated (symlinks count as the file they point to).
 Nothing is left out silently: hidden files and folders, files with an ending that is not audio and a second CSV
 row for one file are listed in ``df.attrs["skipped_files"]`` (``[{"path", "reason"}]``), which
 :func:`mer_helpers.datasets.validate` reports. Label values are not judged here — ``validate`` and
-:func:`mer_helpers.datasets.base.check_labels` report NaN, text such as ``"high"`` and values off the scale.
+:func:`mer_helpers.label_checks.check_labels` report NaN, text such as ``"high"`` and values off the scale.
 
 Columns: track_id (the file's path relative to data_home, without extension — with it when two files differ
 only by extension, e.g. ``song.mp3`` and ``song.flac`` become ``song.mp3`` and ``song.flac``), path, the label
