@@ -15,12 +15,8 @@ from mer_helpers import head_table, labels, recipe, training
 from mer_helpers.head_table import EMOTION, GENRE, HEADS, REGRESSION
 
 PACKAGE = Path(head_table.__file__).resolve().parent
-#: Modules that may spell head names: the table itself, and the modules of the inference / bundle split
-#: (issue 28 item 4, in progress alongside this table) that still do; move each onto the table, then remove
-#: it from this list.
-ALLOWED = {"head_table.py",
-           "predict.py", "cli.py", "pretrained.py", "embeddings.py", "features.py", "cache.py",
-           "bundle.py", "inference.py", "render.py", "results.py", "tagging.py"}
+#: The one module that may spell head names in code.
+ALLOWED = {"head_table.py"}
 
 
 def _code_strings(tree: ast.AST):
