@@ -44,7 +44,7 @@ from mer_helpers.errors import MerError, ParameterError
 from mer_helpers.head_table import is_regression
 
 __all__ = ["Probe", "fit_probe", "select_probe", "probe_matrix", "C_GRID", "ALPHA_GRID", "SVM_C_GRID",
-           "ESTIMATORS", "validation_score"]
+           "ESTIMATORS", "selection_score"]
 
 #: Inverse L2 penalties of the logistic regressions tried (log-spaced).
 C_GRID = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
@@ -228,9 +228,10 @@ def _predict(head: str, model, X: np.ndarray, heads) -> np.ndarray:
     return proba
 
 
-def validation_score(metrics: dict, head: str, heads) -> float:
+def selection_score(metrics: dict, head: str, heads) -> float:
     """The probe's selection criterion for one head: validation macro-F1 of a classification head, mean CCC
-    over the targets of the regression head (NaN counts as −1)."""
+    over the targets of the regression head (NaN counts as −1). Not the training core's
+    :func:`mer_helpers.training.validation_score` (accuracy and CCC per head, averaged), which chooses epochs."""
     from mer_helpers.labels import HEAD_COLUMNS
 
     if is_regression(head):
@@ -346,7 +347,7 @@ def fit_probe(splits, kinds=None, *, heads=None, estimator: str = "logistic", c_
             model = _fit_head(head, X_tr, y_tr[head], sw_tr[head], splits.heads, param, make, seed, max_iter)
             out = _predict(head, model, X_va[va_mask], splits.heads)
             ev = _evaluate_outputs(va_index, {head: out}, splits.val, sub)
-            s = validation_score(ev.metrics, head, sub)
+            s = selection_score(ev.metrics, head, sub)
             rows.append({"head": head, "param": float(param), "score": s, "seconds": time.perf_counter() - t,
                          "converged": _converged(model, max_iter)})
             # ties: the first value (the grids run from the strongest penalty to the weakest)
@@ -381,7 +382,7 @@ def select_probe(splits, candidates, *, heads=None, refit: bool = True,
                  **kw) -> tuple[Probe, pd.DataFrame]:
     """Fit a probe on each candidate feature set and keep the one with the best validation score.
 
-    The score is the sum over the heads of :func:`validation_score` (genre macro-F1 + emotion macro-F1 + mean
+    The score is the sum over the heads of :func:`selection_score` (genre macro-F1 + emotion macro-F1 + mean
     CCC), from models fit on the training tracks; only the chosen probe is refit (``refit``).
 
     Parameters
@@ -404,7 +405,7 @@ def select_probe(splits, candidates, *, heads=None, refit: bool = True,
     rows, probes = [], []
     for cand in candidates:
         p = fit_probe(splits, cand, heads=heads, refit=False, **kw)
-        total = sum(validation_score(p.val.metrics, h, p.heads) for h in p.models)
+        total = sum(selection_score(p.val.metrics, h, p.heads) for h in p.models)
         probes.append((total, p))
         rows.append({"kinds": p.name, "score": total, **{f"param_{h}": v for h, v in p.params.items()},
                      **p.val.metrics, "seconds": p.seconds})
