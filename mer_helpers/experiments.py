@@ -578,7 +578,7 @@ def cv_folds(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, n_splits: in
         check_no_leakage(rest, test, on=("track_id",) if group is None else ("track_id", group))
         # the fold's test tracks are held out by hand: prepare() splits the rest into train / val
         # (min_class_tracks=1: the rule was applied to the whole table above, a fold must not drop more)
-        r = r0.replace(seed=recipe.seed + fold, test_size=0.0, min_class_tracks=1)
+        r = r0.replace(seed=recipe.seed + fold, test_size=0.0, min_class_tracks=1, split="random")
         splits = prepare(rest, r, kinds=kinds, cache_dir=cache_dir, n_jobs=n_jobs, verbose=verbose)
         test = _unknown_classes_unlabelled(test, splits, fold)
         test_fs = prepare_test_part(test, splits, cache_dir=cache_dir, n_jobs=n_jobs)

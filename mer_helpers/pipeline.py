@@ -151,6 +151,28 @@ def _group_column(tracks: pd.DataFrame, group: str | None) -> str | None:
     return group if group is not None and group in tracks.columns and tracks[group].notna().any() else None
 
 
+def _official_parts(table: pd.DataFrame, group: str | None, verbose: bool):
+    """The table's own split (``recipe.split = "official"``): its parts, the tracks in one, and what the
+    leakage check may require (the track always; the group only when the official split keeps groups apart)."""
+    from mer_helpers.splits import official_split
+
+    name = table.attrs.get("dataset", "the Tracks table")
+    table = table.assign(split=official_split(table))
+    outside = table["split"].isna()
+    table = table[~outside]
+    parts = {p: table[table["split"] == p] for p in ("train", "val", "test")}
+    empty = [p for p, df in parts.items() if df.empty]
+    if empty:
+        raise DatasetError(f"the official split of {name} has no {' or '.join(empty)} track with a usable label "
+                           "(recipe split='official'); use split='random' to make one")
+    disjoint = group is not None and not (set(parts["train"][group].dropna())
+                                          & set(pd.concat([parts["val"], parts["test"]])[group].dropna()))
+    _log(f"official split ({table.attrs.get('split_source', 'the split column')}): {len(parts['train'])} train / "
+         f"{len(parts['val'])} val / {len(parts['test'])} test tracks; {int(outside.sum())} tracks outside it not "
+         f"used; {group + 's' if group else 'groups'} {'kept apart' if disjoint else 'not checked'}", verbose)
+    return table, parts, ("track_id", group) if disjoint else ("track_id",)
+
+
 def prepare(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, kinds=None, cache_dir=None, n_jobs: int = -1,
             progress: bool = False, verbose: bool = False) -> Splits:
     """Plan the heads, split the tracks, extract (or read cached) features, fit encoders/scaler on train.
@@ -194,14 +216,17 @@ def prepare(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, kinds=None, c
     _log(plan.summary(), verbose)
     table = plan.tracks.copy()
     group = _group_column(table, recipe.split_group)
-    table["split"] = split_tracks(table, val_size=recipe.val_size, test_size=recipe.test_size,
-                                  stratify=plan.stratify, group=group, seed=recipe.seed)
-    parts = {p: table[table["split"] == p] for p in ("train", "val", "test")}
-    on = ("track_id",) if group is None else ("track_id", group)  # exactly what the split guarantees
+    if recipe.split == "official":
+        table, parts, on = _official_parts(table, group, verbose)
+    else:
+        table["split"] = split_tracks(table, val_size=recipe.val_size, test_size=recipe.test_size,
+                                      stratify=plan.stratify, group=group, seed=recipe.seed)
+        parts = {p: table[table["split"] == p] for p in ("train", "val", "test")}
+        on = ("track_id",) if group is None else ("track_id", group)  # exactly what the split guarantees
+        _log(f"split by {group or 'track'} (stratified by {plan.stratify or 'nothing'}, seed {recipe.seed}): "
+             f"{len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} test tracks", verbose)
     check_no_leakage(parts["train"], parts["test"], on=on)
     check_no_leakage(parts["train"], parts["val"], on=on, names=("train", "val"))
-    _log(f"split by {group or 'track'} (stratified by {plan.stratify or 'nothing'}, seed {recipe.seed}): "
-         f"{len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} test tracks", verbose)
 
     feats = {p: extract_features(df, recipe.features, kinds=kinds, cache_dir=cache_dir, n_jobs=n_jobs,
                                  progress=progress)

@@ -90,6 +90,10 @@ def _plain(value):
     return value
 
 
+#: How :func:`mer_helpers.pipeline.prepare` splits the tracks (``Recipe.split``).
+SPLIT_RULES = ("random", "official")
+
+
 @dataclass(frozen=True)
 class Recipe:
     """Everything a training run depends on; frozen and validated on creation.
@@ -160,8 +164,13 @@ class Recipe:
         off) before every validation pass (:func:`mer_helpers.training.precise_batchnorm`): without it the
         reference CRNN's dropout-before-BN variance shift made its inference outputs collapse to one class on
         Emotify. ``False``: the running averages of training, as Keras keeps them.
+    split : {"random", "official"}
+        ``"random"``: :func:`mer_helpers.splits.split_tracks` makes the train / validation / test split
+        (stratified, grouped by ``split_group``, sizes ``val_size`` / ``test_size``). ``"official"``: the
+        table's own ``split`` column (:func:`mer_helpers.splits.official_split`, e.g. MTG-Jamendo's split-0, the
+        GTZAN fault-filtered split): tracks outside it are not used and the sizes are ignored.
     val_size, test_size : float
-        Fractions of tracks in validation and test.
+        Fractions of tracks in validation and test (``split="random"``).
     split_group : str or None
         Column whose groups never span two parts (``"artist"``); ignored when a table lacks it or has gaps.
     mixed_precision : bool
@@ -195,6 +204,7 @@ class Recipe:
     augment: dict = field(default_factory=dict)
     spec_augment: bool = False
     precise_bn: bool = True
+    split: str = "random"
     val_size: float = 0.15
     test_size: float = 0.2
     split_group: str | None = "artist"
@@ -269,6 +279,8 @@ class Recipe:
         self._check_augment()
         if not _is_number(self.decay_rate) or not 0 < self.decay_rate <= 1:
             raise RecipeError(f"Recipe.decay_rate must be in (0, 1], got {self.decay_rate!r}")
+        if self.split not in SPLIT_RULES:
+            raise RecipeError(f"Recipe.split must be one of {list(SPLIT_RULES)}, got {self.split!r}")
         for name in ("val_size", "test_size"):
             v = getattr(self, name)
             if not _is_number(v) or not 0 <= v < 1:

@@ -262,3 +262,27 @@ def test_cli_hides_the_tensorflow_banner(tmp_path):
     assert res.stderr.startswith("mer: error: model bundle"), res.stderr
     for noise in ("absl", "cuda", "cpu_feature_guard", "oneDNN"):
         assert noise not in res.stderr
+
+
+def test_the_official_split_is_used_as_given_and_tracks_outside_it_are_not(tmp_path):
+    from mer_helpers.pipeline import prepare
+    from mer_helpers.recipe import RecipeError
+
+    df = grown("emotify", tmp_path, n=18)
+    given = ["train"] * 9 + ["val"] * 4 + ["test"] * 4 + [np.nan]
+    df["split"] = given
+    splits = prepare(df, tiny_recipe(split="official", tasks=("genre",)), cache_dir=tmp_path / "cache", n_jobs=1)
+    for part in ("train", "val", "test"):
+        expected = set(df.loc[df["split"] == part, "track_id"])
+        assert set(splits.part(part).tracks["track_id"]) == expected, part
+    assert df["track_id"].iloc[-1] not in set(splits.tracks["track_id"])  # outside the split: not used
+    # the random rule ignores the column and makes its own split
+    rnd = prepare(df, tiny_recipe(tasks=("genre",)), cache_dir=tmp_path / "cache", n_jobs=1)
+    assert len(rnd.tracks) == 18
+    with pytest.raises(DatasetError, match="no official split column"):
+        prepare(df.drop(columns="split"), tiny_recipe(split="official"), cache_dir=tmp_path / "cache", n_jobs=1)
+    df["split"] = ["train"] * 14 + ["test"] * 4
+    with pytest.raises(DatasetError, match="has no val track"):
+        prepare(df, tiny_recipe(split="official"), cache_dir=tmp_path / "cache", n_jobs=1)
+    with pytest.raises(RecipeError, match="Recipe.split must be one of"):
+        tiny_recipe(split="offical")
