@@ -490,7 +490,10 @@ def plan_heads(tracks: pd.DataFrame, *, tasks=None, targets=None, min_class_trac
                            f"{' or '.join(repr(h.column) for h in CLASSIFICATION_HEADS)} column with two "
                            f"classes of at least {min_class_tracks} tracks and no numeric target "
                            f"({', '.join(DEFAULT_TARGETS)}); its columns are {columns}. Name numeric "
-                           "columns with targets=[...] (mer train --targets ...)")
+                           "columns with targets=[...] (mer train --targets ...)"
+                           + (". Its multi-label 'tags' have no training head yet: score them from pretrained "
+                              "embeddings as benchmarks/bench_emotify_tags.py does (mer_helpers.metrics."
+                              "tagging_metrics)" if "tags" in columns else ""))
     regression = REGRESSION.task in chosen
     used += candidates if regression else []
     unlabelled = df[used].isna().all(axis=1)
