@@ -30,7 +30,7 @@ import numpy as np
 
 from mer_helpers.errors import BundleError, MissingSplitError, ParameterError
 from mer_helpers.features import FEATURE_KINDS, FeatureConfig
-from mer_helpers.head_table import EMOTION, GENRE, REGRESSION
+from mer_helpers.head_table import EMOTION, GENRE, REGRESSION, TAGS
 from mer_helpers.inference import model_outputs as _model_outputs
 from mer_helpers.inputs import STANDARDIZED_KINDS, InputSpec
 from mer_helpers.labels import ClassEncoder, Heads, TargetScaler
@@ -46,7 +46,7 @@ MODEL_FILE = "model.keras"
 META_FILE = "bundle.json"
 
 #: Output names of the heads (:mod:`mer_helpers.head_table`).
-REG_OUTPUT, CLASS_OUTPUT, EMOTION_OUTPUT = REGRESSION.name, GENRE.name, EMOTION.name
+REG_OUTPUT, CLASS_OUTPUT, EMOTION_OUTPUT, TAGS_OUTPUT = REGRESSION.name, GENRE.name, EMOTION.name, TAGS.name
 
 
 def _register_custom_layers() -> None:
@@ -77,15 +77,16 @@ class ModelBundle:
     ----------
     model : keras.Model
         Input ``[batch, n_bins, n_frames(, 1)]`` (several named by feature kind for a fusion model); outputs
-        named ``reg_output`` (targets in [0, 1] space), ``class_output`` (genre probabilities) and/or
-        ``emotion_output`` (emotion probabilities).
+        named ``reg_output`` (targets in [0, 1] space), ``class_output`` (genre probabilities),
+        ``emotion_output`` (emotion probabilities) and/or ``tags_output`` (one probability per tag).
     config : FeatureConfig or None
         The feature configuration the model was trained on (default ``input_spec.config``).
     feature_kind : {"log_mel", "mfcc", "chroma", "musicnn_mel"} or None
         Which :func:`~mer_helpers.features.chunk_features` kind a one-input model reads (default
         ``input_spec.kind``).
     heads : mer_helpers.labels.Heads
-        Class encoder per classification head and the target scaler (fit on the training tracks).
+        Class encoder per classification head, the tag encoder (with its validation-chosen threshold) and the
+        target scaler (fit on the training tracks).
     recipe : mer_helpers.recipe.Recipe or None
         The recipe the model was trained with.
     target_scales : dict[str, tuple[float, float]] or None
@@ -193,6 +194,10 @@ class ModelBundle:
     @property
     def emotions(self) -> list[str] | None:
         return self.heads.emotions
+
+    @property
+    def tags(self) -> list[str] | None:
+        return self.heads.tags
 
     @property
     def target_names(self) -> list[str] | None:

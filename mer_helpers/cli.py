@@ -8,7 +8,7 @@ Subcommands::
     mer features DATASET [--kinds ...]                 fill the feature cache, print the skip report
     mer train DATASET [--recipe R] [--backbone B]      train every head DATASET's labels support; save a bundle
     mer evaluate DATASET --model DIR                   score a bundle on a dataset's test tracks
-    mer predict FILE... --model DIR [--format ...]     genres, emotion, V/A/D and a timeline for audio files
+    mer predict FILE... --model DIR [--format ...]     genres, emotion, V/A/D, tags and a timeline for audio files
     mer tag FILE... [--model MSD_musicnn]              musicnn's 50 tags for audio files (pretrained)
 
 Exit codes: 0 success, 1 a failure (a bad input file, a missing dataset, an unreadable bundle), 2 a usage

@@ -2,10 +2,12 @@
 
 A model scores 5 s chunks; a listener (and every published MER/genre result worth comparing with) judges whole
 tracks. :func:`aggregate_tracks` averages the chunk outputs of each track (mean class probabilities, mean
-regression outputs) — the one chunk → track rule, used by :func:`evaluate` and by
+regression outputs, mean tag probabilities) — the one chunk → track rule, used by :func:`evaluate` and by
 :func:`mer_helpers.predict.predict_file` alike. :func:`evaluate` then reports classification metrics on the
 averaged probabilities and regression metrics after mapping the outputs back to the dataset's native scale
-(whatever it is: 1–9 for DEAM, 0–1 for PMEmo). Each head is scored on the tracks that have its label.
+(whatever it is: 1–9 for DEAM, 0–1 for PMEmo). A tags head is scored as the MediaEval mood/theme task scores
+it (:func:`mer_helpers.metrics.tagging_metrics`: macro and micro ROC-AUC and PR-AUC over tags, F1 at the one
+threshold chosen on validation). Each head is scored on the tracks that have its label.
 
 Notebook: 04_crnn_training.ipynb
 """
@@ -18,11 +20,20 @@ import numpy as np
 import pandas as pd
 
 from mer_helpers.errors import ParameterError
-from mer_helpers.head_table import REGRESSION
-from mer_helpers.labels import HEAD_COLUMNS, Heads
-from mer_helpers.metrics import REGRESSION_METRICS, classification_metrics, confusion, regression_metrics
+from mer_helpers.head_table import REGRESSION, TAGS
+from mer_helpers.labels import HEAD_COLUMNS, Heads, TagEncoder
+from mer_helpers.metrics import (
+    REGRESSION_METRICS,
+    classification_metrics,
+    confusion,
+    regression_metrics,
+    tag_table,
+    tagging_metrics,
+)
 
 __all__ = ["aggregate_tracks", "predict_chunks", "evaluate", "score", "Evaluation", "average_predictions"]
+
+TAGS_HEAD = TAGS.name
 
 
 def predict_chunks(model, features, *, kind="log_mel", batch_size: int = 64, channel_axis: bool = True):
@@ -123,16 +134,23 @@ class Evaluation:
         Flat: ``genre_accuracy``, ``genre_macro_f1``, ``genre_balanced_accuracy``, ``genre_roc_auc_ovr``,
         ``genre_top_3_accuracy``, … the same with ``emotion_``, and ``ccc_<target>``, ``mae_<target>``,
         ``rmse_<target>``, ``pearson_<target>``, ``spearman_<target>``, ``r2_<target>`` (track level, native
-        units), ``n_<head column>_tracks``; with ``level="both"`` also ``chunk_…`` keys.
+        units), ``tags_roc_auc_macro``, ``tags_pr_auc_macro``, ``tags_roc_auc_micro``, ``tags_pr_auc_micro``,
+        ``tags_f1_macro``, ``tags_f1_micro`` (at ``tags_threshold``), ``tags_n_scored`` / ``tags_n_unscored``
+        (tags with / without both a positive and a negative here), ``n_<head column>_tracks``; with
+        ``level="both"`` also ``chunk_…`` keys.
     predictions : pandas.DataFrame
         One row per track: true and predicted labels, class probabilities, native-unit targets.
     confusion : dict[str, np.ndarray]
         Track-level confusion matrix per classification head (``"genre"``, ``"emotion"``; rows = true class).
+    tags : pandas.DataFrame or None
+        With a tags head: one row per tag (:func:`mer_helpers.metrics.tag_table`: positives, prevalence,
+        ROC-AUC, PR-AUC, and precision / recall / F1 at the threshold).
     """
 
     metrics: dict
     predictions: pd.DataFrame
     confusion: dict
+    tags: pd.DataFrame | None = None
 
     def table(self) -> pd.DataFrame:
         """The metrics as a two-column table (metric, value)."""
@@ -179,6 +197,9 @@ def score(labels: pd.DataFrame, outputs: dict, heads: Heads, *, prefix: str = ""
         if head not in outputs:
             continue
         column = HEAD_COLUMNS[head]
+        if isinstance(enc, TagEncoder):
+            metrics.update(_tag_scores(labels[column], outputs[head], enc, prefix)[0])
+            continue
         codes = enc.transform(labels[column], missing=-1)
         keep = codes >= 0
         metrics[f"{prefix}n_{column}_tracks" if not prefix else f"{prefix}n_{column}"] = int(keep.sum())
@@ -196,14 +217,40 @@ def score(labels: pd.DataFrame, outputs: dict, heads: Heads, *, prefix: str = ""
     return metrics, cms
 
 
+def _tag_scores(labels, scores, enc: TagEncoder, prefix: str = "") -> tuple[dict, pd.DataFrame | None]:
+    """Tagging metrics (and the per-tag table) over the rows whose tags are known."""
+    y, known = enc.transform(labels)
+    column = HEAD_COLUMNS[TAGS_HEAD]
+    metrics = {f"{prefix}n_{column}_tracks" if not prefix else f"{prefix}n_{column}": int(known.sum())}
+    if not known.any():
+        return metrics, None
+    s = np.asarray(scores, dtype=np.float64)[known]
+    t = y[known].astype(np.int64)
+    m = tagging_metrics(t, s, thresholds=enc.threshold)
+    names = {"n_tags_scored": "n_scored", "n_tags_unscored": "n_unscored"}
+    metrics.update({f"{prefix}{column}_{names.get(k, k)}": v for k, v in m.items() if k != "n"})
+    if enc.threshold is not None:
+        metrics[f"{prefix}{column}_threshold"] = float(enc.threshold)
+    return metrics, tag_table(t, s, enc.tags, thresholds=enc.threshold)
+
+
 def predictions_table(track_ids, labels: pd.DataFrame, outputs: dict, heads: Heads) -> pd.DataFrame:
     """One row per track: ``track_id``, true and predicted label per head, class probabilities and targets
-    (native units)."""
+    (native units); for a tags head the true and predicted tags joined by ``|`` and ``p_tags_<tag>``."""
     pred = pd.DataFrame({"track_id": np.asarray(track_ids)})
     for head, enc in heads.encoders.items():
         if head not in outputs:
             continue
         column = HEAD_COLUMNS[head]
+        if isinstance(enc, TagEncoder):
+            from mer_helpers.labels import as_tag_tuple
+
+            if column in labels:
+                pred[column] = ["" if (ts := as_tag_tuple(v)) is None else "|".join(ts) for v in labels[column]]
+            pred[f"pred_{column}"] = ["|".join(ts) for ts in enc.inverse_transform(outputs[head])]
+            for i, c in enumerate(enc.tags):
+                pred[f"p_{column}_{c}"] = np.asarray(outputs[head])[:, i]
+            continue
         if column in labels:
             pred[column] = labels[column].to_numpy()
         pred[f"pred_{column}"] = enc.inverse_transform(np.asarray(outputs[head]).argmax(axis=1))
@@ -254,4 +301,8 @@ def evaluate(model, features, heads: Heads, *, kind="log_mel", batch_size: int =
     if level == "both":
         chunk_labels = by_id.loc[index["track_id"]].reset_index()
         metrics.update(score(chunk_labels, outputs, heads, prefix="chunk_")[0])
-    return Evaluation(metrics, predictions_table(track_ids, labels, agg, heads), cms)
+    tags = None
+    enc = heads.encoders.get(TAGS_HEAD)
+    if enc is not None and TAGS_HEAD in agg:
+        tags = _tag_scores(labels[HEAD_COLUMNS[TAGS_HEAD]], agg[TAGS_HEAD], enc)[1]
+    return Evaluation(metrics, predictions_table(track_ids, labels, agg, heads), cms, tags)

@@ -7,7 +7,12 @@ head (Keras output)   task        label column(s)  kind            activation  w
 ``reg_output``        regression  valence, ...     regression      linear      n_targets     mse; mae, ccc
 ``class_output``      genre       genre            classification  softmax     n_genres      sparse CE; acc.
 ``emotion_output``    emotion     emotion          classification  softmax     n_emotions    sparse CE; acc.
+``tags_output``       tags        tags             multilabel      sigmoid     n_tags        binary CE; AUC
 ====================  ==========  ===============  ==============  ==========  ============  ===============
+
+A ``multilabel`` head predicts each of its tags independently (a track can be "calm", "sad" and "romantic" at
+once): its label column holds a tuple of tags per track (MTG-Jamendo's mood/theme tags, Emotify's
+:func:`~mer_helpers.datasets.emotify.vote_tags`).
 
 A head's ``name`` is the name of the model output and of its last layer, and the key of the head in a saved
 model bundle: it never changes. Heads are created in the order of :data:`HEADS` (the reference CRNN's:
@@ -23,8 +28,8 @@ from dataclasses import dataclass
 
 from mer_helpers.errors import ParameterError
 
-__all__ = ["HeadSpec", "HEADS", "REGRESSION", "GENRE", "EMOTION", "HEAD_NAMES", "TASKS",
-           "CLASSIFICATION_HEADS", "head", "head_for_task", "is_regression"]
+__all__ = ["HeadSpec", "HEADS", "REGRESSION", "GENRE", "EMOTION", "TAGS", "HEAD_NAMES", "TASKS",
+           "CLASSIFICATION_HEADS", "LABEL_HEADS", "head", "head_for_task", "is_regression"]
 
 
 @dataclass(frozen=True)
@@ -35,12 +40,13 @@ class HeadSpec:
     ----------
     name : str
         Keras output (and layer) name; the head's key in outputs, losses, loss weights and bundles.
-    task : {"genre", "emotion", "regression"}
+    task : {"genre", "emotion", "regression", "tags"}
         The name a recipe (``Recipe.tasks``) and the command line use for it.
     columns : tuple of str
-        Tracks-table column(s) it predicts: the class column of a classification head; for the regression
-        head, the numeric columns used when a recipe names no targets (those a table has).
-    kind : {"classification", "regression"}
+        Tracks-table column(s) it predicts: the class column of a classification head, the tag-tuple column of
+        the multilabel head; for the regression head, the numeric columns used when a recipe names no targets
+        (those a table has).
+    kind : {"classification", "regression", "multilabel"}
     activation : str
         Of its Dense layer.
     width_arg : str
@@ -68,8 +74,13 @@ class HeadSpec:
         return self.kind == "regression"
 
     @property
+    def is_multilabel(self) -> bool:
+        return self.kind == "multilabel"
+
+    @property
     def column(self) -> str:
-        """The label column of a classification head (the first default target of the regression head)."""
+        """The label column of a classification or multilabel head (the first default target of the regression
+        head)."""
         return self.columns[0]
 
 
@@ -80,16 +91,20 @@ GENRE = HeadSpec("class_output", "genre", ("genre",), "classification", "softmax
                  "sparse_categorical_crossentropy", ("accuracy",), "accuracy")
 EMOTION = HeadSpec("emotion_output", "emotion", ("emotion",), "classification", "softmax", "n_emotions",
                    "sparse_categorical_crossentropy", ("accuracy",), "accuracy")
+TAGS = HeadSpec("tags_output", "tags", ("tags",), "multilabel", "sigmoid", "n_tags", "binary_crossentropy",
+                ("auc",), "auc")
 
 #: Every head, in creation order.
-HEADS: tuple[HeadSpec, ...] = (REGRESSION, GENRE, EMOTION)
+HEADS: tuple[HeadSpec, ...] = (REGRESSION, GENRE, EMOTION, TAGS)
 #: Head names, in creation order.
 HEAD_NAMES: tuple[str, ...] = tuple(h.name for h in HEADS)
 #: Task names in the order users name them (``Recipe.tasks``, ``mer train --tasks``).
-TASKS: tuple[str, ...] = (GENRE.task, EMOTION.task, REGRESSION.task)
-#: The classification heads, in the order of :data:`TASKS`.
+TASKS: tuple[str, ...] = (GENRE.task, EMOTION.task, REGRESSION.task, TAGS.task)
+#: The classification (softmax) heads, in the order of :data:`TASKS`.
 CLASSIFICATION_HEADS: tuple[HeadSpec, ...] = tuple(h for t in TASKS for h in HEADS
-                                                   if h.task == t and not h.is_regression)
+                                                   if h.task == t and h.kind == "classification")
+#: The heads that read one label column (classification and multilabel), in the order of :data:`TASKS`.
+LABEL_HEADS: tuple[HeadSpec, ...] = tuple(h for t in TASKS for h in HEADS if h.task == t and not h.is_regression)
 
 _BY_NAME = {h.name: h for h in HEADS}
 _BY_TASK = {h.task: h for h in HEADS}
@@ -110,7 +125,7 @@ def head(name: str) -> HeadSpec:
 
 
 def head_for_task(task: str) -> HeadSpec:
-    """The head of a task (``"genre"``, ``"emotion"``, ``"regression"``).
+    """The head of a task (``"genre"``, ``"emotion"``, ``"regression"``, ``"tags"``).
 
     Raises
     ------

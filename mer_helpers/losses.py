@@ -1,4 +1,5 @@
-"""Regression losses for emotion targets, in pure Keras 3 (``keras.ops``; runs on TensorFlow, JAX and PyTorch).
+"""Regression losses for emotion targets and the tags head's weighted binary cross-entropy, in pure Keras 3
+(``keras.ops``; runs on TensorFlow, JAX and PyTorch).
 
 Lin's concordance correlation coefficient (CCC) is the usual headline metric for valence/arousal regression
 (AVEC, DEAM/MediaEval). Unlike Pearson's r it falls when predictions are shifted or their spread is shrunk — and
@@ -12,6 +13,11 @@ and every loss and metric here ignores them: the squared error is averaged over 
 CCC's means and variances are taken over the present entries of each target. With no NaN the values are
 exactly MSE, MAE and CCC.
 
+Rare tags. Most of a multi-label head's tags are rare (on MTG-Jamendo a typical mood tag is on a few percent of
+the tracks), so plain binary cross-entropy is mostly about saying "no". :class:`TagBCE` weighs each tag's
+positives by ``n_negative / n_positive`` of the training tracks (:func:`mer_helpers.labels.tag_weights`,
+``Recipe.class_weight`` including ``"tags"``); without weights it is Keras' binary cross-entropy.
+
 Notebook: 04_crnn_training.ipynb
 """
 
@@ -22,7 +28,7 @@ from keras import ops
 
 from mer_helpers.errors import ParameterError
 
-__all__ = ["ConcordanceLoss", "MaskedMSE", "ConcordanceMetric", "concordance_cc", "masked_mae"]
+__all__ = ["ConcordanceLoss", "MaskedMSE", "ConcordanceMetric", "TagBCE", "concordance_cc", "masked_mae"]
 
 
 def _present(y_true, y_pred):
@@ -163,3 +169,32 @@ class ConcordanceMetric(keras.metrics.Metric):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "n_targets": self.n_targets}
+
+
+@keras.saving.register_keras_serializable(package="mer_helpers")
+class TagBCE(keras.losses.Loss):
+    """Binary cross-entropy of sigmoid outputs, averaged over tags, with optional per-tag positive weights:
+    ``−mean_j [w_j · y_j · log p_j + (1 − y_j) · log(1 − p_j)]`` per row.
+
+    Parameters
+    ----------
+    pos_weight : sequence of float or None
+        One weight per tag (``None``: all 1, Keras' ``binary_crossentropy``).
+    """
+
+    def __init__(self, pos_weight=None, name: str = "tag_bce", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if pos_weight is not None:
+            pos_weight = [float(w) for w in pos_weight]
+            if not pos_weight or any(not w > 0 for w in pos_weight):
+                raise ParameterError(f"TagBCE: pos_weight must be positive numbers, got {pos_weight}")
+        self.pos_weight = pos_weight
+
+    def call(self, y_true, y_pred):
+        p = ops.clip(ops.cast(y_pred, "float32"), 1e-7, 1.0 - 1e-7)
+        y = ops.cast(y_true, "float32")
+        w = 1.0 if self.pos_weight is None else ops.convert_to_tensor(self.pos_weight, dtype="float32")
+        return -ops.mean(w * y * ops.log(p) + (1.0 - y) * ops.log(1.0 - p), axis=-1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "pos_weight": self.pos_weight}

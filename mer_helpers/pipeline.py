@@ -32,12 +32,12 @@ import numpy as np
 import pandas as pd
 
 from mer_helpers.errors import DatasetError, ParameterError
-from mer_helpers.head_table import EMOTION, GENRE
+from mer_helpers.head_table import EMOTION, GENRE, TAGS
 from mer_helpers.labels import HEAD_COLUMNS, HeadPlan, Heads, plan_heads
 from mer_helpers.recipe import Recipe, RecipeError, get_recipe
 
-__all__ = ["Splits", "prepare", "build", "fit", "evaluate", "make_bundle", "run", "run_demo", "demo_tracks",
-           "summary_table"]
+__all__ = ["Splits", "prepare", "build", "fit", "model_heads", "evaluate", "make_bundle", "run", "run_demo",
+           "demo_tracks", "summary_table"]
 
 
 def _log(msg: str, verbose: bool) -> None:
@@ -216,7 +216,8 @@ def prepare(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, kinds=None, c
     _log(plan.summary(), verbose)
     table = plan.tracks.copy()
     group = _group_column(table, recipe.split_group)
-    if recipe.split == "official":
+    official = recipe.split == "official" or (recipe.split == "auto" and table.attrs.get("protocol_split"))
+    if official:
         table, parts, on = _official_parts(table, group, verbose)
     else:
         table["split"] = split_tracks(table, val_size=recipe.val_size, test_size=recipe.test_size,
@@ -247,7 +248,18 @@ def prepare(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, kinds=None, c
         if len(f) == 0 and len(parts[p]):
             raise DatasetError(f"no {p} track has features (all {len(parts[p])} were skipped; see the reasons "
                                "above): check the audio files with `mer datasets validate`")
-    heads = plan.fit(feats["train"].tracks, class_weight=recipe.class_weight)
+    tags = None
+    if TAGS.task in plan.tasks:  # a tag is used only where it can be learnt, thresholded and scored
+        from mer_helpers.labels import common_tags
+
+        tags, rare = common_tags({p: f.tracks for p, f in feats.items()})
+        plan.report = pd.concat([plan.report, rare], ignore_index=True)
+        for r in rare.itertuples():
+            _log(r.reason, verbose)
+        if not tags:
+            raise DatasetError("no tag has a track in each of train, validation and test (the counts of each tag "
+                               "are above); the tags head has nothing to learn")
+    heads = plan.fit(feats["train"].tracks, class_weight=recipe.class_weight, tags=tags)
     spec = InputSpec.fit(feats["train"].X, recipe.features, kinds)  # on the training chunks only
     feats = {p: spec.transform(f) for p, f in feats.items()}
     used = table[table["track_id"].isin(set().union(*(set(f.tracks["track_id"]) for f in feats.values())))]
@@ -377,7 +389,7 @@ def fit(model, splits: Splits, recipe: Recipe | None = None, *, kind=None, out_d
 
         precise = [PreciseBatchNorm(X, seed=recipe.seed, channel_axis=channel_axis)]
     if len(phases) == 1:
-        compile_for(model, recipe, steps_per_epoch=steps)
+        compile_for(model, recipe, steps_per_epoch=steps, heads=splits.heads)
         cbs = make_callbacks(out_dir, patience=recipe.patience, schedule=recipe.schedule, monitor=recipe.monitor,
                              heads=heads, checkpoint=checkpoint, tensorboard=tensorboard) + precise + list(callbacks)
         h = model.fit(**data, epochs=recipe.epochs, callbacks=cbs, verbose=verbose)
@@ -392,7 +404,7 @@ def fit(model, splits: Splits, recipe: Recipe | None = None, *, kind=None, out_d
     sign = -1.0 if recipe.monitor == "val_score" else 1.0
     for i, (epochs, lr, state) in enumerate(phases):
         _set_backbone(model, state)
-        compile_for(model, recipe.replace(learning_rate=lr), steps_per_epoch=steps)
+        compile_for(model, recipe.replace(learning_rate=lr), steps_per_epoch=steps, heads=splits.heads)
         cbs = make_callbacks(None, patience=recipe.patience, schedule=recipe.schedule, monitor=recipe.monitor,
                              heads=heads) + precise + list(callbacks)
         if tensorboard and out_dir is not None:
@@ -446,26 +458,57 @@ def _set_backbone(model, state) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- 4. evaluate
-def evaluate(model, splits: Splits, part: str = "test", *, kind=None, level: str = "track"):
-    """Track-level metrics of ``model`` on one part of ``splits`` (native units); see
-    :func:`mer_helpers.evaluation.evaluate`. Choose on ``"val"``; score ``"test"`` once."""
-    from mer_helpers.evaluation import evaluate as _evaluate
+def model_heads(model, splits: Splits, *, kind=None) -> Heads:
+    """The heads of ``splits`` that ``model`` has, with the tags head's decision threshold chosen on the
+    **validation** tracks.
+
+    The threshold is one number for every tag: the one that maximises the macro-F1 over tags of the model's
+    track-level validation scores (:func:`mer_helpers.metrics.choose_thresholds` with ``per_tag=False``; a
+    per-tag threshold would be fit to the few validation positives of a rare tag). Without a tags head this
+    is only ``splits.heads.select(...)``.
+    """
+    from mer_helpers.evaluation import aggregate_tracks, predict_chunks
+    from mer_helpers.metrics import choose_thresholds
     from mer_helpers.models.heads import head_names
 
     heads = splits.heads.select([h for h in head_names(model) if h in splits.heads.names])
+    enc = heads.encoders.get(TAGS.name)
+    if enc is None:
+        return heads
+    val = splits.part("val")
+    index, outputs = predict_chunks(model, val, kind=kind or splits.recipe.feature_kind,
+                                    channel_axis=len(model.inputs[0].shape) == 4)
+    ids, agg = aggregate_tracks(index, {TAGS.name: outputs[TAGS.name]})
+    labels = val.tracks.set_index("track_id").loc[ids, TAGS.column]
+    y, known = enc.transform(labels)
+    if not known.any():
+        raise DatasetError("no validation track has tags: the tags head's threshold cannot be chosen")
+    th = choose_thresholds(y[known].astype(np.int64), agg[TAGS.name][known], per_tag=False)
+    return heads.with_threshold(float(th[0]))
+
+
+def evaluate(model, splits: Splits, part: str = "test", *, kind=None, level: str = "track", heads=None):
+    """Track-level metrics of ``model`` on one part of ``splits`` (native units); see
+    :func:`mer_helpers.evaluation.evaluate`. Choose on ``"val"``; score ``"test"`` once.
+
+    ``heads`` default: :func:`model_heads` (a tags head's threshold chosen on the validation tracks)."""
+    from mer_helpers.evaluation import evaluate as _evaluate
+
+    heads = heads if heads is not None else model_heads(model, splits, kind=kind)
     return _evaluate(model, splits.part(part), heads, kind=kind or splits.recipe.feature_kind, level=level,
                      channel_axis=len(model.inputs[0].shape) == 4)
 
 
 # ------------------------------------------------------------------------------------------------- 5. bundle
 def make_bundle(model, splits: Splits, *, metrics: dict | None = None, recipe: Recipe | None = None,
-                kind=None):
+                kind=None, heads=None):
     """The :class:`~mer_helpers.predict.ModelBundle` of a trained model: its input contract
     (``splits.input_spec`` bound to the model: feature config, kind(s), training statistics, layout), heads,
     recipe, the split's track ids (so ``mer evaluate`` scores the bundle's own test tracks) and ``metrics``.
 
     ``kind`` is the feature kind a one-input model was trained on (default the recipe's); a fusion model reads
-    the kinds its inputs are named after.
+    the kinds its inputs are named after. ``heads`` default: :func:`model_heads` (with a tags head's threshold
+    chosen on the validation tracks).
 
     Raises
     ------
@@ -473,7 +516,6 @@ def make_bundle(model, splits: Splits, *, metrics: dict | None = None, recipe: R
         The model's input does not match the features of ``kind`` (or its input names are not kinds the
         splits hold).
     """
-    from mer_helpers.models.heads import head_names
     from mer_helpers.predict import ModelBundle
 
     recipe = recipe or splits.recipe
@@ -481,7 +523,7 @@ def make_bundle(model, splits: Splits, *, metrics: dict | None = None, recipe: R
     targets = splits.heads.targets
     return ModelBundle(
         model=model, input_spec=splits.input_spec.for_model(model, kind or recipe.feature_kind),
-        heads=splits.heads.select([h for h in head_names(model) if h in splits.heads.names]),
+        heads=heads if heads is not None else model_heads(model, splits, kind=kind),
         recipe=recipe,
         target_scales={k: tuple(v) for k, v in tracks.attrs.get("scales", {}).items() if k in targets},
         dataset=tracks.attrs.get("dataset"), metrics=metrics,
@@ -534,7 +576,8 @@ def run(tracks: pd.DataFrame, out_dir, recipe: Recipe | str = "cpu", *, cache_di
     times["epochs_run"] = len(history.get("loss", []))
 
     t = time.perf_counter()
-    ev = evaluate(model, splits, "test")
+    heads = model_heads(model, splits)  # the tags head's threshold, chosen on the validation tracks
+    ev = evaluate(model, splits, "test", heads=heads)
     times["seconds_evaluate"] = time.perf_counter() - t
     metrics = dict(ev.metrics)
     metrics.update(n_train_tracks=len(splits.train.tracks), n_val_tracks=len(splits.val.tracks),
@@ -544,6 +587,8 @@ def run(tracks: pd.DataFrame, out_dir, recipe: Recipe | str = "cpu", *, cache_di
     ev.predictions.to_csv(out / "predictions.csv", index=False)
     splits.skipped.to_csv(out / "skipped.csv", index=False)
     splits.plan.report.to_csv(out / "labels_report.csv", index=False)
+    if ev.tags is not None:
+        ev.tags.to_csv(out / "tags_table.csv")
     save_json(recipe.to_dict(), out / "recipe.json")
     save_json({"dataset": splits.tracks.attrs.get("dataset"), "tasks": splits.plan.tasks,
                "heads": splits.heads.to_dict(), "split_counts": splits.tracks["split"].value_counts().to_dict(),
@@ -551,7 +596,7 @@ def run(tracks: pd.DataFrame, out_dir, recipe: Recipe | str = "cpu", *, cache_di
     times["seconds_total"] = time.perf_counter() - t0
     metrics.update({k: float(v) for k, v in times.items()})
     metrics.update(extra_metrics or {})
-    make_bundle(model, splits, metrics=metrics, recipe=recipe).save(out / "model")
+    make_bundle(model, splits, metrics=metrics, recipe=recipe, heads=heads).save(out / "model")
     save_json(metrics, out / "metrics.json")
     return metrics
 
@@ -587,7 +632,8 @@ def _write_figures(out: Path, ev, heads: Heads, scales: dict) -> None:
 
 
 def summary_table(metrics: dict, *, targets=None, scales=None) -> str:
-    """A run's printed summary: one line per classification head, one row per regression target."""
+    """A run's printed summary: one line per classification head, two for a tags head, one row per regression
+    target."""
     scales = scales or {}
     lines = ["", "Test tracks (held out, track level, native units)", "-" * 64]
     for column in ("genre", "emotion"):
@@ -596,6 +642,15 @@ def summary_table(metrics: dict, *, targets=None, scales=None) -> str:
                          f"{metrics[f'{column}_macro_f1']:.3f}   balanced acc. "
                          f"{metrics[f'{column}_balanced_accuracy']:.3f}   top-3 "
                          f"{metrics.get(f'{column}_top_3_accuracy', float('nan')):.3f}")
+    if "tags_roc_auc_macro" in metrics:
+        lines.append(f"tags     ROC-AUC macro {metrics['tags_roc_auc_macro']:.3f} micro "
+                     f"{metrics['tags_roc_auc_micro']:.3f}   PR-AUC macro {metrics['tags_pr_auc_macro']:.3f} micro "
+                     f"{metrics['tags_pr_auc_micro']:.3f}")
+        if "tags_f1_macro" in metrics:
+            lines.append(f"         F1 macro {metrics['tags_f1_macro']:.3f} micro {metrics['tags_f1_micro']:.3f} at "
+                         f"threshold {metrics['tags_threshold']:.3f} (chosen on validation); "
+                         f"{metrics['tags_n_scored']} tags scored, {metrics['tags_n_unscored']} without a "
+                         "positive and a negative here")
     targets = targets or [k[4:] for k in metrics if k.startswith("ccc_")]
     if targets:
         lines.append(f"{'target':<14}{'scale':>10}{'MAE':>8}{'RMSE':>8}{'Pearson':>9}{'CCC':>8}")

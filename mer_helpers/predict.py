@@ -25,6 +25,7 @@ from mer_helpers.bundle import (  # noqa: F401 - importable from here as before 
     CLASS_OUTPUT,
     EMOTION_OUTPUT,
     META_FILE,
+    TAGS_OUTPUT,
     MODEL_FILE,
     READABLE_FORMAT_VERSIONS,
     REG_OUTPUT,
@@ -122,7 +123,7 @@ def _chunk_segments(path, bundle: ModelBundle, hop_seconds, window_chunks: int):
 
 def predict_file(path, bundle: ModelBundle, *, hop_seconds: float | None = None, batch_size: int = 32,
                  top_k: int = 3, window_chunks: int = 16) -> Prediction:
-    """Predict genres, emotion, targets and a per-chunk timeline for any audio file.
+    """Predict genres, emotion, targets, tags and a per-chunk timeline for any audio file.
 
     The file is decoded to mono at ``bundle.config.sr`` by :func:`mer_helpers.audio.decode_audio` (the decoder
     training's feature cache uses: the same samples for the same file, block by block so that only the mono
@@ -147,7 +148,7 @@ def predict_file(path, bundle: ModelBundle, *, hop_seconds: float | None = None,
     batch_size : int
         Chunks per forward pass.
     top_k : int
-        Genres to report.
+        Genres (and tags) to report.
     window_chunks : int
         Chunks featurised at a time (bounds peak memory: about ``window_chunks`` chunks of features and of
         STFT).
@@ -200,6 +201,16 @@ def predict_file(path, bundle: ModelBundle, *, hop_seconds: float | None = None,
 
     genre_track, genre_names = _head(CLASS_OUTPUT, "genre")
     emo_track, emo_names = _head(EMOTION_OUTPUT, "emotion")
+    tag_track, tag_names = _head(TAGS_OUTPUT, "tag")
+    tags, tag_probs, predicted, threshold = [], None, None, None
+    if tag_track is not None:
+        tags = _top_k(tag_track, tag_names, top_k)
+        tag_probs = {t: float(p) for t, p in zip(tag_names, tag_track, strict=True)}
+        for t, _ in tags:
+            timeline[f"p_{t}"] = chunk_out[TAGS_OUTPUT][:, tag_names.index(t)]
+        threshold = bundle.heads.encoders[TAGS_OUTPUT].threshold
+        if threshold is not None:
+            predicted = [t for t, p in _top_k(tag_track, tag_names, len(tag_names)) if p >= threshold]
     genres, genre_probs = [], None
     if genre_track is not None:
         genres = _top_k(genre_track, genre_names, top_k)
@@ -213,4 +224,5 @@ def predict_file(path, bundle: ModelBundle, *, hop_seconds: float | None = None,
                       padded=scores.padded, genres=genres, targets=targets, emotion=emotion,
                       timeline=timeline, genre_probs=genre_probs, emotion_probs=emotion_probs, scales=scales,
                       truncated=scores.truncated, declared_duration=scores.declared_duration,
-                      timings=scores.timings)
+                      timings=scores.timings, tags=tags, tag_probs=tag_probs, tag_threshold=threshold,
+                      predicted_tags=predicted)

@@ -3,7 +3,8 @@
 A probe asks how much of a task a representation already holds: the representation is frozen and only a
 small model is learnt on it. The default, ``estimator="logistic"``, is a **linear probe** — for the
 classification heads a multinomial logistic regression ``p(c | x) = softmax(W x + b)_c`` with an L2 penalty
-``‖W‖² / (2C)``; for the regression head one ridge regression per target (penalty ``α ‖w‖²``).
+``‖W‖² / (2C)``; for the tags head one binary logistic regression per tag (one-vs-rest); for the regression
+head one ridge regression per target (penalty ``α ‖w‖²``).
 ``estimator="svm"`` is a **non-linear probe**: a support-vector machine with the RBF kernel
 ``k(x, x') = exp(−γ ‖x − x'‖²)`` (``γ = 1 / (d · Var x)``, scikit-learn's ``"scale"``; class probabilities by
 Platt scaling) and, for the regression head, an RBF support-vector regression per target — the protocol of
@@ -41,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from mer_helpers.errors import MerError, ParameterError
+from mer_helpers.head_table import head as _head_spec
 from mer_helpers.head_table import is_regression
 
 __all__ = ["Probe", "fit_probe", "select_probe", "probe_matrix", "C_GRID", "ALPHA_GRID", "SVM_C_GRID",
@@ -221,6 +223,11 @@ def _predict(head: str, model, X: np.ndarray, heads) -> np.ndarray:
         scaler, ridges = model
         Z = scaler.transform(X)
         return np.stack([r.predict(Z) if r is not None else np.full(len(X), 0.5) for r in ridges], axis=1)
+    if _head_spec(head).is_multilabel:  # one binary model per tag (a float: the rate of a one-class tag)
+        scaler, per_tag = model
+        Z = scaler.transform(X)
+        return np.column_stack([np.full(len(X), m) if isinstance(m, float) else m.predict_proba(Z)[:, 1]
+                                for m in per_tag])
     scaler, est = model
     n_classes = len(heads.encoders[head])
     proba = np.zeros((len(X), n_classes))
@@ -230,13 +237,16 @@ def _predict(head: str, model, X: np.ndarray, heads) -> np.ndarray:
 
 def selection_score(metrics: dict, head: str, heads) -> float:
     """The probe's selection criterion for one head: validation macro-F1 of a classification head, mean CCC
-    over the targets of the regression head (NaN counts as −1). Not the training core's
+    over the targets of the regression head, macro PR-AUC over the tags of the tags head (the harder of the
+    MediaEval pair: ROC-AUC is high for any ranking of rare tags; NaN counts as −1). Not the training core's
     :func:`mer_helpers.training.validation_score` (accuracy and CCC per head, averaged), which chooses epochs."""
     from mer_helpers.labels import HEAD_COLUMNS
 
     if is_regression(head):
         vals = [metrics.get(f"ccc_{t}", np.nan) for t in heads.targets]
         v = float(np.nanmean(vals)) if np.isfinite(vals).any() else np.nan
+    elif _head_spec(head).is_multilabel:
+        v = metrics.get(f"{HEAD_COLUMNS[head]}_pr_auc_macro", np.nan)
     else:
         v = metrics.get(f"{HEAD_COLUMNS[head]}_macro_f1", np.nan)
     return -1.0 if v is None or not np.isfinite(v) else float(v)
@@ -259,6 +269,17 @@ def _fit_head(head, X, y, sw, heads, param, make, seed, max_iter):
     from sklearn.exceptions import ConvergenceWarning
 
     keep = sw > 0
+    if _head_spec(head).is_multilabel:  # one-vs-rest: a binary model per tag on the tracks with known tags
+        scaler = StandardScaler().fit(X[keep])
+        Z = scaler.transform(X[keep])
+        per_tag = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for j in range(y.shape[1]):
+                col = y[keep, j]
+                per_tag.append(float(col.mean()) if col.min() == col.max() else
+                               make(head, param, seed, max_iter).fit(Z, col.astype(np.int64)))
+        return scaler, per_tag
     if len(np.unique(y[keep])) < 2:
         raise MerError(f"{head}: the training part has fewer than 2 classes with labels; cannot fit a probe")
     scaler = StandardScaler().fit(X[keep])
@@ -271,8 +292,8 @@ def _fit_head(head, X, y, sw, heads, param, make, seed, max_iter):
 
 def _converged(model, max_iter: int) -> bool:
     est = model[1]
-    if isinstance(est, list):  # one regressor per target
-        return True
+    if isinstance(est, list):  # one regressor per target, one binary classifier per tag
+        return all(_converged((None, e), max_iter) for e in est if e is not None and not isinstance(e, float))
     n_iter, limit = getattr(est, "n_iter_", None), getattr(est, "max_iter", max_iter)
     if n_iter is None or limit is None or limit < 0:  # no limit (libsvm's -1): it ran to its tolerance
         return True

@@ -91,7 +91,7 @@ def _plain(value):
 
 
 #: How :func:`mer_helpers.pipeline.prepare` splits the tracks (``Recipe.split``).
-SPLIT_RULES = ("random", "official")
+SPLIT_RULES = ("auto", "random", "official")
 
 
 @dataclass(frozen=True)
@@ -111,16 +111,18 @@ class Recipe:
     model_options : dict
         Keyword arguments of the backbone (dropouts, BatchNorm momentum, widths...); names and values are
         checked on creation (:data:`mer_helpers.model_options.OPTIONS` lists each backbone's).
-    tasks : tuple of {"genre", "emotion", "regression"} or None
+    tasks : tuple of {"genre", "emotion", "regression", "tags"} or None
         Heads to train; ``None``: every head the Tracks table has labels for.
     targets : tuple of str or None
         Numeric label columns of the regression head; ``None``: those of :data:`DEFAULT_TARGETS` the table has.
     loss_weights : dict
-        λ per head name (``class_output``, ``emotion_output``, ``reg_output``); a head not named gets 1.
+        λ per head name (``class_output``, ``emotion_output``, ``reg_output``, ``tags_output``); a head not named
+        gets 1.
     regression_loss : {"mse", "ccc"}
         ``"ccc"`` = MSE + ½·(1 − CCC) (:class:`mer_helpers.losses.ConcordanceLoss`).
     class_weight : tuple of str
-        Tasks whose chunks are weighted by balanced class weights from the training tracks.
+        Tasks whose chunks are weighted by balanced class weights from the training tracks; ``"tags"`` weighs
+        each tag's positives by its negative / positive ratio in the loss (:class:`mer_helpers.losses.TagBCE`).
     min_class_tracks : int
         A class with fewer tracks than this cannot be split into train/val/test: its tracks lose that label
         (they still train the other heads) and the run reports it.
@@ -164,11 +166,13 @@ class Recipe:
         off) before every validation pass (:func:`mer_helpers.training.precise_batchnorm`): without it the
         reference CRNN's dropout-before-BN variance shift made its inference outputs collapse to one class on
         Emotify. ``False``: the running averages of training, as Keras keeps them.
-    split : {"random", "official"}
+    split : {"auto", "random", "official"}
         ``"random"``: :func:`mer_helpers.splits.split_tracks` makes the train / validation / test split
         (stratified, grouped by ``split_group``, sizes ``val_size`` / ``test_size``). ``"official"``: the
         table's own ``split`` column (:func:`mer_helpers.splits.official_split`, e.g. MTG-Jamendo's split-0, the
-        GTZAN fault-filtered split): tracks outside it are not used and the sizes are ignored.
+        GTZAN fault-filtered split): tracks outside it are not used and the sizes are ignored. ``"auto"``
+        (default): ``"official"`` for a table whose loader marks its split as the benchmark's protocol
+        (``attrs["protocol_split"]``: MTG-Jamendo's split-0, what MediaEval scores), else ``"random"``.
     val_size, test_size : float
         Fractions of tracks in validation and test (``split="random"``).
     split_group : str or None
@@ -204,7 +208,7 @@ class Recipe:
     augment: dict = field(default_factory=dict)
     spec_augment: bool = False
     precise_bn: bool = True
-    split: str = "random"
+    split: str = "auto"
     val_size: float = 0.15
     test_size: float = 0.2
     split_group: str | None = "artist"
@@ -243,7 +247,7 @@ class Recipe:
             if bad:
                 raise RecipeError(f"Recipe.{name} has unknown task(s) {bad}; choose from {list(TASKS)}")
         if self.tasks is not None and not self.tasks:
-            raise RecipeError("Recipe.tasks is empty; name at least one of genre, emotion, regression (or None)")
+            raise RecipeError(f"Recipe.tasks is empty; name at least one of {', '.join(TASKS)} (or None)")
         if self.targets is not None and not self.targets:
             raise RecipeError("Recipe.targets is empty; name at least one numeric label column (or None: those "
                               f"of {list(DEFAULT_TARGETS)} the table has)")

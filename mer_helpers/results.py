@@ -15,11 +15,17 @@ import numpy as np
 
 from mer_helpers.musicnn_frontend import MIN_SECONDS
 
-__all__ = ["Prediction", "TagResult"]
+__all__ = ["Prediction", "TagResult", "tag_text"]
 
 
 def _truncation_note(declared: float | None) -> str:
     return f"truncated: the header says {declared:.1f} s" if declared else "truncated"
+
+
+def tag_text(tags) -> str:
+    """``(tag, probability)`` pairs as the table's tags line shows them, for a trained tags head and a
+    pretrained tagger alike: ``"calm 0.812  sad 0.540"``."""
+    return "  ".join(f"{t} {s:.3f}" for t, s in tags)
 
 
 @dataclass
@@ -48,7 +54,8 @@ class Prediction:
         Most probable categorical emotion and its probability, when the model has an ``emotion_output`` head.
     timeline : pandas.DataFrame
         One row per chunk: ``start_s``, ``end_s``, each target in native units, ``genre`` and ``genre_prob``
-        (the chunk's top genre) and ``emotion``/``emotion_prob`` when available.
+        (the chunk's top genre), ``emotion``/``emotion_prob`` when available, and with a tags head ``tag`` /
+        ``tag_prob`` (the chunk's most probable tag) and ``p_<tag>`` for each of the track's top tags.
     genre_probs, emotion_probs : dict[str, float] or None
         The full track-level distributions.
     scales : dict[str, tuple[float, float]]
@@ -57,6 +64,15 @@ class Prediction:
         What the file's header says (differs from ``duration`` when ``truncated``).
     timings : dict[str, float]
         Seconds spent decoding, computing features, in the model's forward pass, and in total.
+    tags : list of (str, float)
+        With a tags head: the ``top_k`` tags by track-level probability (mean of the chunk probabilities; each
+        tag's own sigmoid, so they need not sum to 1), best first.
+    tag_probs : dict[str, float] or None
+        Every tag's track-level probability.
+    tag_threshold : float or None
+        The decision threshold chosen on validation when the model was trained.
+    predicted_tags : list of str or None
+        The tags at or above ``tag_threshold`` (the model's yes/no answer; may be empty), best first.
     """
 
     path: str
@@ -73,6 +89,10 @@ class Prediction:
     truncated: bool = False
     declared_duration: float | None = None
     timings: dict = field(default_factory=dict, repr=False)
+    tags: list = field(default_factory=list)
+    tag_probs: dict | None = None
+    tag_threshold: float | None = None
+    predicted_tags: list | None = None
 
     def to_dict(self, *, timeline: bool = True) -> dict:
         """A JSON-safe dictionary (``json.dumps`` works on it); ``timeline=False`` leaves the chunks out."""
@@ -92,12 +112,16 @@ class Prediction:
             "emotion_probs": self.emotion_probs,
             "scales": self.scales,
         }
+        if self.tag_probs is not None:
+            d.update(tags=[[t, p] for t, p in self.tags], tag_probs=self.tag_probs, tag_threshold=self.tag_threshold,
+                     predicted_tags=self.predicted_tags)
         if timeline:
             d["timeline"] = self.timeline.to_dict(orient="records")
         return to_jsonable(d)
 
     def summary_row(self) -> dict:
-        """One flat row (CLI table/CSV): path, duration, chunks, padded, truncated, genres, targets, emotion."""
+        """One flat row (CLI table/CSV): path, duration, chunks, padded, truncated, genres, targets, emotion,
+        tags (the predicted ones joined by ``|``, then the top tags with their probabilities)."""
         row = {"path": self.path, "duration_s": round(self.duration, 3), "n_chunks": self.n_chunks,
                "padded": self.padded, "truncated": self.truncated}
         for i, (g, p) in enumerate(self.genres, start=1):
@@ -106,6 +130,10 @@ class Prediction:
         row.update(self.targets)
         if self.emotion is not None:
             row["emotion"], row["emotion_prob"] = self.emotion
+        if self.tag_probs is not None:
+            row["predicted_tags"] = "|".join(self.predicted_tags or [])
+            for i, (t, p) in enumerate(self.tags, start=1):
+                row[f"tag_{i}"], row[f"tag_{i}_prob"] = t, p
         return row
 
     # what mer_helpers.render.render_results asks
@@ -124,7 +152,7 @@ class Prediction:
         return notes
 
     def table_summary(self) -> list[tuple[str, str]]:
-        """``(label, text)`` lines of the table: genres, targets (with their scales), emotion."""
+        """``(label, text)`` lines of the table: genres, targets (with their scales), emotion, tags."""
         lines = []
         if self.genres:
             lines.append(("genres ", "  ".join(f"{g} {prob:.3f}" for g, prob in self.genres)))
@@ -136,6 +164,11 @@ class Prediction:
             lines.append(("targets", "  ".join(parts)))
         if self.emotion is not None:
             lines.append(("emotion", f"{self.emotion[0]} {self.emotion[1]:.3f}"))
+        if self.tag_probs is not None:
+            lines.append(("tags", tag_text(self.tags)))
+            if self.tag_threshold is not None:
+                lines.append(("tagged", f"{', '.join(self.predicted_tags) or '(none)'} "
+                                        f"(probability >= {self.tag_threshold:.3f}, chosen on validation)"))
         return lines
 
     def timeline_view(self):
@@ -247,7 +280,7 @@ class TagResult:
 
     def table_summary(self) -> list[tuple[str, str]]:
         """The table's ``("tags", ...)`` line."""
-        return [("tags", "  ".join(f"{t} {s:.3f}" for t, s in self.tags))]
+        return [("tags", tag_text(self.tags))]
 
     def timeline_view(self):
         """The timeline columns the table shows: times, the patch's best tag, the track's top tags."""

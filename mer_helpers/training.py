@@ -32,15 +32,18 @@ IN_MEMORY_BYTES = 1 << 30
 OUTPUT_LOSSES = {h.name: (h.loss, h.metrics[0]) for h in head_table.HEADS}
 
 
-def compile_for(model, recipe, *, steps_per_epoch: int, jit_compile="auto"):
+def compile_for(model, recipe, *, steps_per_epoch: int, jit_compile="auto", heads=None):
     """Compile a model with one loss per named head and Adam, as ``recipe`` says: the one compile function of
     the package (:func:`mer_helpers.pipeline.fit`, both phases of a two-phase fit, every experiment).
 
     ``reg_output``: ``recipe.regression_loss`` (``"mse"``: MSE, ``"ccc"``: MSE + ½·(1 − CCC)) over the targets
-    present; ``class_output`` / ``emotion_output``: sparse categorical cross-entropy; each weighted by its λ in
-    ``recipe.loss_weights`` (1 when not named; names of heads the model lacks are ignored). Accuracy is a
-    *weighted* metric, so chunks whose label is missing (sample weight 0, :meth:`mer_helpers.labels.Heads.encode`)
-    do not count; with class weights it weighs classes evenly.
+    present; ``class_output`` / ``emotion_output``: sparse categorical cross-entropy; ``tags_output``: binary
+    cross-entropy (:class:`~mer_helpers.losses.TagBCE`, with the positive-class weights ``heads`` holds for it)
+    and the macro ROC-AUC over tags (``keras.metrics.AUC(multi_label=True)``; a tag with no positive in the
+    validation chunks adds a constant, so it still ranks epochs); each weighted by its λ in
+    ``recipe.loss_weights`` (1 when not named; names of heads the model lacks are ignored). Accuracy and AUC are
+    *weighted* metrics, so chunks whose label is missing (sample weight 0, :meth:`mer_helpers.labels.Heads.encode`)
+    do not count; with class weights accuracy weighs classes evenly.
 
     Parameters
     ----------
@@ -54,6 +57,8 @@ def compile_for(model, recipe, *, steps_per_epoch: int, jit_compile="auto"):
         schedules keep a constant rate (``"plateau"``: :func:`make_callbacks` adds ``ReduceLROnPlateau``).
     jit_compile : bool or "auto"
         Passed to ``model.compile``.
+    heads : mer_helpers.labels.Heads or None
+        The heads' fitted weights (the tags head's positive-class weights); ``None``: unweighted.
 
     Returns
     -------
@@ -69,7 +74,7 @@ def compile_for(model, recipe, *, steps_per_epoch: int, jit_compile="auto"):
     """
     import keras
 
-    from mer_helpers.losses import ConcordanceLoss, ConcordanceMetric, MaskedMSE, masked_mae
+    from mer_helpers.losses import ConcordanceLoss, ConcordanceMetric, MaskedMSE, TagBCE, masked_mae
 
     names = list(model.output_names) if hasattr(model, "output_names") else list(model.outputs)
     unknown = [n for n in names if n not in OUTPUT_LOSSES]
@@ -87,6 +92,11 @@ def compile_for(model, recipe, *, steps_per_epoch: int, jit_compile="auto"):
             losses[n] = ConcordanceLoss() if recipe.regression_loss == "ccc" else MaskedMSE()
             width = int(model.outputs[i].shape[-1])
             metrics[n] = [regression_metrics[m](width) for m in spec.metrics]
+        elif spec.is_multilabel:
+            width = int(model.outputs[i].shape[-1])
+            pos = None if heads is None else heads.weights.get(n)
+            losses[n] = TagBCE(pos_weight=pos)
+            weighted[n] = [keras.metrics.AUC(multi_label=True, num_labels=width, name=m) for m in spec.metrics]
         else:  # missing labels have sample weight 0: weighted metrics
             losses[n] = spec.loss
             weighted[n] = list(spec.metrics)
@@ -122,7 +132,8 @@ def compile_multitask(model, *, learning_rate: float = 1e-3, decay_steps: int | 
 
 
 #: What each head contributes to ``val_score`` (:func:`validation_score`): the (class-weighted) chunk accuracy of
-#: a classification head, the validation-set CCC (mean over targets) of the regression head.
+#: a classification head, the validation-set CCC (mean over targets) of the regression head, the macro ROC-AUC
+#: over tags of the tags head.
 SCORE_METRICS = {h.name: h.score_metric for h in head_table.HEADS}
 #: Monitors :func:`make_callbacks` knows, and whether higher is better.
 MONITORS = {"val_loss": "min", "val_score": "max"}

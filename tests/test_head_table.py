@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mer_helpers import head_table, labels, recipe, training
-from mer_helpers.head_table import EMOTION, GENRE, HEADS, REGRESSION
+from mer_helpers.head_table import EMOTION, GENRE, HEADS, REGRESSION, TAGS
 
 PACKAGE = Path(head_table.__file__).resolve().parent
 #: The one module that may spell head names in code.
@@ -52,16 +52,18 @@ def test_the_check_sees_a_literal():
 
 
 def test_table_is_consistent():
-    assert [h.name for h in HEADS] == ["reg_output", "class_output", "emotion_output"]  # bundle format
+    assert [h.name for h in HEADS] == ["reg_output", "class_output", "emotion_output", "tags_output"]  # bundles
     for field in ("name", "task", "width_arg"):
         assert len({getattr(h, field) for h in HEADS}) == len(HEADS)
     assert set(head_table.TASKS) == {h.task for h in HEADS}
     for h in HEADS:
         assert head_table.head(h.name) is h and head_table.head_for_task(h.task) is h
-        assert h.kind in ("classification", "regression") and h.columns
+        assert h.kind in ("classification", "regression", "multilabel") and h.columns
         assert h.score_metric in h.metrics
         assert (h.activation == "linear") == h.is_regression
+        assert (h.activation == "sigmoid") == h.is_multilabel
     assert head_table.CLASSIFICATION_HEADS == (GENRE, EMOTION)
+    assert head_table.LABEL_HEADS == (GENRE, EMOTION, head_table.TAGS)
     with pytest.raises(ValueError, match="heads are"):
         head_table.head("genre_output")
     with pytest.raises(ValueError, match="tasks are"):
@@ -79,10 +81,13 @@ def test_labels_and_recipe_read_the_table():
         assert set(preset.loss_weights) <= set(head_table.HEAD_NAMES)
     assert training.OUTPUT_LOSSES == {h.name: (h.loss, h.metrics[0]) for h in HEADS}
     assert training.SCORE_METRICS == {h.name: h.score_metric for h in HEADS}
-    encoders = {GENRE.name: labels.ClassEncoder(("a", "b")), EMOTION.name: labels.ClassEncoder("xyz")}
+    encoders = {GENRE.name: labels.ClassEncoder(("a", "b")), EMOTION.name: labels.ClassEncoder("xyz"),
+                TAGS.name: labels.TagEncoder(("calm", "dark", "epic", "sad"))}
     heads = labels.Heads(encoders, labels.TargetScaler(("valence",), (0.0,), (1.0,)))
     assert heads.names == list(head_table.HEAD_NAMES)
-    assert heads.widths == {REGRESSION.width_arg: 1, GENRE.width_arg: 2, EMOTION.width_arg: 3}
+    assert heads.widths == {REGRESSION.width_arg: 1, GENRE.width_arg: 2, EMOTION.width_arg: 3, TAGS.width_arg: 4}
+    with pytest.raises(ValueError, match="wrong encoder"):
+        labels.Heads({TAGS.name: labels.ClassEncoder(("a", "b"))})
 
 
 def test_models_read_the_table():

@@ -157,6 +157,7 @@ def load(data_home, *, split: int | None = 0, audio_only: bool = False) -> pd.Da
         # the split files' tags are the task's labels (56 tags); tracks in no split keep the main TSV's
         df["tags"] = [split_tags.get(t, full) for t, full in zip(df["track_id"], df["tags_full"], strict=True)]
         attrs["split_source"] = f"official split-{split}"
+        attrs["protocol_split"] = True  # train / choose / test on it (Recipe.split="auto"): MediaEval's protocol
     root = _audio_root(home)
     expected = expected_paths(df, home)
     audio = base.list_audio(root)

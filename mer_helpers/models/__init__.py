@@ -97,6 +97,7 @@ def build_model(
     n_genres: int | None = None,
     n_targets: int | None = None,
     n_emotions: int | None = None,
+    n_tags: int | None = None,
     *,
     spec_augment=None,
     name: str | None = None,
@@ -112,8 +113,9 @@ def build_model(
     backbone : str
         A key of :data:`BACKBONES`.
     input_shape : tuple [shape=(n_bins, n_frames, 1)]
-    n_genres, n_targets, n_emotions : int or None
-        Widths of the ``class_output``, ``reg_output`` and ``emotion_output`` heads; at least one.
+    n_genres, n_targets, n_emotions, n_tags : int or None
+        Widths of the ``class_output``, ``reg_output``, ``emotion_output`` and ``tags_output`` heads; at least
+        one.
     spec_augment : keras.layers.Layer or None
         e.g. :class:`mer_helpers.augment.SpecAugment`, applied to the input in training only.
     name : str or None
@@ -144,7 +146,7 @@ def build_model(
         x = BACKBONES[backbone](inputs, spec_augment=spec_augment, name=name, **options)
     except TypeError as exc:  # an option the backbone does not take
         raise ParameterError(f"backbone {backbone!r}: {exc}") from exc
-    outputs = add_heads(x, n_genres=n_genres, n_targets=n_targets, n_emotions=n_emotions)
+    outputs = add_heads(x, n_genres=n_genres, n_targets=n_targets, n_emotions=n_emotions, n_tags=n_tags)
     return keras.Model(inputs, outputs, name=name)
 
 

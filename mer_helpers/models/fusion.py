@@ -30,6 +30,7 @@ def build_fusion(
     n_genres: int | None = None,
     n_targets: int | None = None,
     n_emotions: int | None = None,
+    n_tags: int | None = None,
     fusion_units: int = 128,
     fusion_dropout: float = 0.3,
     spec_augment=None,
@@ -48,7 +49,7 @@ def build_fusion(
         Fusion by concatenated embeddings, or by averaged predictions (module docstring).
     backbone : str or dict[str, str]
         A :data:`~mer_helpers.models.BACKBONES` key for every branch, or one per feature name.
-    n_genres, n_targets, n_emotions : int or None
+    n_genres, n_targets, n_emotions, n_tags : int or None
         Head widths (at least one); the heads are named as in :func:`~mer_helpers.models.build_model`.
     fusion_units, fusion_dropout : int, float
         Dense layer on the concatenated embeddings (``level="feature"`` only).
@@ -80,8 +81,9 @@ def build_fusion(
     for k, b in backbones.items():
         if b not in BACKBONES:
             raise ParameterError(f"unknown backbone {b!r} for input {k!r}; choose one of {', '.join(BACKBONES)}")
-    if all(n is None for n in (n_genres, n_targets, n_emotions)):
-        raise ParameterError("no head requested: pass at least one of n_genres, n_targets, n_emotions")
+    widths = dict(n_genres=n_genres, n_targets=n_targets, n_emotions=n_emotions, n_tags=n_tags)
+    if all(n is None for n in widths.values()):
+        raise ParameterError(f"no head requested: pass at least one of {', '.join(widths)}")
 
     model_inputs, embeddings, branch_outputs = {}, [], []
     for feat, shape in inputs.items():
@@ -93,15 +95,13 @@ def build_fusion(
             embeddings.append(emb)
         else:
             branch_outputs.append(
-                add_heads(
-                    emb, n_genres=n_genres, n_targets=n_targets, n_emotions=n_emotions, prefix=f"{feat}_"
-                )
+                add_heads(emb, **widths, prefix=f"{feat}_")
             )
     if level == "feature":
         x = layers.Concatenate(name=f"{name}_concat")(embeddings)
         x = layers.Dense(fusion_units, activation="relu", name=f"{name}_dense")(x)
         x = layers.Dropout(fusion_dropout, name=f"{name}_drop")(x)
-        outputs = add_heads(x, n_genres=n_genres, n_targets=n_targets, n_emotions=n_emotions)
+        outputs = add_heads(x, **widths)
     else:
         outputs = {
             head: layers.Average(dtype="float32", name=head)([b[head] for b in branch_outputs])

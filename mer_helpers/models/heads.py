@@ -1,4 +1,4 @@
-"""Output heads shared by every backbone: genre softmax, V/A/D regression, categorical emotion softmax.
+"""Output heads shared by every backbone: genre softmax, V/A/D regression, categorical emotion softmax, mood tags.
 
 A model's outputs are a dict keyed by head name, so losses, loss weights and metrics are given per head:
 
@@ -9,6 +9,9 @@ A model's outputs are a dict keyed by head name, so losses, loss weights and met
 ``emotion_output``
     ``Dense(n_emotions, softmax)`` — categorical emotion probabilities [batch, n_emotions]; sparse categorical
     cross-entropy (e.g. Emotify's 9 GEMS emotions).
+``tags_output``
+    ``Dense(n_tags, sigmoid)`` — one independent probability per tag [batch, n_tags]; binary cross-entropy
+    (e.g. MTG-Jamendo's 56 moods and themes: a track can have several).
 
 Heads compute in float32 even under a ``mixed_float16`` policy (a float16 softmax loses precision).
 
@@ -35,7 +38,7 @@ def _check_width(spec: head_table.HeadSpec, value) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ParameterError(f"{arg} must be a positive integer or None, got {value!r}")
-    if not spec.is_regression and value < 2:
+    if spec.kind == "classification" and value < 2:
         raise ParameterError(f"{arg} must be at least 2 for a {spec.activation} head, got {value}")
     return value
 
@@ -46,6 +49,7 @@ def add_heads(
     n_genres: int | None = None,
     n_targets: int | None = None,
     n_emotions: int | None = None,
+    n_tags: int | None = None,
     prefix: str = "",
 ) -> dict:
     """Attach one Dense head per task that is given a width.
@@ -60,6 +64,8 @@ def add_heads(
         Regression targets → ``reg_output`` (linear).
     n_emotions : int or None
         Emotion classes → ``emotion_output`` (softmax).
+    n_tags : int or None
+        Tags → ``tags_output`` (sigmoid, one per tag).
     prefix : str
         Prepended to the layer names (used by decision-level fusion for its per-branch heads).
 
@@ -67,8 +73,8 @@ def add_heads(
     -------
     dict[str, keras.KerasTensor]
         ``{"reg_output": [batch, n_targets], "class_output": [batch, n_genres], "emotion_output": [batch,
-        n_emotions]}`` restricted to the heads asked for (created in that order, which is the seed CRNN's
-        order). A head adds ``(d + 1) * width`` parameters.
+        n_emotions], "tags_output": [batch, n_tags]}`` restricted to the heads asked for (created in that
+        order, which is the seed CRNN's order). A head adds ``(d + 1) * width`` parameters.
 
     Raises
     ------
@@ -77,7 +83,7 @@ def add_heads(
 
     Notebook: 05_single_vs_multitask.ipynb
     """
-    given = dict(n_genres=n_genres, n_targets=n_targets, n_emotions=n_emotions)
+    given = dict(n_genres=n_genres, n_targets=n_targets, n_emotions=n_emotions, n_tags=n_tags)
     widths = {h.name: _check_width(h, given[h.width_arg]) for h in head_table.HEADS}
     if all(v is None for v in widths.values()):
         raise ParameterError(f"no head requested: pass at least one of {', '.join(given)}")

@@ -82,6 +82,7 @@ def transfer_model(
     n_genres: int | None = None,
     n_targets: int | None = None,
     n_emotions: int | None = None,
+    n_tags: int | None = None,
     freeze: bool = True,
     copy: bool = True,
     name: str | None = None,
@@ -92,7 +93,7 @@ def transfer_model(
     ----------
     source : keras.Model
         The trained model (see :func:`extract_backbone`).
-    n_genres, n_targets, n_emotions : int or None
+    n_genres, n_targets, n_emotions, n_tags : int or None
         The new heads (at least one).
     freeze : bool
         Start with the backbone frozen (``trainable=False``); :func:`set_backbone_trainable` unfreezes it.
@@ -117,7 +118,7 @@ def transfer_model(
         inputs = keras.Input(shape=t.shape[1:], name=t.name or "features")
     backbone.trainable = not freeze
     x = backbone(inputs)
-    outputs = add_heads(x, n_genres=n_genres, n_targets=n_targets, n_emotions=n_emotions)
+    outputs = add_heads(x, n_genres=n_genres, n_targets=n_targets, n_emotions=n_emotions, n_tags=n_tags)
     return keras.Model(inputs, outputs, name=name or f"{source.name}_transfer")
 
 
