@@ -19,6 +19,13 @@ fold scored once at track level (chunk probabilities averaged per track):
                against the tag probe's most probable emotion, both scored by macro-F1 over the dominant
                emotions of the test tracks.
 
+``--method crnn`` asks the same of the CRNN ``mer train emotify`` trains (``--recipe``, default ``cpu``): on each
+fold, one prepared split, the model is trained twice — with the genre and emotion heads, and with the
+``tags_output`` head added (binary cross-entropy on the vote tags) — each choosing its epoch on validation; the
+tags head's threshold is chosen on validation too (one for every tag). Reported: the tags head's macro / micro
+ROC-AUC and PR-AUC against the frequency baseline, and the dominant-emotion macro-F1 without and with the
+tags head (and from the tags head's argmax), paired by fold.
+
 Prints mean ± sd over folds and the paired differences (probe − frequency; tags-argmax − single-label) with a
 95 % t-interval; writes everything, per fold too, as JSON.
 
@@ -27,6 +34,8 @@ Usage::
     python benchmarks/bench_emotify_tags.py --data-dir ../shared/data/emotify [--folds 5]
         [--candidates msd_max_pool msd_mean_pool msd_max_pool+msd_mean_pool] [--cache-dir DIR] [--n-jobs 2]
         [--json benchmarks/results/emotify_tags_cv5.json]
+    python benchmarks/bench_emotify_tags.py --data-dir ../shared/data/emotify --method crnn [--recipe cpu]
+        [--json benchmarks/results/emotify_tags_crnn_cv5.json]
 """
 
 from __future__ import annotations
@@ -255,6 +264,127 @@ def run(args) -> dict:
     }
 
 
+def run_crnn(args) -> dict:
+    """``--method crnn``: per fold, the CRNN of ``mer train emotify`` (``--recipe``) trained twice on the same
+    prepared fold — with the genre and emotion heads, and with the tags head added — each choosing its epoch on
+    the validation tracks; the test fold scored once."""
+    import keras
+
+    from mer_helpers.backend import import_keras
+
+    import_keras()
+    from mer_helpers.datasets.emotify import VOTE_TAG_SHARE
+    from mer_helpers.evaluation import evaluate as evaluate_features
+    from mer_helpers.experiments import cv_folds
+    from mer_helpers.head_table import EMOTION, GENRE, TAGS
+    from mer_helpers.metrics import classification_metrics, tagging_metrics
+    from mer_helpers.pipeline import build, fit, model_heads
+    from mer_helpers.recipe import get_recipe, parse_overrides
+
+    machine = machine_info(keras_backend=True)
+    t_all = time.perf_counter()
+    tracks = load_tracks(args.data_dir, args.limit, args.seed)
+    recipe = parse_overrides(get_recipe(args.recipe, seed=args.seed), args.set).replace(
+        tasks=(GENRE.task, EMOTION.task, TAGS.task))
+    variants = {"without_tags": [GENRE.name, EMOTION.name], "with_tags": [GENRE.name, EMOTION.name, TAGS.name]}
+    print(f"Emotify: {len(tracks)} tracks; {args.folds} folds; CRNN ({recipe.name}) with and without the tags "
+          "head", flush=True)
+    rows, fold_ids = [], {}
+    for f in cv_folds(tracks, recipe, n_splits=args.folds, cache_dir=args.cache_dir, n_jobs=args.n_jobs):
+        fold_ids[f.fold] = _fold_ids(f)
+        row = {"fold": f.fold}
+        tags = list(f.splits.heads.tags)
+        for name, heads in variants.items():
+            t0 = time.perf_counter()
+            model = build(f.splits, recipe, heads=heads)
+            history = fit(model, f.splits, recipe)
+            tuned = model_heads(model, f.splits)
+            test = evaluate_features(model, f.test, tuned, kind=recipe.feature_kind,
+                                     channel_axis=len(model.inputs[0].shape) == 4)
+            m = test.metrics
+            row[f"{name}_emotion_macro_f1"] = float(m["emotion_macro_f1"])
+            row[f"{name}_genre_macro_f1"] = float(m["genre_macro_f1"])
+            row[f"{name}_epochs"] = len(history["loss"])
+            row[f"{name}_seconds"] = time.perf_counter() - t0
+            if name == "with_tags":
+                for k in TAG_METRICS:
+                    row[f"crnn_{k}"] = float(m[f"tags_{k}"])
+                row["crnn_tags_f1_macro"] = float(m["tags_f1_macro"])
+                row["threshold"] = float(tuned.encoders[TAGS.name].threshold)
+                # the tags head's most probable emotion as the dominant-emotion answer
+                pred = test.predictions.set_index("track_id")
+                enc = f.splits.emotion_encoder
+                dom = f.test.tracks.set_index("track_id")["emotion"].loc[pred.index]
+                labelled = dom.isin(enc.classes).to_numpy()
+                by_class = np.column_stack([pred[f"p_tags_{c}"].to_numpy() if c in tags else np.zeros(len(pred))
+                                            for c in enc.classes])
+                row["tags_argmax_emotion_macro_f1"] = float(classification_metrics(
+                    enc.transform(dom[labelled].to_numpy()), _renormalised(by_class[labelled]))["macro_f1"])
+                # the label-frequency baseline on the same test tracks
+                truth = _track_truth(f.test, tags, pred.index)
+                fit_tracks = pd.concat([f.splits.train.tracks, f.splits.val.tracks]).drop_duplicates("track_id")
+                prevalence = np.array([fit_tracks["tags"].map(lambda ts, e=e: e in ts).mean() for e in tags])
+                freq = tagging_metrics(truth, np.tile(prevalence, (len(truth), 1)))
+                row.update({f"frequency_{k}": freq[k] for k in TAG_METRICS})
+            keras.backend.clear_session()
+        rows.append(row)
+        print(f"  fold {f.fold}: tags ROC-AUC {row['crnn_roc_auc_macro']:.3f} PR-AUC {row['crnn_pr_auc_macro']:.3f} "
+              f"(frequency {row['frequency_roc_auc_macro']:.3f} / {row['frequency_pr_auc_macro']:.3f}) | emotion "
+              f"macro-F1 without tags {row['without_tags_emotion_macro_f1']:.3f}, with "
+              f"{row['with_tags_emotion_macro_f1']:.3f}, tags-argmax {row['tags_argmax_emotion_macro_f1']:.3f} "
+              f"({row['without_tags_seconds'] + row['with_tags_seconds']:.0f} s)", flush=True)
+        if args.json:  # a long run: what is done so far is kept
+            from _common import write_json
+
+            write_json({"benchmark": "emotify_tags_crnn", "partial": True, "per_fold": rows}, args.json)
+    per = pd.DataFrame(rows)
+    summary = {c: {"mean": float(per[c].mean()), "sd": float(per[c].std(ddof=1))} for c in per.columns
+               if c != "fold"}
+    paired = {f"crnn_minus_frequency_{k}": interval(per[f"crnn_{k}"] - per[f"frequency_{k}"]) for k in TAG_METRICS}
+    for task in ("emotion", "genre"):
+        paired[f"with_minus_without_tags_{task}_macro_f1"] = interval(
+            per[f"with_tags_{task}_macro_f1"] - per[f"without_tags_{task}_macro_f1"])
+    paired["tags_argmax_minus_without_tags_emotion_macro_f1"] = interval(
+        per["tags_argmax_emotion_macro_f1"] - per["without_tags_emotion_macro_f1"])
+    return {
+        "benchmark": "emotify_tags_crnn",
+        "command": command_line(),
+        "machine": machine,
+        "data_dir": str(Path(args.data_dir).resolve()),
+        "n_tracks": len(tracks),
+        "folds": args.folds,
+        "seed": args.seed,
+        "recipe": recipe.to_dict(),
+        "vote_tag_share": VOTE_TAG_SHARE,
+        "threshold_rule": "one threshold for every tag, maximising validation macro-F1 (pipeline.model_heads)",
+        "summary": summary,
+        "paired": paired,
+        "per_fold": rows,
+        "fold_tracks": {str(k): {p: len(v) for p, v in ids.items()} for k, ids in sorted(fold_ids.items())},
+        "seconds": {"total": time.perf_counter() - t_all},
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def print_crnn(r: dict) -> None:
+    s = r["summary"]
+    print(f"\nEmotify vote tags, CRNN ({r['recipe']['name']}), {r['n_tracks']} tracks, {r['folds']}-fold "
+          "track-level CV (test folds; mean ± sd)")
+    print(f"{'':<12}" + "".join(f"{k:>18}" for k in TAG_METRICS))
+    for who in ("crnn", "frequency"):
+        print(f"{who:<12}" + "".join(f"{s[f'{who}_{k}']['mean']:>11.3f} ± {s[f'{who}_{k}']['sd']:.3f}"
+                                     for k in TAG_METRICS))
+    print("dominant-emotion macro-F1: without the tags head "
+          f"{s['without_tags_emotion_macro_f1']['mean']:.3f}, with it {s['with_tags_emotion_macro_f1']['mean']:.3f},"
+          f" the tags head's argmax {s['tags_argmax_emotion_macro_f1']['mean']:.3f}")
+    print("\npaired differences over folds (mean ± sd; 95 % t-interval):")
+    for name, d in r["paired"].items():
+        print(f"  {name:<52} {d['mean']:+.3f} ± {d['sd']:.3f}  [{d['mean'] - d['half_width']:+.3f}, "
+              f"{d['mean'] + d['half_width']:+.3f}]")
+    m = r["machine"]
+    print(f"total {r['seconds']['total']:.0f} s on {m['cpu']} ({m['cpus_usable']} cores)")
+
+
 def _renormalised(scores: np.ndarray) -> np.ndarray:
     """Per-tag probabilities renormalised over the emotions (the argmax is unchanged): what
     ``classification_metrics`` reads as class probabilities."""
@@ -292,6 +422,10 @@ def print_table(r: dict) -> None:
 def main(argv=None) -> dict:
     ap = argument_parser(__doc__)
     ap.add_argument("--data-dir", required=True, help="Emotify folder (data.csv + emotifymusic/)")
+    ap.add_argument("--method", choices=("probe", "crnn"), default="probe",
+                    help="probe: musicnn embeddings, one logistic regression per tag; crnn: the CRNN with and "
+                    "without a tags head")
+    ap.add_argument("--recipe", default="cpu", help="the CRNN's recipe (--method crnn)")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument(
         "--candidates",
@@ -308,6 +442,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
+    if args.method == "crnn":
+        return report(run_crnn(args), print_crnn, args.json)
     return report(run(args), print_table, args.json)
 
 

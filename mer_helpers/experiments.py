@@ -595,6 +595,8 @@ def _unknown_classes_unlabelled(test: pd.DataFrame, splits: Splits, fold: int) -
 
     test = test.copy()
     for head, enc in splits.heads.encoders.items():
+        if head_table.head(head).is_multilabel:  # an unknown tag is simply not scored (TagEncoder.transform)
+            continue
         col = head_table.head(head).column
         unknown = test[col].notna() & ~test[col].astype(str).isin(enc.classes)
         if unknown.any():

@@ -252,7 +252,7 @@ def prepare(tracks: pd.DataFrame, recipe: Recipe | str = "cpu", *, kinds=None, c
     if TAGS.task in plan.tasks:  # a tag is used only where it can be learnt, thresholded and scored
         from mer_helpers.labels import common_tags
 
-        tags, rare = common_tags({p: f.tracks for p, f in feats.items()})
+        tags, rare = common_tags({p: f.tracks for p, f in feats.items() if len(parts[p])})  # cv_folds: no test
         plan.report = pd.concat([plan.report, rare], ignore_index=True)
         for r in rare.itertuples():
             _log(r.reason, verbose)
