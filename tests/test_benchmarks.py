@@ -402,6 +402,41 @@ def test_bench_emotify_tags_scores_the_probe_and_the_frequency_baseline_on_the_s
     assert sum(f["test"] for f in r["fold_tracks"].values()) == 24
 
 
+def test_bench_emotify_tags_crnn_pairs_the_models_with_and_without_the_tags_head(tmp_path):
+    out = tmp_path / "tags_crnn.json"
+    run_script([str(BENCH / "bench_emotify_tags.py"), "--data-dir", str(EMOTIFY), "--method", "crnn", "--limit", "24",
+                "--folds", "2", "--recipe", "quick", "--set", "min_class_tracks=2", "--set", "epochs=1",
+                "--set", "features.n_mels=16", "--set", "features.n_frames=10", "--set", "features.hop_length=2205",
+                "--set", "features.chunk_seconds=1.0", "--cache-dir", str(tmp_path / "cache"), "--n-jobs", "2",
+                "--json", str(out)])
+    r = json.loads(out.read_text())
+    check_machine(r["machine"])
+    assert r["n_tracks"] == 24 and len(r["per_fold"]) == 2 and r["recipe"]["tasks"] == ["genre", "emotion", "tags"]
+    for row in r["per_fold"]:
+        assert row["frequency_roc_auc_macro"] == pytest.approx(0.5)
+        assert 0 <= row["crnn_pr_auc_macro"] <= 1 and 0 <= row["threshold"] <= 1
+    d = [row["with_tags_emotion_macro_f1"] - row["without_tags_emotion_macro_f1"] for row in r["per_fold"]]
+    assert r["paired"]["with_minus_without_tags_emotion_macro_f1"]["mean"] == pytest.approx(np.mean(d), abs=1e-6)
+    assert sum(f["test"] for f in r["fold_tracks"].values()) == 24
+
+
+def test_bench_mtg_jamendo_runs_the_official_layout_and_prints_the_published_rows(tmp_path):
+    out = tmp_path / "mtg.json"
+    proc = run_script([str(BENCH / "bench_mtg_jamendo.py"), "--fixture", str(tmp_path / "mtg"), "--tracks", "20",
+                       "--seconds", "2.5", "--recipe", "quick", "--set", "epochs=1", "--set", "features.n_mels=16",
+                       "--set", "features.n_frames=10", "--set", "features.hop_length=2205",
+                       "--set", "features.chunk_seconds=1.0", "--n-jobs", "1", "--quiet",
+                       "--cache-dir", str(tmp_path / "cache"), "--json", str(out)])
+    r = json.loads(out.read_text())
+    check_machine(r["machine"])
+    assert r["recipe"]["tasks"] == ["tags"] and "synthetic" in r["data"]
+    # split-0 as written: artists 3 : 1 : 1 over train / validation / test, two tracks each
+    assert (r["metrics"]["n_train_tracks"], r["metrics"]["n_val_tracks"], r["metrics"]["n_test_tracks"]) == (12, 4, 4)
+    assert [row["roc_auc_macro"] for row in r["reference"]] == [0.7258, 0.7729, 0.7806]
+    assert "VGG-ish baseline" in proc.stdout and "0.1077" in proc.stdout
+    assert 0 <= r["metrics"]["tags_roc_auc_macro"] <= 1
+
+
 def test_bench_long_tracks_extrapolates_from_what_it_measured(tmp_path):
     out = tmp_path / "long.json"
     run_script([str(BENCH / "bench_long_tracks.py"), "--n-tracks", "2", "--seconds", "12", "--n-jobs", "1",
