@@ -149,10 +149,11 @@ def test_once(run_: Run, splits: Splits, *, kind=None, level: str = "track") -> 
 _DEFAULT_METRICS = ("genre_accuracy", "genre_balanced_accuracy", "genre_macro_f1", "genre_roc_auc_ovr",
                     "genre_top_3_accuracy", "emotion_accuracy", "emotion_balanced_accuracy", "emotion_macro_f1",
                     "mae_valence", "mae_arousal", "mae_dominance", "ccc_valence", "ccc_arousal", "ccc_dominance",
-                    "pearson_valence", "spearman_valence")
+                    "pearson_valence", "spearman_valence", "tags_roc_auc_macro", "tags_pr_auc_macro",
+                    "tags_f1_macro")
 #: The few columns a notebook table shows (``compare(runs, metrics=KEY_METRICS)``); absent ones are skipped.
 KEY_METRICS = ("genre_accuracy", "genre_macro_f1", "emotion_macro_f1", "ccc_valence", "ccc_arousal",
-               "ccc_dominance")
+               "ccc_dominance", "tags_pr_auc_macro")
 
 
 def compare(runs, *, split: str = "val", metrics=None,
@@ -193,7 +194,7 @@ def compare(runs, *, split: str = "val", metrics=None,
 
 def selection_score(table: pd.DataFrame) -> pd.Series:
     """The validation criterion the notebooks choose by: genre macro-F1 + emotion macro-F1 + mean CCC over the
-    ``ccc_`` columns (higher is better; a missing part counts 0).
+    ``ccc_`` columns + the tags' macro PR-AUC (higher is better; a missing part counts 0).
 
     Parameters
     ----------
@@ -204,7 +205,7 @@ def selection_score(table: pd.DataFrame) -> pd.Series:
     """
     ccc_cols = [c for c in table.columns if c.startswith("ccc_")]
     score = table[ccc_cols].mean(axis=1).fillna(0) if ccc_cols else pd.Series(0.0, index=table.index)
-    for col in ("genre_macro_f1", "emotion_macro_f1"):
+    for col in ("genre_macro_f1", "emotion_macro_f1", "tags_pr_auc_macro"):
         if col in table:
             score = score + table[col].fillna(0)
     return score
