@@ -22,8 +22,8 @@ Methods:
               and a few concatenations) → the same probe; per fold the candidate with the best validation
               score is kept: among MSD's (``probe_msd``), MTT's (``probe_mtt``) and all (``probe_best``);
               every candidate's test score is reported too (``probe_candidates``);
-``crnn``      the reference CRNN from scratch with ``--recipe`` (default ``cpu``: what ``mer train emotify``
-              runs), :func:`~mer_helpers.pipeline.build` / ``fit`` / ``evaluate``;
+``crnn``      the reference CRNN from scratch with ``--recipe`` (default ``cpu``: what ``mer train emotify
+              --tasks genre,emotion`` runs), :func:`~mer_helpers.pipeline.build` / ``fit`` / ``evaluate``;
 ``finetune``  the ``musicnn`` recipe (``--finetune-recipe``): heads on the frozen pretrained backbone, then
               its last blocks fine-tuned at a low learning rate (``--finetune-folds``: fine-tuning is slow
               on a CPU).
@@ -142,8 +142,10 @@ def run(args) -> dict:
     tracks = load_tracks(args.data_dir, args.limit, args.seed)
     methods = list(dict.fromkeys(args.methods))
     # --set applies to every recipe (the split rules must agree: every method gets the same folds)
-    base = parse_overrides(get_recipe(args.recipe, seed=args.seed), args.set + args.crnn_set)
-    ft = parse_overrides(get_recipe(args.finetune_recipe, seed=args.seed), args.set + args.finetune_set)
+    # the genre and dominant-emotion heads (the vote tags are bench_emotify_tags.py's question)
+    tasks = dict(tasks=("genre", "emotion"))
+    base = parse_overrides(get_recipe(args.recipe, seed=args.seed, **tasks), args.set + args.crnn_set)
+    ft = parse_overrides(get_recipe(args.finetune_recipe, seed=args.seed, **tasks), args.set + args.finetune_set)
     # the probes read the musicnn recipe's features (embeddings) or the base recipe's (MFCC)
     probe_recipe = ft.replace(name="probe")
     mfcc_recipe = base.replace(name="mfcc-probe", feature_kind="mfcc")

@@ -97,7 +97,9 @@ def run(args) -> dict:
     machine = machine_info()
     tracks = load_tracks(args.data_dir, args.limit, args.seed)
     # bench_emotify's probe recipe (its --set too: every method there gets the same folds)
-    recipe = parse_overrides(get_recipe("musicnn", seed=args.seed), args.set).replace(name="probe")
+    # the genre and dominant-emotion heads
+    recipe = parse_overrides(get_recipe("musicnn", seed=args.seed, tasks=("genre", "emotion")),
+                             args.set).replace(name="probe")
     candidates = [tuple(c.split("+")) for c in args.candidates]
     kinds = tuple(dict.fromkeys(k for c in candidates for k in c))
     rows = []
