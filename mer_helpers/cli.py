@@ -212,6 +212,9 @@ def _cmd_evaluate(args) -> int:
     n = len(ev.predictions)
     print(f"{args.dataset}: {n} tracks ({args.split}, {source}), model {args.model}")
     print(ev.table().to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if ev.tags is not None:  # a tags head: per tag, as MediaEval's papers list them
+        print("\nper tag (test tracks):")
+        print(ev.tags.to_string(float_format=lambda v: f"{v:.3f}"))
     if args.output:
         _check_output(args.output)
         save_json(ev.metrics, args.output)

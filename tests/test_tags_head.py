@@ -174,11 +174,16 @@ def test_the_tags_head_trains_and_its_bundle_reproduces_the_run(tags_run):
 
 
 @pytest.mark.slow
-def test_mer_predict_reports_tags_and_shares_the_renderer_of_mer_tag(tags_run, capsys):
+def test_mer_predict_reports_tags_and_shares_the_renderer_of_mer_tag(tags_run, capsys, monkeypatch):
     from mer_helpers.cli import main
     from mer_helpers.results import TagResult, tag_text
 
-    tracks, out, _, _ = tags_run
+    tracks, out, metrics, tmp = tags_run
+    monkeypatch.setattr(datasets, "load", lambda *a, **k: tracks)
+    code = main(["evaluate", "emotify", "--model", str(out / "model"), "--cache-dir", str(tmp / "cache"),
+                 "--n-jobs", "1", "--no-progress"])
+    text = capsys.readouterr().out
+    assert code == 0 and "per tag (test tracks)" in text and f"{metrics['tags_roc_auc_macro']:.4f}" in text
     code = main(["predict", tracks["path"].iloc[0], "--model", str(out / "model"), "--format", "csv"])
     text = capsys.readouterr().out
     assert code == 0 and "predicted_tags" in text.splitlines()[0] and "tag_1_prob" in text.splitlines()[0]
