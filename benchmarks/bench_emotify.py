@@ -121,6 +121,28 @@ def _majority(fold) -> dict:
     return _evaluate_outputs(test.index[mask].reset_index(drop=True), outputs, test, splits.heads).metrics
 
 
+def result_header(benchmark: str, args, machine: dict, n_tracks: int) -> dict:
+    """The fields every Emotify k-fold result starts with: what ran, where, on which data, folds and seed."""
+    return {
+        "benchmark": benchmark,
+        "command": command_line(),
+        "machine": machine,
+        "data_dir": str(Path(args.data_dir).resolve()),
+        "n_tracks": n_tracks,
+        "folds": args.folds,
+        "seed": args.seed,
+    }
+
+
+def add_fold_arguments(ap) -> None:
+    """The options every Emotify k-fold script takes: subset, cache, workers, seed, JSON output."""
+    ap.add_argument("--limit", type=int, default=None, help="use N tracks (seeded, balanced over genres)")
+    ap.add_argument("--cache-dir", default=None, help="feature cache (default $MER_CACHE_DIR or data/.cache)")
+    ap.add_argument("--n-jobs", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", default=None)
+
+
 def _fold_ids(fold) -> dict:
     return {p: sorted(map(str, fold.splits.part(p).tracks["track_id"])) for p in ("train", "val")} | {
         "test": sorted(map(str, fold.test.tracks["track_id"]))
@@ -286,13 +308,7 @@ def run(args) -> dict:
     )
     emotions = sorted(tracks["emotion"].dropna().unique())
     return {
-        "benchmark": "emotify",
-        "command": command_line(),
-        "machine": machine,
-        "data_dir": str(Path(args.data_dir).resolve()),
-        "n_tracks": len(tracks),
-        "folds": args.folds,
-        "seed": args.seed,
+        **result_header("emotify", args, machine, len(tracks)),
         "methods": methods,
         "recipes": {
             "crnn": base.to_dict(),
@@ -441,12 +457,8 @@ def main(argv=None) -> dict:
         choices=["logistic", "svm"],
         help="estimator of the baseline and the probes: logistic regression (linear probe) or RBF SVM",
     )
-    ap.add_argument("--limit", type=int, default=None, help="use N tracks (seeded, balanced over genres)")
-    ap.add_argument("--cache-dir", default=None, help="feature cache (default $MER_CACHE_DIR or data/.cache)")
-    ap.add_argument("--n-jobs", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
+    add_fold_arguments(ap)
     ap.add_argument("--verbose", action="store_true", help="print Keras epoch logs")
-    ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     return report(run(args), print_table, args.json)
 

@@ -48,8 +48,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from _common import argument_parser, command_line, machine_info, report  # noqa: E402
-from bench_emotify import _fold_ids, load_tracks  # noqa: E402
+from _common import argument_parser, machine_info, report  # noqa: E402
+from bench_emotify import _fold_ids, add_fold_arguments, load_tracks, result_header  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -57,49 +57,61 @@ CANDIDATES = ("msd_max_pool", "msd_mean_pool", "msd_max_pool+msd_mean_pool")
 TAG_METRICS = ("roc_auc_macro", "pr_auc_macro", "roc_auc_micro", "pr_auc_micro")
 
 
-def multi_hot(fs, tags) -> np.ndarray:
-    """One row per chunk of ``fs``: its track's tags as 0/1 over ``tags``."""
-    by_track = fs.tracks.set_index("track_id")["tags"]
-    rows = by_track.loc[fs.index["track_id"]]
-    return np.array([[t in ts for t in tags] for ts in rows], dtype=np.int8)
+def multi_hot(fs, tags, track_ids=None) -> np.ndarray:
+    """The tags over ``tags`` as 0/1 rows: one per chunk of ``fs`` (its track's), or one per track of
+    ``track_ids`` (:class:`mer_helpers.labels.TagEncoder`)."""
+    from mer_helpers.labels import TagEncoder
+
+    ids = fs.index["track_id"] if track_ids is None else track_ids
+    return TagEncoder(tuple(tags)).transform(fs.tracks.set_index("track_id")["tags"].loc[ids])[0].astype(np.int8)
 
 
 def track_level(fs, chunk_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Chunk scores averaged per track, and the tracks' multi-hot rows in the same order."""
+    """Track ids and their chunk scores averaged per track."""
     from mer_helpers.evaluation import aggregate_tracks
 
     ids, out = aggregate_tracks(fs.index, {"s": chunk_scores})
     return ids, out["s"]
 
 
-def fit_tag_models(X: np.ndarray, Y: np.ndarray, C: float, seed: int) -> list:
-    """One logistic regression per tag column (a tag with one class in ``Y`` gets its rate, a float)."""
-    from sklearn.linear_model import LogisticRegression
+def fit_tag_models(X: np.ndarray, Y: np.ndarray, C: float, seed: int):
+    """The package's tags probe at ``C``: standardised with ``X``'s statistics, one logistic regression per tag
+    column (a tag with one class in ``Y`` gets its rate) — :func:`mer_helpers.probe._fit_head`."""
+    from mer_helpers.head_table import TAGS
+    from mer_helpers.probe import ESTIMATORS, _fit_head
 
-    models = []
-    for j in range(Y.shape[1]):
-        if Y[:, j].min() == Y[:, j].max():
-            models.append(float(Y[:, j].mean()))
-            continue
-        models.append(LogisticRegression(C=C, max_iter=3000, random_state=seed).fit(X, Y[:, j]))
-    return models
+    return _fit_head(TAGS.name, X, Y, np.ones(len(X)), None, C, ESTIMATORS["logistic"][0], seed, 3000)
 
 
-def predict_tags(models: list, X: np.ndarray) -> np.ndarray:
-    return np.column_stack(
-        [np.full(len(X), m) if isinstance(m, float) else m.predict_proba(X)[:, 1] for m in models]
-    )
+def predict_tags(model, X: np.ndarray) -> np.ndarray:
+    from mer_helpers.head_table import TAGS
+    from mer_helpers.probe import _predict
+
+    return _predict(TAGS.name, model, X, None)
 
 
-def _standardiser(X: np.ndarray):
-    mu, sd = X.mean(axis=0), X.std(axis=0)
-    sd = np.where(sd > 1e-8, sd, 1.0)
-    return lambda A: (A - mu) / sd
+def frequency_scores(fit_tracks, tags, truth: np.ndarray) -> dict:
+    """The label-frequency baseline on ``truth``'s tracks: every track scored with each tag's share of
+    ``fit_tracks`` (the fold's training + validation tracks)."""
+    from mer_helpers.metrics import tagging_metrics
+
+    fit_tracks = pd.concat(fit_tracks).drop_duplicates("track_id")
+    prevalence = np.array([fit_tracks["tags"].map(lambda ts, e=e: e in ts).mean() for e in tags])
+    return tagging_metrics(truth, np.tile(prevalence, (len(truth), 1)))
 
 
-def _track_truth(fs, tags, ids) -> np.ndarray:
-    t = fs.tracks.set_index("track_id")["tags"].loc[ids]
-    return np.array([[x in ts for x in tags] for ts in t], dtype=np.int8)
+def argmax_emotion_f1(fs, track_ids, scores: np.ndarray, tags, enc) -> float:
+    """Dominant-emotion macro-F1 of the most probable tag: ``scores`` [tracks, tags] of ``track_ids`` read as
+    the emotion encoder's classes (an emotion no track has as a tag scores 0; a track whose dominant emotion
+    lost its label in the plan is left out)."""
+    from mer_helpers.metrics import classification_metrics
+
+    dom = fs.tracks.set_index("track_id")["emotion"].loc[track_ids]
+    labelled = dom.isin(enc.classes).to_numpy()
+    by_class = np.column_stack([scores[:, tags.index(c)] if c in tags else np.zeros(len(scores))
+                                for c in enc.classes])
+    return float(classification_metrics(enc.transform(dom[labelled].to_numpy()),
+                                        _renormalised(by_class[labelled]))["macro_f1"])
 
 
 def interval(d) -> dict:
@@ -124,10 +136,12 @@ def run(args) -> dict:
     import_keras()
     from mer_helpers.datasets.emotify import EMOTIONS, VOTE_TAG_SHARE
     from mer_helpers.experiments import cv_folds
-    from mer_helpers.metrics import classification_metrics, tag_table, tagging_metrics
+    from mer_helpers.head_table import EMOTION, GENRE
+    from mer_helpers.metrics import tag_table, tagging_metrics
     from mer_helpers.probe import C_GRID, fit_probe, probe_matrix
     from mer_helpers.recipe import get_recipe, parse_overrides
 
+    single_heads = [GENRE.name, EMOTION.name]  # bench_emotify's single-label probe (the tags are probed here)
     machine = machine_info(keras_backend=True)
     t_all = time.perf_counter()
     tracks = load_tracks(args.data_dir, args.limit, args.seed)
@@ -153,11 +167,10 @@ def run(args) -> dict:
         best = None
         for cand in candidates:
             X_tr, X_va = probe_matrix(tr, cand), probe_matrix(va, cand)
-            z = _standardiser(X_tr)
             for C in C_GRID:
-                models = fit_tag_models(z(X_tr), Y_tr, C, args.seed)
-                ids, s = track_level(va, predict_tags(models, z(X_va)))
-                m = tagging_metrics(_track_truth(va, tags, ids), s)
+                models = fit_tag_models(X_tr, Y_tr, C, args.seed)
+                ids, s = track_level(va, predict_tags(models, X_va))
+                m = tagging_metrics(multi_hot(va, tags, ids), s)
                 selection.append(
                     {
                         "fold": f.fold,
@@ -172,33 +185,20 @@ def run(args) -> dict:
         # refit on training + validation chunks with the chosen embedding and C; the test fold scored once
         X_fit = np.concatenate([probe_matrix(tr, cand), probe_matrix(va, cand)])
         Y_fit = np.concatenate([Y_tr, Y_va])
-        z = _standardiser(X_fit)
-        models = fit_tag_models(z(X_fit), Y_fit, C, args.seed)
-        ids, s = track_level(te, predict_tags(models, z(probe_matrix(te, cand))))
-        truth = _track_truth(te, tags, ids)
+        models = fit_tag_models(X_fit, Y_fit, C, args.seed)
+        ids, s = track_level(te, predict_tags(models, probe_matrix(te, cand)))
+        truth = multi_hot(te, tags, ids)
         probe = tagging_metrics(truth, s)
-        fit_tracks = pd.concat([tr.tracks, va.tracks]).drop_duplicates("track_id")
-        prevalence = np.array([fit_tracks["tags"].map(lambda ts, e=e: e in ts).mean() for e in tags])
-        freq = tagging_metrics(truth, np.tile(prevalence, (len(ids), 1)))
+        freq = frequency_scores([tr.tracks, va.tracks], tags, truth)
         table = tag_table(truth, s, tags)
         table["fold"] = f.fold
         tables.append(table.reset_index())
         # the dominant emotion: single-label probe (bench_emotify's) vs the tag probe's most probable emotion
         single = max(
-            (fit_probe(f.splits, c, seed=args.seed) for c in candidates),
+            (fit_probe(f.splits, c, heads=single_heads, seed=args.seed) for c in candidates),
             key=lambda p: p.val.metrics.get("emotion_macro_f1", -1.0),
         )
         single_m = single.evaluate(te).metrics
-        enc = f.splits.emotion_encoder
-        dom = te.tracks.set_index("track_id")["emotion"].loc[ids]
-        labelled = dom.isin(enc.classes).to_numpy()  # a rare emotion lost its label in the plan
-        # the tag scores of the encoder's emotions, in its order (an emotion no track has as a tag scores 0)
-        by_class = np.column_stack(
-            [s[:, tags.index(c)] if c in tags else np.zeros(len(s)) for c in enc.classes]
-        )
-        argmax = classification_metrics(
-            enc.transform(dom[labelled].to_numpy()), _renormalised(by_class[labelled])
-        )
         rows.append(
             {
                 "fold": f.fold,
@@ -210,7 +210,7 @@ def run(args) -> dict:
                 "n_tags_scored": probe["n_tags_scored"],
                 "single_emotion_macro_f1": float(single_m["emotion_macro_f1"]),
                 "single_kinds": single.name,
-                "tags_argmax_emotion_macro_f1": float(argmax["macro_f1"]),
+                "tags_argmax_emotion_macro_f1": argmax_emotion_f1(te, ids, s, tags, f.splits.emotion_encoder),
                 "seconds": time.perf_counter() - t0,
             }
         )
@@ -239,13 +239,7 @@ def run(args) -> dict:
         pd.concat(tables).groupby("tag", sort=False)[["n_pos", "prevalence", "roc_auc", "pr_auc"]].mean()
     )
     return {
-        "benchmark": "emotify_tags",
-        "command": command_line(),
-        "machine": machine,
-        "data_dir": str(Path(args.data_dir).resolve()),
-        "n_tracks": len(tracks),
-        "folds": args.folds,
-        "seed": args.seed,
+        **result_header("emotify_tags", args, machine, len(tracks)),
         "recipe_overrides": list(args.set),
         "vote_tag_share": VOTE_TAG_SHARE,
         "tags": tags,
@@ -277,7 +271,6 @@ def run_crnn(args) -> dict:
     from mer_helpers.evaluation import evaluate as evaluate_features
     from mer_helpers.experiments import cv_folds
     from mer_helpers.head_table import EMOTION, GENRE, TAGS
-    from mer_helpers.metrics import classification_metrics, tagging_metrics
     from mer_helpers.pipeline import build, fit, model_heads
     from mer_helpers.recipe import get_recipe, parse_overrides
 
@@ -311,20 +304,14 @@ def run_crnn(args) -> dict:
                     row[f"crnn_{k}"] = float(m[f"tags_{k}"])
                 row["crnn_tags_f1_macro"] = float(m["tags_f1_macro"])
                 row["threshold"] = float(tuned.encoders[TAGS.name].threshold)
-                # the tags head's most probable emotion as the dominant-emotion answer
-                pred = test.predictions.set_index("track_id")
-                enc = f.splits.emotion_encoder
-                dom = f.test.tracks.set_index("track_id")["emotion"].loc[pred.index]
-                labelled = dom.isin(enc.classes).to_numpy()
-                by_class = np.column_stack([pred[f"p_tags_{c}"].to_numpy() if c in tags else np.zeros(len(pred))
-                                            for c in enc.classes])
-                row["tags_argmax_emotion_macro_f1"] = float(classification_metrics(
-                    enc.transform(dom[labelled].to_numpy()), _renormalised(by_class[labelled]))["macro_f1"])
-                # the label-frequency baseline on the same test tracks
-                truth = _track_truth(f.test, tags, pred.index)
-                fit_tracks = pd.concat([f.splits.train.tracks, f.splits.val.tracks]).drop_duplicates("track_id")
-                prevalence = np.array([fit_tracks["tags"].map(lambda ts, e=e: e in ts).mean() for e in tags])
-                freq = tagging_metrics(truth, np.tile(prevalence, (len(truth), 1)))
+                # the tags head's most probable emotion as the dominant-emotion answer, and the label-frequency
+                # baseline on the same test tracks
+                pred = test.predictions
+                ids, s = pred["track_id"].to_numpy(), pred[[f"p_tags_{t}" for t in tags]].to_numpy()
+                row["tags_argmax_emotion_macro_f1"] = argmax_emotion_f1(f.test, ids, s, tags,
+                                                                        f.splits.emotion_encoder)
+                freq = frequency_scores([f.splits.train.tracks, f.splits.val.tracks], tags,
+                                        multi_hot(f.test, tags, ids))
                 row.update({f"frequency_{k}": freq[k] for k in TAG_METRICS})
             keras.backend.clear_session()
         rows.append(row)
@@ -347,13 +334,7 @@ def run_crnn(args) -> dict:
     paired["tags_argmax_minus_without_tags_emotion_macro_f1"] = interval(
         per["tags_argmax_emotion_macro_f1"] - per["without_tags_emotion_macro_f1"])
     return {
-        "benchmark": "emotify_tags_crnn",
-        "command": command_line(),
-        "machine": machine,
-        "data_dir": str(Path(args.data_dir).resolve()),
-        "n_tracks": len(tracks),
-        "folds": args.folds,
-        "seed": args.seed,
+        **result_header("emotify_tags_crnn", args, machine, len(tracks)),
         "recipe": recipe.to_dict(),
         "vote_tag_share": VOTE_TAG_SHARE,
         "threshold_rule": "one threshold for every tag, maximising validation macro-F1 (pipeline.model_heads)",
@@ -436,11 +417,7 @@ def main(argv=None) -> dict:
     )
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="recipe override, as bench_emotify.py's --set (e.g. min_class_tracks=2)")
-    ap.add_argument("--limit", type=int, default=None, help="use N tracks (seeded, balanced over genres)")
-    ap.add_argument("--cache-dir", default=None, help="feature cache (default $MER_CACHE_DIR or data/.cache)")
-    ap.add_argument("--n-jobs", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", default=None)
+    add_fold_arguments(ap)
     args = ap.parse_args(argv)
     if args.method == "crnn":
         return report(run_crnn(args), print_crnn, args.json)

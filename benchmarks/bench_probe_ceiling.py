@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from _common import argument_parser, command_line, machine_info, report  # noqa: E402
+from bench_emotify import add_fold_arguments  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -209,11 +210,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--candidates", nargs="+", default=list(CANDIDATES), metavar="KIND[+KIND]")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="override of the recipe, as bench_emotify's --set (e.g. min_class_tracks=2)")
-    ap.add_argument("--limit", type=int, default=None, help="use N tracks (seeded, balanced over genres)")
-    ap.add_argument("--cache-dir", default=None, help="feature cache (default $MER_CACHE_DIR or data/.cache)")
-    ap.add_argument("--n-jobs", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", default=None)
+    add_fold_arguments(ap)
     args = ap.parse_args(argv)
     return report(run(args), print_table, args.json)
 

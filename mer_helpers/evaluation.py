@@ -33,8 +33,6 @@ from mer_helpers.metrics import (
 
 __all__ = ["aggregate_tracks", "predict_chunks", "evaluate", "score", "Evaluation", "average_predictions"]
 
-TAGS_HEAD = TAGS.name
-
 
 def predict_chunks(model, features, *, kind="log_mel", batch_size: int = 64, channel_axis: bool = True):
     """Model outputs for every chunk of a FeatureSet (original audio only, ``copy == 0``).
@@ -198,7 +196,7 @@ def score(labels: pd.DataFrame, outputs: dict, heads: Heads, *, prefix: str = ""
             continue
         column = HEAD_COLUMNS[head]
         if isinstance(enc, TagEncoder):
-            metrics.update(_tag_scores(labels[column], outputs[head], enc, prefix)[0])
+            metrics.update(_tag_scores(labels[column], outputs[head], enc, prefix))
             continue
         codes = enc.transform(labels[column], missing=-1)
         keep = codes >= 0
@@ -217,21 +215,25 @@ def score(labels: pd.DataFrame, outputs: dict, heads: Heads, *, prefix: str = ""
     return metrics, cms
 
 
-def _tag_scores(labels, scores, enc: TagEncoder, prefix: str = "") -> tuple[dict, pd.DataFrame | None]:
-    """Tagging metrics (and the per-tag table) over the rows whose tags are known."""
+def _known_tags(labels, scores, enc: TagEncoder) -> tuple[np.ndarray, np.ndarray]:
+    """The multi-hot truth [n_known, n_tags] int64 and the scores of the rows whose tags are known."""
     y, known = enc.transform(labels)
-    column = HEAD_COLUMNS[TAGS_HEAD]
-    metrics = {f"{prefix}n_{column}_tracks" if not prefix else f"{prefix}n_{column}": int(known.sum())}
-    if not known.any():
-        return metrics, None
-    s = np.asarray(scores, dtype=np.float64)[known]
-    t = y[known].astype(np.int64)
+    return y[known].astype(np.int64), np.asarray(scores, dtype=np.float64)[known]
+
+
+def _tag_scores(labels, scores, enc: TagEncoder, prefix: str = "") -> dict:
+    """Tagging metrics over the rows whose tags are known."""
+    t, s = _known_tags(labels, scores, enc)
+    column = TAGS.column
+    metrics = {f"{prefix}n_{column}_tracks" if not prefix else f"{prefix}n_{column}": len(t)}
+    if not len(t):
+        return metrics
     m = tagging_metrics(t, s, thresholds=enc.threshold)
     names = {"n_tags_scored": "n_scored", "n_tags_unscored": "n_unscored"}
     metrics.update({f"{prefix}{column}_{names.get(k, k)}": v for k, v in m.items() if k != "n"})
     if enc.threshold is not None:
         metrics[f"{prefix}{column}_threshold"] = float(enc.threshold)
-    return metrics, tag_table(t, s, enc.tags, thresholds=enc.threshold)
+    return metrics
 
 
 def predictions_table(track_ids, labels: pd.DataFrame, outputs: dict, heads: Heads) -> pd.DataFrame:
@@ -302,7 +304,8 @@ def evaluate(model, features, heads: Heads, *, kind="log_mel", batch_size: int =
         chunk_labels = by_id.loc[index["track_id"]].reset_index()
         metrics.update(score(chunk_labels, outputs, heads, prefix="chunk_")[0])
     tags = None
-    enc = heads.encoders.get(TAGS_HEAD)
-    if enc is not None and TAGS_HEAD in agg:
-        tags = _tag_scores(labels[HEAD_COLUMNS[TAGS_HEAD]], agg[TAGS_HEAD], enc)[1]
+    enc = heads.encoders.get(TAGS.name)
+    if enc is not None and TAGS.name in agg:
+        t, s = _known_tags(labels[TAGS.column], agg[TAGS.name], enc)
+        tags = tag_table(t, s, enc.tags, thresholds=enc.threshold) if len(t) else None
     return Evaluation(metrics, predictions_table(track_ids, labels, agg, heads), cms, tags)

@@ -130,9 +130,10 @@ def as_tag_tuple(value) -> tuple | None:
         return None
     if isinstance(value, str):
         return tuple(t.strip() for t in value.split("|") if t.strip())
-    if isinstance(value, (tuple, list, set, frozenset, np.ndarray)):
-        return tuple(sorted({str(t) for t in value})) if isinstance(value, (set, frozenset)) else \
-            tuple(str(t) for t in value)
+    if isinstance(value, (set, frozenset)):
+        return tuple(sorted(str(t) for t in value))
+    if isinstance(value, (tuple, list, np.ndarray)):
+        return tuple(str(t) for t in value)
     raise LabelError(f"a tags label must be a tuple of tags or a '|'-separated string, got {value!r}")
 
 
@@ -368,9 +369,7 @@ def common_tags(parts: dict, column: str = TAGS.column) -> tuple[list[str], pd.D
     report : pandas.DataFrame
         One ``rare_tag`` row per dropped tag (the :class:`HeadPlan` report's columns), giving its count per part.
     """
-    counts = {p: pd.Series([t for v in df[column] if (ts := as_tag_tuple(v)) for t in set(ts)],
-                           dtype=object).value_counts()
-              for p, df in parts.items()}
+    counts = {p: _tag_counts(as_tag_tuple(v) for v in df[column]) for p, df in parts.items()}
     every = sorted(set().union(*(c.index for c in counts.values())))
     kept = [t for t in every if all(c.get(t, 0) > 0 for c in counts.values())]
     rows = []
@@ -744,7 +743,7 @@ def _plan_tags(df: pd.DataFrame, col: str, min_tracks: int) -> tuple[pd.DataFram
         except LabelError as e:
             rows.append((str(tid), col, str(v), "bad_label", f"{tid}: {e}; no {col} label"))
             values.append(None)
-    counts = pd.Series([t for ts in values if ts for t in set(ts)], dtype=object).value_counts()
+    counts = _tag_counts(values)
     rare = counts[counts < min_tracks]
     for tag, n in rare.items():
         rows.append(("", col, str(tag), "rare_tag", f"tag {tag!r} has {n} track(s) (< min_class_tracks="
@@ -754,3 +753,8 @@ def _plan_tags(df: pd.DataFrame, col: str, min_tracks: int) -> tuple[pd.DataFram
     df[col] = pd.Series([None if ts is None else tuple(t for t in ts if t not in drop) for ts in values],
                         index=df.index, dtype=object)
     return df, rows, sorted(set(counts.index) - drop)
+
+
+def _tag_counts(tag_tuples) -> pd.Series:
+    """Tracks per tag (a tag counted once per track; ``None`` rows skipped), most common first."""
+    return pd.Series([t for ts in tag_tuples if ts for t in set(ts)], dtype=object).value_counts()

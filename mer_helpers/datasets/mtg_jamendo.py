@@ -104,14 +104,10 @@ def multi_hot(df: pd.DataFrame, tags=None) -> pd.DataFrame:
     -------
     pandas.DataFrame [shape=(n_tracks, n_tags)], int8
     """
-    tags = sorted({t for ts in df["tags"] for t in ts}) if tags is None else list(tags)
-    col = {t: i for i, t in enumerate(tags)}
-    m = np.zeros((len(df), len(tags)), dtype=np.int8)
-    for i, ts in enumerate(df["tags"]):
-        for t in ts:
-            if t in col:
-                m[i, col[t]] = 1
-    return pd.DataFrame(m, index=df.index, columns=tags)
+    from mer_helpers.labels import TagEncoder
+
+    enc = TagEncoder.fit(df["tags"]) if tags is None else TagEncoder(tuple(tags))
+    return pd.DataFrame(enc.transform(df["tags"])[0].astype(np.int8), index=df.index, columns=list(enc.tags))
 
 
 def load(data_home, *, split: int | None = 0, audio_only: bool = False) -> pd.DataFrame:
